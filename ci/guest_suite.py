@@ -1,0 +1,108 @@
+"""Run tests/functional inside a booted guest and hand each result back to the host.
+
+One guest pytest session runs every selected functional test: the module is
+built on the host against the guest kernel's headers, the VM is booted from the
+cached image (through a throw-away overlay), the module, the memlog library and
+the tests are copied in, and the guest's pytest writes a JSON result per node
+id (``ci/pytest_guest_report.py``).  The guest's output is kept in
+``out/logs/vm-functional.log``; its JUnit XML in ``out/vm-functional.xml``.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from wintermute.errors import InfraError, WintermuteError
+from wintermute.paths import REPO, log_dir, out_dir
+from wintermute.run import say
+
+GUEST_ROOT = "/root/wintermute"
+GUEST_TIMEOUT = 1200
+
+
+@dataclass(frozen=True)
+class GuestResult:
+    outcome: str
+    longrepr: str
+
+
+def _stage(ko: Path, dest: Path) -> None:
+    """What the guest needs: the library, the suite, the pytest config, the module."""
+    shutil.copytree(REPO / "src" / "memlog", dest / "src" / "memlog",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "tests" / "functional", dest / "tests" / "functional",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy2(REPO / "pyproject.toml", dest / "pyproject.toml")
+    shutil.copy2(REPO / "ci" / "pytest_guest_report.py", dest / "pytest_guest_report.py")
+    shutil.copy2(ko, dest / "memlog.ko")
+
+
+def run_guest_suite(nodeids: list[str]) -> dict[str, GuestResult]:
+    """Build, boot, run ``nodeids`` in the guest; return their results by node id."""
+    from ci import rootfs, vm
+    from wintermute import module_build
+
+    image = rootfs.ensure_image()
+    build = module_build.build_for_host_headers(image.kernel_release)
+    module_build.require_clean(build)
+    guest_log = log_dir() / "vm-functional.log"
+    results_local = out_dir() / "vm-functional.json"
+    junit_local = out_dir() / "vm-functional.xml"
+    results_local.unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory(prefix="wintermute-guest-") as tmp:
+        stage = Path(tmp) / "wintermute"
+        _stage(build.ko, stage)
+        with vm.boot(image) as guest:
+            guest.put(stage, GUEST_ROOT)
+            args = " ".join(shlex.quote(n) for n in nodeids)
+            cmd = (
+                f"cd {GUEST_ROOT} && "
+                f"MEMLOG_KO={GUEST_ROOT}/memlog.ko "
+                f"WINTERMUTE_GUEST_RESULTS={GUEST_ROOT}/results.json "
+                f"PYTHONPATH={GUEST_ROOT}/src:{GUEST_ROOT} "
+                "python3 -m pytest -p pytest_guest_report -p no:cacheprovider -v "
+                f"--junitxml={GUEST_ROOT}/junit.xml {args}"
+            )
+            say(f"running {len(nodeids)} functional tests in the guest (log: {guest_log})")
+            proc = guest.run(cmd, check=False, timeout=GUEST_TIMEOUT, log=guest_log)
+            try:
+                guest.get(f"{GUEST_ROOT}/results.json", results_local)
+                guest.get(f"{GUEST_ROOT}/junit.xml", junit_local)
+            except WintermuteError as exc:
+                raise InfraError(
+                    f"the guest pytest wrote no results (exit {proc.returncode}); "
+                    f"see {guest_log}"
+                ) from exc
+    data = json.loads(results_local.read_text())
+    return {
+        nodeid: GuestResult(entry["outcome"], entry["longrepr"])
+        for nodeid, entry in data["tests"].items()
+    }
+
+
+class GuestSuiteRun:
+    """Runs the guest suite once, on first demand, and answers per node id."""
+
+    def __init__(self, nodeids: list[str]) -> None:
+        self._nodeids = nodeids
+        self._results: dict[str, GuestResult] | None = None
+        self._error: Exception | None = None
+
+    def result(self, nodeid: str) -> GuestResult:
+        if self._results is None and self._error is None:
+            try:
+                self._results = run_guest_suite(self._nodeids)
+            except Exception as exc:  # every guest test reports the same cause
+                self._error = exc
+        if self._error is not None:
+            raise self._error
+        assert self._results is not None
+        found = self._results.get(nodeid)
+        if found is None:
+            return GuestResult("failed", f"{nodeid} did not run in the guest; see the guest log")
+        return found

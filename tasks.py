@@ -1,0 +1,115 @@
+"""invoke tasks: thin entry points; the work is done in src/wintermute and ci/.
+
+``invoke --list`` shows them; ``invoke --help TASK`` explains one.  Every
+task turns the toolkit's errors into one ``E: ...`` line and a non-zero exit
+(1: something to fix on your side, 2: a build, download or VM step failed).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from invoke import Context, Exit, task
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "src"))
+
+from wintermute.errors import WintermuteError  # noqa: E402
+
+
+def _edge(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn toolkit errors into one line on stderr and the error's exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except WintermuteError as exc:
+            first, _, rest = str(exc).partition("\n")
+            if rest and os.environ.get("WINTERMUTE_VERBOSE"):
+                print(rest, file=sys.stderr)
+            raise Exit(f"E: {first}", code=exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise Exit("E: interrupted", code=130) from None
+
+    return wrapper
+
+
+def _pytest(*args: str) -> None:
+    """Run pytest from this venv; its exit code becomes the task's."""
+    code = subprocess.call([sys.executable, "-m", "pytest", *args])
+    if code != 0:
+        raise Exit(code=code)
+
+
+@task(help={"release": "kernel release of the installed headers (default: the newest)"})
+@_edge
+def build_module(c: Context, release: str | None = None) -> None:
+    """Build memlog.ko out of tree against installed linux-headers (W=1, warnings fail)."""
+    from wintermute import module_build
+
+    result = module_build.build_for_host_headers(release)
+    module_build.require_clean(result)
+    print(result.ko)
+
+
+@task(help={"series": "one kernel series (6.1, 6.12, 7.2); default: all"})
+@_edge
+def build_matrix(c: Context, series: str | None = None) -> None:
+    """Compile the driver in-tree and out-of-tree against Debian's 6.1, 6.12 and 7.2 trees."""
+    from wintermute import kernel_trees, module_build
+
+    for name in [series] if series else list(kernel_trees.SERIES):
+        tree = kernel_trees.prepared_tree(name)
+        module_build.require_clean(module_build.build_out_of_tree(tree, label=f"{name}-out-of-tree"))
+        module_build.require_clean(module_build.build_in_tree(name))
+        print(f"{name}: in-tree and out-of-tree builds are warning-free")
+
+
+@task
+@_edge
+def image(c: Context) -> None:
+    """Build (or reuse) the cached Debian bookworm root filesystem image for the VM."""
+    from ci import rootfs
+
+    img = rootfs.ensure_image()
+    print(f"{img.path} (kernel {img.kernel_release})")
+
+
+@task
+@_edge
+def vm_shell(c: Context) -> None:
+    """Boot the VM (with a throw-away overlay) and open an interactive ssh session."""
+    from ci import vm
+
+    vm.shell()
+
+
+@task(help={"k": "only tests matching this pytest -k expression"})
+def vm_test(c: Context, k: str | None = None) -> None:
+    """Run the driver's functional suite inside the VM against a freshly built module."""
+    _pytest("tests/functional", "--junitxml=out/junit-functional.xml", *(["-k", k] if k else []))
+
+
+@task
+def lint(c: Context) -> None:
+    """ruff on the Python code, shellcheck on the shell scripts, checkpatch on the driver."""
+    _pytest("tests/unit/test_lint.py", "-q")
+
+
+@task(help={"fast": "only the unit tests (no kernel builds, no VM)"})
+def test(c: Context, fast: bool = False) -> None:
+    """Run the test suite: unit tests, the kernel build matrix and the VM functional suite."""
+    _pytest(*(["-m", "not build and not vm"] if fast else []), "--junitxml=out/junit.xml")
+
+
+@task
+@_edge
+def verify(c: Context) -> None:
+    """The main job: build the module for every supported kernel, then verify it in the VM."""
+    build_matrix(c)
+    vm_test(c)

@@ -1,0 +1,71 @@
+"""Test tiers and the bridge that runs tests/functional inside the QEMU guest.
+
+Tiers: ``tests/unit`` (fast, host only), ``tests/build`` (real kernel builds,
+marker ``build``), ``tests/functional`` (marker ``vm``: the driver's semantics,
+run inside the guest against the freshly built module).
+
+On the host, every collected test under ``tests/functional`` is replaced by a
+:class:`GuestTest` with the same node id.  The first one to run boots the VM
+and runs all selected functional tests there in one guest pytest session;
+each ``GuestTest`` then reports its own test's guest outcome, failure text
+included.  Deselecting them (``-m "not vm"``) boots nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+FUNCTIONAL_DIR = Path(__file__).parent / "functional"
+
+
+class GuestTestFailure(Exception):
+    """A functional test failed inside the guest; the message is its guest report."""
+
+
+class GuestTest(pytest.Item):
+    """Stands for one functional test on the host; its result comes from the guest run."""
+
+    def runtest(self) -> None:
+        result = _guest_run(self.session).result(self.nodeid)
+        if result.outcome == "skipped":
+            pytest.skip(result.longrepr)
+        if result.outcome != "passed":
+            raise GuestTestFailure(result.longrepr)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, GuestTestFailure):
+            return f"(ran in the guest)\n{excinfo.value}"
+        return str(excinfo.value)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f"{self.name} [guest]"
+
+
+_GUEST_RUN_KEY = pytest.StashKey[Any]()
+
+
+def _guest_run(session: pytest.Session) -> Any:
+    run = session.stash.get(_GUEST_RUN_KEY, None)
+    if run is None:
+        from ci.guest_suite import GuestSuiteRun
+
+        nodeids = [item.nodeid for item in session.items if isinstance(item, GuestTest)]
+        run = GuestSuiteRun(nodeids)
+        session.stash[_GUEST_RUN_KEY] = run
+    return run
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for index, item in enumerate(items):
+        if FUNCTIONAL_DIR in item.path.parents and not isinstance(item, GuestTest):
+            guest = GuestTest.from_parent(item.parent, name=item.name)
+            guest.add_marker("vm")
+            for marker in item.iter_markers():
+                guest.add_marker(marker)
+            items[index] = guest
+        elif "/tests/build/" in str(item.path):
+            item.add_marker("build")

@@ -18,7 +18,7 @@ from invoke import Context, Exit, task
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "src"))
 
-from wintermute.errors import WintermuteError  # noqa: E402
+from wintermute.errors import WintermuteError
 
 
 def _edge(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -65,7 +65,9 @@ def build_matrix(c: Context, series: str | None = None) -> None:
 
     for name in [series] if series else list(kernel_trees.SERIES):
         tree = kernel_trees.prepared_tree(name)
-        module_build.require_clean(module_build.build_out_of_tree(tree, label=f"{name}-out-of-tree"))
+        module_build.require_clean(
+            module_build.build_out_of_tree(tree, label=f"{name}-out-of-tree")
+        )
         module_build.require_clean(module_build.build_in_tree(name))
         print(f"{name}: in-tree and out-of-tree builds are warning-free")
 

@@ -33,10 +33,16 @@ class GuestResult:
 
 def _stage(ko: Path, dest: Path) -> None:
     """What the guest needs: the library, the suite, the pytest config, the module."""
-    shutil.copytree(REPO / "src" / "memlog", dest / "src" / "memlog",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(REPO / "tests" / "functional", dest / "tests" / "functional",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        REPO / "src" / "memlog",
+        dest / "src" / "memlog",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    shutil.copytree(
+        REPO / "tests" / "functional",
+        dest / "tests" / "functional",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
     shutil.copy2(REPO / "pyproject.toml", dest / "pyproject.toml")
     shutil.copy2(REPO / "ci" / "pytest_guest_report.py", dest / "pytest_guest_report.py")
     shutil.copy2(ko, dest / "memlog.ko")
@@ -75,8 +81,7 @@ def run_guest_suite(nodeids: list[str]) -> dict[str, GuestResult]:
                 guest.get(f"{GUEST_ROOT}/junit.xml", junit_local)
             except WintermuteError as exc:
                 raise InfraError(
-                    f"the guest pytest wrote no results (exit {proc.returncode}); "
-                    f"see {guest_log}"
+                    f"the guest pytest wrote no results (exit {proc.returncode}); see {guest_log}"
                 ) from exc
     data = json.loads(results_local.read_text())
     return {

@@ -1,0 +1,1 @@
+"""Packaging: render templates/ from kernel.yaml, build packages with the distributions' tools."""

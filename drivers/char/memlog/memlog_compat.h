@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * memlog: the kernel API differences between the kernels it builds on
+ * (6.1 and later), kept in this one place.
+ */
+#ifndef _MEMLOG_COMPAT_H
+#define _MEMLOG_COMPAT_H
+
+#include <linux/sysctl.h>
+#include <linux/version.h>
+
+/* Since 6.11 sysctl tables and proc handlers take const struct ctl_table */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 11, 0)
+#define memlog_ctl_table const struct ctl_table
+#else
+#define memlog_ctl_table struct ctl_table
+#endif
+
+/*
+ * Since 6.6 register_sysctl() is a macro passing ARRAY_SIZE(table), and
+ * later kernels reject an empty sentinel entry; before, the table must end
+ * with one.
+ */
+#ifdef register_sysctl
+#define MEMLOG_CTL_TABLE_END
+#else
+#define MEMLOG_CTL_TABLE_END	{ }
+#endif
+
+#endif /* _MEMLOG_COMPAT_H */

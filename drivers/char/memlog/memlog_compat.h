@@ -9,11 +9,18 @@
 #include <linux/sysctl.h>
 #include <linux/version.h>
 
-/* Since 6.11 sysctl tables and proc handlers take const struct ctl_table */
+/* Since 6.11 proc handlers take a const struct ctl_table */
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 11, 0)
-#define memlog_ctl_table const struct ctl_table
+#define MEMLOG_CTL_HANDLER_CONST	const
 #else
-#define memlog_ctl_table struct ctl_table
+#define MEMLOG_CTL_HANDLER_CONST
+#endif
+
+/* Since 6.13 register_sysctl() accepts a const table */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 13, 0)
+#define MEMLOG_CTL_TABLE_CONST		const
+#else
+#define MEMLOG_CTL_TABLE_CONST
 #endif
 
 /*
@@ -24,7 +31,7 @@
 #ifdef register_sysctl
 #define MEMLOG_CTL_TABLE_END
 #else
-#define MEMLOG_CTL_TABLE_END	{ }
+#define MEMLOG_CTL_TABLE_END		{ }
 #endif
 
 #endif /* _MEMLOG_COMPAT_H */

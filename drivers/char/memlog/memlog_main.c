@@ -213,18 +213,18 @@ static void memlog_rings_free(void)
 }
 
 /* Resize every ring; on any failure nothing changes */
-static int memlog_resize(u32 capacity)
+static int memlog_resize_locked(u32 capacity)
 {
 	struct memlog_ring *ring;
 	unsigned long uid;
 	int ret = 0;
 
+	lockdep_assert_held(&memlog_lock);
+
 	if (capacity < MEMLOG_RING_SIZE_MIN || capacity > MEMLOG_RING_SIZE_MAX)
 		return -EINVAL;
-
-	mutex_lock(&memlog_lock);
 	if (capacity == memlog_ring_size)
-		goto out;
+		return 0;
 
 	xa_for_each(&memlog_rings, uid, ring) {
 		ret = memlog_ring_resize_prepare(ring, capacity);
@@ -234,14 +234,12 @@ static int memlog_resize(u32 capacity)
 	if (ret) {
 		xa_for_each(&memlog_rings, uid, ring)
 			memlog_ring_resize_abort(ring);
-		goto out;
+		return ret;
 	}
 	xa_for_each(&memlog_rings, uid, ring)
 		memlog_ring_resize_commit(ring, capacity);
 	memlog_ring_size = capacity;
-out:
-	mutex_unlock(&memlog_lock);
-	return ret;
+	return 0;
 }
 
 static int memlog_open(struct inode *inode, struct file *file)
@@ -438,12 +436,17 @@ static int memlog_ioctl_clear(struct memlog_file *mf)
 static int memlog_ioctl_set_ring_size(u32 __user *arg)
 {
 	u32 capacity;
+	int ret;
 
 	if (!capable(CAP_SYS_ADMIN))
 		return -EPERM;
 	if (get_user(capacity, arg))
 		return -EFAULT;
-	return memlog_resize(capacity);
+
+	mutex_lock(&memlog_lock);
+	ret = memlog_resize_locked(capacity);
+	mutex_unlock(&memlog_lock);
+	return ret;
 }
 
 static int memlog_ioctl_filter_uid(struct memlog_file *mf, u32 __user *arg)
@@ -520,30 +523,30 @@ static struct miscdevice memlog_misc = {
 	.mode = 0660,
 };
 
+/* The sysctl's value while its handler runs, under memlog_lock */
+static unsigned int memlog_sysctl_value;
+
 /* kernel.memlog.ring_size: out of range -EINVAL, any failure changes nothing */
-static int memlog_sysctl_ring_size(memlog_ctl_table *table, int write,
-				   void *buffer, size_t *lenp, loff_t *ppos)
+static int memlog_sysctl_ring_size(MEMLOG_CTL_HANDLER_CONST struct ctl_table *table,
+				   int write, void *buffer, size_t *lenp,
+				   loff_t *ppos)
 {
-	struct ctl_table tmp = *table;
-	unsigned int capacity;
 	int ret;
 
 	mutex_lock(&memlog_lock);
-	capacity = memlog_ring_size;
+	memlog_sysctl_value = memlog_ring_size;
+	ret = proc_douintvec(table, write, buffer, lenp, ppos);
+	if (!ret && write)
+		ret = memlog_resize_locked(memlog_sysctl_value);
 	mutex_unlock(&memlog_lock);
-
-	tmp.data = &capacity;
-	ret = proc_douintvec(&tmp, write, buffer, lenp, ppos);
-	if (ret || !write)
-		return ret;
-	return memlog_resize(capacity);
+	return ret;
 }
 
-static memlog_ctl_table memlog_sysctl_table[] = {
+static MEMLOG_CTL_TABLE_CONST struct ctl_table memlog_sysctl_table[] = {
 	{
 		.procname = "ring_size",
-		.data = &memlog_ring_size,
-		.maxlen = sizeof(memlog_ring_size),
+		.data = &memlog_sysctl_value,
+		.maxlen = sizeof(memlog_sysctl_value),
 		.mode = 0644,
 		.proc_handler = memlog_sysctl_ring_size,
 	},

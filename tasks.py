@@ -74,6 +74,15 @@ def build_matrix(c: Context, series: str | None = None) -> None:
 
 @task
 @_edge
+def render(c: Context) -> None:
+    """Render templates/ with kernel.yaml's values into out/render (never into the source tree)."""
+    from wintermute.packaging import render as rendering
+
+    print(rendering.render())
+
+
+@task
+@_edge
 def image(c: Context) -> None:
     """Build (or reuse) the cached Debian bookworm root filesystem image for the VM."""
     from ci import rootfs

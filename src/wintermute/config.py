@@ -7,6 +7,7 @@ before anything is built.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,6 +20,13 @@ from wintermute.errors import UserError
 from wintermute.paths import REPO
 
 KERNEL_YAML = REPO / "wintermute-kernel" / "kernel.yaml"
+
+
+def default_path() -> Path:
+    """kernel.yaml, or the file ``WINTERMUTE_KERNEL_YAML`` names."""
+    env = os.environ.get("WINTERMUTE_KERNEL_YAML")
+    return Path(env) if env else KERNEL_YAML
+
 
 RING_SIZE_MIN = 64 << 10
 RING_SIZE_MAX = 256 << 20
@@ -172,8 +180,9 @@ def _validate(data: Any, schema: Mapping[str, Any], where: str) -> dict[str, Any
     return clean
 
 
-def load(path: Path = KERNEL_YAML) -> Config:
-    """Read and validate ``path``; raise :class:`UserError` with one line on any problem."""
+def load(path: Path | None = None) -> Config:
+    """Read and validate ``path`` (default: :func:`default_path`); one-line UserError if bad."""
+    path = path or default_path()
     name = path.relative_to(REPO) if path.is_relative_to(REPO) else path
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))

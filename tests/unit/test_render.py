@@ -1,0 +1,92 @@
+"""Templates render from kernel.yaml alone, strictly, and re-rendering changes nothing."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import jinja2
+import pytest
+
+from wintermute import config
+from wintermute.errors import UserError
+from wintermute.packaging import render
+
+
+def _mtimes(root: Path) -> dict[Path, int]:
+    return {p: p.stat().st_mtime_ns for p in root.rglob("*")}
+
+
+def test_rendering_twice_leaves_the_output_untouched(tmp_path: Path) -> None:
+    """Unchanged inputs change nothing in the output directory."""
+    dest = render.render(tmp_path / "render")
+    before = _mtimes(dest)
+    render.render(dest)
+    assert _mtimes(dest) == before
+
+
+def test_udev_rule_carries_group_and_mode_from_kernel_yaml(tmp_path: Path) -> None:
+    """The udev rule's GROUP and MODE come from kernel.yaml."""
+    cfg = config.load()
+    system = dataclasses.replace(cfg.memlog.system, group="agents", device_mode="0640")
+    cfg = dataclasses.replace(cfg, memlog=dataclasses.replace(cfg.memlog, system=system))
+    dest = render.render(tmp_path / "render", cfg)
+    rule = (dest / "system" / "udev.rules").read_text()
+    assert 'GROUP="agents", MODE="0640"' in rule
+
+
+def test_sysctl_file_carries_the_configured_ring_size(tmp_path: Path) -> None:
+    """sysctl.d sets kernel.memlog.ring_size to kernel.yaml's value."""
+    cfg = config.load()
+    dest = render.render(tmp_path / "render", cfg)
+    text = (dest / "system" / "sysctl.conf").read_text()
+    assert f"kernel.memlog.ring_size = {cfg.memlog.system.ring_size}" in text
+
+
+def test_dkms_conf_names_version_and_minimum_kernel(tmp_path: Path) -> None:
+    """dkms.conf's version and minimum kernel come from kernel.yaml."""
+    cfg = config.load()
+    text = (render.render(tmp_path / "render", cfg) / "dkms" / "dkms.conf").read_text()
+    assert f'PACKAGE_VERSION="{cfg.memlog.version}"' in text
+    assert f'BUILD_EXCLUSIVE_KERNEL_MIN="{cfg.memlog.min_kernel}"' in text
+    assert 'AUTOINSTALL="yes"' in text
+
+
+def test_bad_kernel_yaml_renders_nothing(tmp_path: Path) -> None:
+    """A kernel.yaml error stops before any output is written."""
+    bad = tmp_path / "kernel.yaml"
+    bad.write_text(config.KERNEL_YAML.read_text().replace('"0660"', '"0999"'))
+    with pytest.raises(UserError):
+        render.render(tmp_path / "render", config.load(bad))
+    assert not (tmp_path / "render").exists()
+
+
+def test_undefined_template_value_is_an_error() -> None:
+    """A template naming a value kernel.yaml lacks fails instead of rendering empty."""
+    env = render.environment()
+    with pytest.raises(jinja2.UndefinedError):
+        env.from_string("{{ memlog.nope }}").render(render.context(config.load()))
+
+
+def test_render_task_reports_a_bad_kernel_yaml_in_one_line(tmp_path: Path) -> None:
+    """`invoke render` with a bad kernel.yaml exits 1 with one E: line and writes nothing."""
+    import os
+    import subprocess
+    import sys
+
+    bad = tmp_path / "kernel.yaml"
+    bad.write_text(config.KERNEL_YAML.read_text().replace("group: memlog", 'group: ""'))
+    out = tmp_path / "out"
+    env = dict(os.environ, WINTERMUTE_KERNEL_YAML=str(bad), WINTERMUTE_OUT=str(out))
+    proc = subprocess.run(
+        [sys.executable, "-m", "invoke", "render"],
+        cwd=render.REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert lines == [f"E: {bad}: memlog.system.group: must not be empty"]
+    assert not (out / "render").exists()

@@ -83,6 +83,25 @@ def render(c: Context) -> None:
 
 @task
 @_edge
+def dkms_install(c: Context) -> None:
+    """Install memlog here through DKMS for every kernel with headers, plus its system files.
+
+    Idempotent. Where the running kernel cannot load modules it says so and still
+    builds and installs for the installed headers.
+    """
+    from wintermute.dkms_install import dkms_install as install
+
+    install()
+
+
+@task
+def vm_verify(c: Context) -> None:
+    """Build the Debian packages, apt-get install them in the VM, reboot, run the testinfra suite."""
+    _pytest("tests/system", "--junitxml=out/junit-system.xml")
+
+
+@task
+@_edge
 def image(c: Context) -> None:
     """Build (or reuse) the cached Debian bookworm root filesystem image for the VM."""
     from ci import rootfs

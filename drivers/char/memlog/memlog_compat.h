@@ -10,14 +10,14 @@
 #include <linux/version.h>
 
 /* Since 6.11 proc handlers take a const struct ctl_table */
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 11, 0)
+#if KERNEL_VERSION(6, 11, 0) <= LINUX_VERSION_CODE
 #define MEMLOG_CTL_HANDLER_CONST	const
 #else
 #define MEMLOG_CTL_HANDLER_CONST
 #endif
 
 /* Since 6.13 register_sysctl() accepts a const table */
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 13, 0)
+#if KERNEL_VERSION(6, 13, 0) <= LINUX_VERSION_CODE
 #define MEMLOG_CTL_TABLE_CONST		const
 #else
 #define MEMLOG_CTL_TABLE_CONST

@@ -527,9 +527,9 @@ static struct miscdevice memlog_misc = {
 static unsigned int memlog_sysctl_value;
 
 /* kernel.memlog.ring_size: out of range -EINVAL, any failure changes nothing */
-static int memlog_sysctl_ring_size(MEMLOG_CTL_HANDLER_CONST struct ctl_table *table,
-				   int write, void *buffer, size_t *lenp,
-				   loff_t *ppos)
+static int
+memlog_sysctl_ring_size(MEMLOG_CTL_HANDLER_CONST struct ctl_table *table,
+			int write, void *buffer, size_t *lenp, loff_t *ppos)
 {
 	int ret;
 

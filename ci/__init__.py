@@ -1,0 +1,1 @@
+"""The VM verification machinery: root filesystem image, accelerator, QEMU, ssh."""

@@ -1,0 +1,178 @@
+"""The VM's Debian bookworm root filesystem image, built once and cached.
+
+mmdebstrap builds the tree from ``ci/rootfs/packages.txt`` and
+``ci/rootfs/sources.list`` (never the host's own APT sources), the files of
+``ci/rootfs/overlay/`` are laid over it, and ``mkfs.ext4 -d`` turns it into a
+raw image without mounting anything.  The guest boots Debian's stock kernel
+and initrd, copied out of the tree beside the image.
+
+The cache entry is keyed by every input, including the candidate version of
+``linux-image-amd64``, so the guest kernel always matches the linux-headers
+the host builds memlog against.  Runs never write to the image: each boot
+goes through its own copy-on-write overlay (see ``ci/qemu.py``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from wintermute.errors import InfraError, UserError
+from wintermute.paths import CI_DIR, atomic_dir, cache_dir
+from wintermute.run import capture, run
+
+ROOTFS_DIR = CI_DIR / "rootfs"
+PACKAGES_FILE = ROOTFS_DIR / "packages.txt"
+SOURCES_FILE = ROOTFS_DIR / "sources.list"
+OVERLAY_DIR = ROOTFS_DIR / "overlay"
+SUITE = "bookworm"
+IMAGE_SIZE = "4G"  # sparse; the tree is about 900 MB
+# Bump when the build steps below change in a way the inputs do not show.
+RECIPE = "3"
+UNITS_ENABLED = ("systemd-networkd.service", "wintermute-ssh-key.service", "ssh.service")
+# Not needed in a throw-away test VM, and slow under TCG.
+UNITS_MASKED = (
+    "systemd-networkd-wait-online.service",
+    "apt-daily.timer",
+    "apt-daily-upgrade.timer",
+    "e2scrub_all.timer",
+    "e2scrub_reap.service",
+    "fstrim.timer",
+    "man-db.timer",
+    "dpkg-db-backup.timer",
+    "systemd-timesyncd.service",
+)
+
+
+@dataclass(frozen=True)
+class Image:
+    """A built root filesystem image and the kernel it boots."""
+
+    path: Path
+    kernel: Path
+    initrd: Path
+    kernel_release: str
+    key: str
+
+
+def packages() -> list[str]:
+    lines = PACKAGES_FILE.read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def kernel_candidate() -> str:
+    """The version of linux-image-amd64 apt would install here (the guest gets the same)."""
+    for line in capture(["apt-cache", "policy", "linux-image-amd64"]).splitlines():
+        key, _, value = line.strip().partition(":")
+        if key == "Candidate" and value.strip() not in ("", "(none)"):
+            return value.strip()
+    raise UserError("apt knows no linux-image-amd64: run apt-get update (or scripts/setup-host)")
+
+
+def _overlay_files() -> list[Path]:
+    return sorted(p for p in OVERLAY_DIR.rglob("*") if p.is_file())
+
+
+def cache_key(kernel_version: str) -> str:
+    """A hash of every input of the image."""
+    h = hashlib.sha256()
+    h.update(f"recipe {RECIPE}\nsuite {SUITE}\nkernel {kernel_version}\n".encode())
+    h.update(f"enabled {UNITS_ENABLED}\nmasked {UNITS_MASKED}\n".encode())
+    h.update(PACKAGES_FILE.read_bytes())
+    h.update(SOURCES_FILE.read_bytes())
+    for path in _overlay_files():
+        rel = path.relative_to(OVERLAY_DIR).as_posix()
+        h.update(f"{rel} {path.stat().st_mode & 0o777:o}\n".encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _customize(root: Path) -> None:
+    """Lay the overlay over the tree and set up services (no chroot needed)."""
+    for src in _overlay_files():
+        dest = root / src.relative_to(OVERLAY_DIR)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dest)
+        dest.chmod(src.stat().st_mode & 0o777)
+    run(["systemctl", f"--root={root}", "enable", *UNITS_ENABLED], log="rootfs.log")
+    run(["systemctl", f"--root={root}", "mask", *UNITS_MASKED], log="rootfs.log")
+    (root / "etc" / "machine-id").write_text("")  # a fresh one each boot
+
+
+def _build(entry: Path, kernel_version: str) -> None:
+    root = entry / "root"
+    run(
+        [
+            "mmdebstrap",
+            "--mode=root",
+            "--variant=apt",
+            f"--include={','.join(packages())}",
+            SUITE,
+            root,
+            SOURCES_FILE,
+        ],
+        log="rootfs.log",
+        step=f"building the VM root filesystem (linux-image-amd64 {kernel_version}; a few minutes)",
+    )
+    _customize(root)
+    kernels = sorted((root / "boot").glob("vmlinuz-*"))
+    if len(kernels) != 1:
+        raise InfraError(f"expected one kernel in the image, found {[k.name for k in kernels]}")
+    release = kernels[0].name.removeprefix("vmlinuz-")
+    shutil.copyfile(kernels[0], entry / "vmlinuz")
+    shutil.copyfile(root / "boot" / f"initrd.img-{release}", entry / "initrd.img")
+    run(
+        ["mkfs.ext4", "-q", "-L", "wintermute-root", "-d", root, entry / "image.raw", IMAGE_SIZE],
+        log="rootfs.log",
+        step="making the ext4 image",
+    )
+    shutil.rmtree(root)
+    meta = {"kernel_release": release, "linux_image_amd64": kernel_version, "packages": packages()}
+    (entry / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+
+
+def _prune(keep: Path) -> None:
+    for old in keep.parent.iterdir():
+        if old != keep and not old.name.startswith("."):
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def ensure_host_headers(release: str) -> None:
+    """The host builds memlog for the guest: it needs linux-headers-<release>."""
+    if (Path("/lib/modules") / release / "build" / "Makefile").exists():
+        return
+    if os.geteuid() != 0:
+        raise UserError(f"linux-headers-{release} is missing; install it as root")
+    run(
+        ["apt-get", "install", "-y", "-q", "--no-install-recommends", f"linux-headers-{release}"],
+        log="rootfs.log",
+        env={"DEBIAN_FRONTEND": "noninteractive"},
+        step=f"installing linux-headers-{release} on the host for the guest's kernel",
+    )
+
+
+def ensure_image() -> Image:
+    """The cached image for the current inputs, built first if there is none."""
+    kernel_version = kernel_candidate()
+    key = cache_key(kernel_version)
+    entry = cache_dir() / "rootfs" / key
+    if not (entry / "meta.json").exists():
+        if os.geteuid() != 0:
+            raise UserError("building the VM image needs root (mmdebstrap --mode=root)")
+        with atomic_dir(entry) as tmp:
+            _build(tmp, kernel_version)
+        _prune(entry)
+    meta = json.loads((entry / "meta.json").read_text())
+    image = Image(
+        path=entry / "image.raw",
+        kernel=entry / "vmlinuz",
+        initrd=entry / "initrd.img",
+        kernel_release=meta["kernel_release"],
+        key=key,
+    )
+    ensure_host_headers(image.kernel_release)
+    return image

@@ -1,0 +1,175 @@
+# SPDX-License-Identifier: MIT OR Apache-2.0
+"""``Device``: /dev/memlog as a Python object."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import select
+import uuid
+from collections.abc import Iterator
+from types import TracebackType
+
+from memlog import uapi
+from memlog.errors import MemlogError, RecordTooLargeError, from_oserror
+from memlog.records import Record, Stats, parse_record
+
+_MODES = {"r": os.O_RDONLY, "w": os.O_WRONLY, "rw": os.O_RDWR}
+READ_BUFFER = uapi.RECORD_HEADER.size + uapi.RECORD_MAX
+
+
+class Syscalls:
+    """The system calls Device makes; tests substitute a fake."""
+
+    open = staticmethod(os.open)
+    close = staticmethod(os.close)
+    read = staticmethod(os.read)
+    write = staticmethod(os.write)
+    lseek = staticmethod(os.lseek)
+    ioctl = staticmethod(fcntl.ioctl)
+
+    @staticmethod
+    def poll(fd: int, timeout_ms: int | None) -> bool:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(timeout_ms))
+
+
+def session_bytes(session: bytes | str | uuid.UUID) -> bytes:
+    """A 16-byte session id from bytes, a UUID, or its text (with or without dashes)."""
+    if isinstance(session, uuid.UUID):
+        return session.bytes
+    if isinstance(session, str):
+        try:
+            return uuid.UUID(session).bytes
+        except ValueError:
+            raise MemlogError(f"session id {session!r} is not a UUID or 32 hex digits") from None
+    if len(session) != uapi.SESSION_ID_LEN:
+        raise MemlogError(f"session id must be {uapi.SESSION_ID_LEN} bytes, not {len(session)}")
+    return bytes(session)
+
+
+class Device:
+    """An open /dev/memlog: write records, read them back, ask the kernel about them.
+
+    ``mode`` is ``"r"``, ``"w"`` or ``"rw"``. Every failure raises a
+    :class:`memlog.errors.MemlogError` whose message says what to do.
+    """
+
+    def __init__(
+        self, path: str = uapi.DEVICE_PATH, mode: str = "r", *, syscalls: Syscalls | None = None
+    ) -> None:
+        if mode not in _MODES:
+            raise ValueError(f"mode must be one of {sorted(_MODES)}, not {mode!r}")
+        self.path = path
+        self._sys = syscalls or Syscalls()
+        try:
+            self._fd: int | None = self._sys.open(path, _MODES[mode] | os.O_CLOEXEC)
+        except OSError as exc:
+            raise from_oserror(exc, path, "open") from None
+
+    # -- lifetime
+
+    def fileno(self) -> int:
+        if self._fd is None:
+            raise MemlogError(f"{self.path} is closed")
+        return self._fd
+
+    def close(self) -> None:
+        if self._fd is not None:
+            self._sys.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> Device:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- records
+
+    def write(self, blob: bytes) -> None:
+        """Store ``blob`` (1 to 64 KiB) as one record."""
+        if not blob:
+            raise MemlogError("refusing to write an empty record")
+        if len(blob) > uapi.RECORD_MAX:
+            raise RecordTooLargeError(
+                f"record of {len(blob)} bytes is larger than {uapi.RECORD_MAX} bytes (64 KiB)"
+            )
+        try:
+            written = self._sys.write(self.fileno(), blob)
+        except OSError as exc:
+            raise from_oserror(exc, self.path, "write") from None
+        if written != len(blob):
+            raise MemlogError(f"short write: {written} of {len(blob)} bytes")
+
+    def read(self) -> Record | None:
+        """The next unread record, or None when there is none."""
+        try:
+            buf = self._sys.read(self.fileno(), READ_BUFFER)
+        except OSError as exc:
+            raise from_oserror(exc, self.path, "read") from None
+        return parse_record(buf) if buf else None
+
+    def __iter__(self) -> Iterator[Record]:
+        """Every unread record, oldest first, until none is left."""
+        while (record := self.read()) is not None:
+            yield record
+
+    def rewind(self) -> None:
+        """Start reading again from the oldest record."""
+        try:
+            self._sys.lseek(self.fileno(), 0, os.SEEK_SET)
+        except OSError as exc:
+            raise from_oserror(exc, self.path, "rewind") from None
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until a record is unread; False if ``timeout`` seconds passed first."""
+        timeout_ms = None if timeout is None else int(timeout * 1000)
+        return self._sys.poll(self.fileno(), timeout_ms)
+
+    def follow(self, timeout: float | None = None) -> Iterator[Record]:
+        """Yield records as they arrive; stop after ``timeout`` seconds without one."""
+        while True:
+            yield from self
+            if not self.wait(timeout):
+                return
+
+    # -- ioctls
+
+    def _ioctl(self, request: int, arg: bytes | int, action: str) -> bytes:
+        buf = bytearray(arg) if isinstance(arg, bytes) else arg
+        try:
+            if isinstance(buf, bytearray):
+                self._sys.ioctl(self.fileno(), request, buf, True)
+                return bytes(buf)
+            self._sys.ioctl(self.fileno(), request, buf)
+            return b""
+        except OSError as exc:
+            raise from_oserror(exc, self.path, action) from None
+
+    def stats(self) -> Stats:
+        """Statistics of this file's view (own uid unless filter_uid chose another)."""
+        return Stats.from_bytes(self._ioctl(uapi.IOC_STATS, bytes(uapi.STATS.size), "stats"))
+
+    def clear(self) -> None:
+        """Drop every record of this file's view (needs CAP_SYS_ADMIN)."""
+        self._ioctl(uapi.IOC_CLEAR, 0, "clear")
+
+    def filter_uid(self, uid: int) -> None:
+        """Read another uid's records, or every uid's with ``uapi.UID_ALL`` (admin); rewinds."""
+        self._ioctl(uapi.IOC_FILTER_UID, uapi.U32.pack(uid), "filter uid")
+
+    def set_ring_size(self, size: int) -> None:
+        """Resize every ring (needs CAP_SYS_ADMIN)."""
+        self._ioctl(uapi.IOC_SET_RING_SIZE, uapi.U32.pack(size), "set ring size")
+
+    def set_session(self, session: bytes | str | uuid.UUID) -> None:
+        """Tag this file's later writes with a 16-byte session id."""
+        self._ioctl(uapi.IOC_SET_SESSION, session_bytes(session), "set session")
+
+    def version(self) -> int:
+        """The kernel's record schema version."""
+        return uapi.U32.unpack(self._ioctl(uapi.IOC_GET_VERSION, bytes(4), "version"))[0]

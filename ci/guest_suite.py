@@ -21,7 +21,7 @@ from wintermute.errors import InfraError, WintermuteError
 from wintermute.paths import REPO, log_dir, out_dir
 from wintermute.run import say
 
-GUEST_ROOT = "/root/wintermute"
+GUEST_ROOT = "/opt/wintermute"  # readable by the test users
 GUEST_TIMEOUT = 1200
 
 

@@ -64,8 +64,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if FUNCTIONAL_DIR in item.path.parents and not isinstance(item, GuestTest):
             guest = GuestTest.from_parent(item.parent, name=item.name)
             guest.add_marker("vm")
-            for marker in item.iter_markers():
-                guest.add_marker(marker)
             items[index] = guest
         elif "/tests/build/" in str(item.path):
             item.add_marker("build")

@@ -1,0 +1,196 @@
+"""Helpers of the functional suite (run inside the VM as root): device, users, records."""
+
+from __future__ import annotations
+
+import fcntl
+import grp
+import json
+import os
+import pwd
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+from memlog import uapi
+
+DEVICE = "/dev/memlog"
+RING_SIZE = Path("/proc/sys/kernel/memlog/ring_size")
+GROUP = "memlog"
+MEMBERS = ("alice", "bob")
+OUTSIDER = "carol"
+
+
+def module_loaded() -> bool:
+    return Path("/sys/module/memlog").exists()
+
+
+def wait_for(predicate: Any, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return bool(predicate())
+
+
+def prepare_node() -> None:
+    """Give the node the group and mode the udev rule of the packages gives it."""
+    assert wait_for(lambda: os.path.exists(DEVICE)), f"{DEVICE} did not appear"
+    os.chown(DEVICE, 0, grp.getgrnam(GROUP).gr_gid)
+    os.chmod(DEVICE, 0o660)
+
+
+def load_module() -> None:
+    if not module_loaded():
+        subprocess.run(["insmod", os.environ["MEMLOG_KO"]], check=True)
+    prepare_node()
+
+
+def ensure_users() -> None:
+    if subprocess.run(["getent", "group", GROUP], capture_output=True).returncode:
+        subprocess.run(["groupadd", "--system", GROUP], check=True)
+    for name in (*MEMBERS, OUTSIDER):
+        if subprocess.run(["id", name], capture_output=True).returncode:
+            subprocess.run(["useradd", "--system", "--no-create-home", name], check=True)
+    for name in MEMBERS:
+        subprocess.run(["usermod", "-aG", GROUP, name], check=True)
+
+
+def uid_of(user: str) -> int:
+    return pwd.getpwnam(user).pw_uid
+
+
+def root_ioctl(request: int, arg: bytes | int = 0) -> bytes:
+    fd = os.open(DEVICE, os.O_RDONLY)
+    try:
+        if isinstance(arg, bytes):
+            buf = bytearray(arg)
+            fcntl.ioctl(fd, request, buf, True)
+            return bytes(buf)
+        fcntl.ioctl(fd, request, arg)
+        return b""
+    finally:
+        os.close(fd)
+
+
+def reset_device() -> None:
+    """Every ring empty, ring size back to the default."""
+    RING_SIZE.write_text(f"{uapi.RING_SIZE_DEFAULT}\n")
+    fd = os.open(DEVICE, os.O_RDONLY)
+    try:
+        fcntl.ioctl(fd, uapi.IOC_FILTER_UID, uapi.U32.pack(uapi.UID_ALL))
+        fcntl.ioctl(fd, uapi.IOC_CLEAR, 0)
+    finally:
+        os.close(fd)
+
+
+PRELUDE = textwrap.dedent(
+    """
+    import errno, fcntl, json, os, select, struct, sys, time
+    from memlog import uapi
+    DEVICE = "/dev/memlog"
+    def header(buf):
+        return dict(zip(
+            ("magic", "schema", "length", "reserved", "ts_ns", "seq", "uid", "pid", "session"),
+            uapi.RECORD_HEADER.unpack_from(buf)))
+    def read_all(fd):
+        out = []
+        while True:
+            buf = os.read(fd, 56 + 65536)
+            if not buf:
+                return out
+            h = header(buf)
+            out.append({"seq": h["seq"], "uid": h["uid"], "blob": buf[56:].hex()})
+    def result(value):
+        print(json.dumps(value))
+    """
+)
+
+
+def run_as(user: str, code: str, *, stdin: bytes | None = None) -> Any:
+    """Run Python ``code`` as ``user`` (real credentials and groups); return its JSON result."""
+    entry = pwd.getpwnam(user)
+    groups = [g.gr_gid for g in grp.getgrall() if user in g.gr_mem]
+    proc = subprocess.run(
+        [sys.executable, "-c", PRELUDE + textwrap.dedent(code)],
+        user=entry.pw_uid,
+        group=entry.pw_gid,
+        extra_groups=groups,
+        input=stdin,
+        capture_output=True,
+        env={**os.environ, "HOME": "/"},
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    return json.loads(proc.stdout)
+
+
+def memlog_cli(
+    user: str, *args: str, stdin: bytes = b"", timeout: float = 60
+) -> subprocess.CompletedProcess[bytes]:
+    """The memlog command run as ``user``."""
+    entry = pwd.getpwnam(user)
+    groups = [g.gr_gid for g in grp.getgrall() if user in g.gr_mem]
+    return subprocess.run(
+        [sys.executable, "-m", "memlog", *args],
+        user=entry.pw_uid,
+        group=entry.pw_gid,
+        extra_groups=groups,
+        input=stdin,
+        capture_output=True,
+        env={**os.environ, "HOME": "/"},
+        timeout=timeout,
+        check=False,
+    )
+
+
+def write_records(blobs: list[bytes]) -> None:
+    fd = os.open(DEVICE, os.O_WRONLY)
+    try:
+        for blob in blobs:
+            assert os.write(fd, blob) == len(blob)
+    finally:
+        os.close(fd)
+
+
+def read_records(view_uid: int | None = None) -> list[tuple[dict[str, Any], bytes]]:
+    """Every record of a view, as (header fields, blob), read as root."""
+    fd = os.open(DEVICE, os.O_RDONLY)
+    try:
+        if view_uid is not None:
+            fcntl.ioctl(fd, uapi.IOC_FILTER_UID, uapi.U32.pack(view_uid))
+        out = []
+        while buf := os.read(fd, uapi.RECORD_HEADER.size + uapi.RECORD_MAX):
+            fields = uapi.RECORD_HEADER.unpack_from(buf)
+            names = ("magic", "schema", "length", "reserved", "ts_ns", "seq", "uid", "pid")
+            header = dict(zip(names, fields[:8], strict=True))
+            header["session"] = fields[8]
+            out.append((header, buf[uapi.RECORD_HEADER.size :]))
+        return out
+    finally:
+        os.close(fd)
+
+
+def stats(view_uid: int | None = None) -> dict[str, int]:
+    fd = os.open(DEVICE, os.O_RDONLY)
+    try:
+        if view_uid is not None:
+            fcntl.ioctl(fd, uapi.IOC_FILTER_UID, uapi.U32.pack(view_uid))
+        buf = bytearray(uapi.STATS.size)
+        fcntl.ioctl(fd, uapi.IOC_STATS, buf, True)
+    finally:
+        os.close(fd)
+    names = (
+        "total_writes",
+        "total_evictions",
+        "records_in_ring",
+        "ring_bytes",
+        "ring_capacity",
+        "oldest_ts_ns",
+        "newest_ts_ns",
+    )
+    return dict(zip(names, uapi.STATS.unpack(buf), strict=True))

@@ -1,0 +1,124 @@
+"""Bad writes store nothing; bad reads consume nothing; seeking is only rewinding."""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+
+import pytest
+from guestlib import DEVICE, RING_SIZE, read_records, stats, write_records
+
+
+def _errno_of_write(blob: bytes) -> int:
+    fd = os.open(DEVICE, os.O_WRONLY)
+    try:
+        with pytest.raises(OSError) as excinfo:
+            os.write(fd, blob)
+        return excinfo.value.errno
+    finally:
+        os.close(fd)
+
+
+def test_zero_length_write_returns_zero_and_stores_nothing() -> None:
+    """write() of 0 bytes returns 0 and no record appears."""
+    fd = os.open(DEVICE, os.O_WRONLY)
+    try:
+        assert os.write(fd, b"") == 0
+    finally:
+        os.close(fd)
+    assert stats()["total_writes"] == 0
+    assert read_records() == []
+
+
+def test_write_over_64_kib_is_emsgsize_and_stores_nothing() -> None:
+    """A 65537-byte write fails with EMSGSIZE; nothing is stored."""
+    assert _errno_of_write(b"x" * 65537) == errno.EMSGSIZE
+    assert read_records() == []
+
+
+def test_record_larger_than_the_ring_is_emsgsize() -> None:
+    """With a 64 KiB ring, a 64 KiB blob (plus its header) does not fit: EMSGSIZE."""
+    RING_SIZE.write_text("65536\n")
+    assert _errno_of_write(b"x" * 65536) == errno.EMSGSIZE
+    assert read_records() == []
+
+
+def test_write_from_a_bad_pointer_is_efault_and_stores_nothing() -> None:
+    """write() from an unmapped address fails with EFAULT; nothing is stored."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(DEVICE, os.O_WRONLY)
+    try:
+        ret = libc.write(fd, ctypes.c_void_p(8), ctypes.c_size_t(100))
+        err = ctypes.get_errno()
+    finally:
+        os.close(fd)
+    assert (ret, err) == (-1, errno.EFAULT)
+    assert read_records() == []
+    assert stats()["total_writes"] == 0
+
+
+def test_read_into_a_too_small_buffer_is_einval_and_keeps_the_record() -> None:
+    """A buffer smaller than the next record gives EINVAL; the next big read gets that record."""
+    write_records([b"y" * 100])
+    fd = os.open(DEVICE, os.O_RDONLY)
+    try:
+        with pytest.raises(OSError) as excinfo:
+            os.read(fd, 100)
+        again = os.read(fd, 1 << 20)
+    finally:
+        os.close(fd)
+    assert excinfo.value.errno == errno.EINVAL
+    assert again[56:] == b"y" * 100
+
+
+def test_read_with_nothing_unread_returns_zero_bytes() -> None:
+    """At the end of the records read() returns 0."""
+    fd = os.open(DEVICE, os.O_RDONLY)
+    try:
+        assert os.read(fd, 1 << 20) == b""
+    finally:
+        os.close(fd)
+
+
+def test_seek_to_zero_rewinds_the_file() -> None:
+    """lseek(fd, 0, SEEK_SET) makes the records readable again."""
+    write_records([b"once"])
+    fd = os.open(DEVICE, os.O_RDONLY)
+    try:
+        first = os.read(fd, 1 << 20)
+        assert os.read(fd, 1 << 20) == b""
+        assert os.lseek(fd, 0, os.SEEK_SET) == 0
+        again = os.read(fd, 1 << 20)
+    finally:
+        os.close(fd)
+    assert again == first
+
+
+@pytest.mark.parametrize(
+    ("offset", "whence"),
+    [(5, os.SEEK_SET), (0, os.SEEK_CUR), (0, os.SEEK_END)],
+    ids=["offset-5", "seek-cur", "seek-end"],
+)
+def test_any_other_seek_is_espipe(offset: int, whence: int) -> None:
+    """Every seek except to offset 0 from the start fails with ESPIPE."""
+    fd = os.open(DEVICE, os.O_RDONLY)
+    try:
+        with pytest.raises(OSError) as excinfo:
+            os.lseek(fd, offset, whence)
+    finally:
+        os.close(fd)
+    assert excinfo.value.errno == errno.ESPIPE
+
+
+def test_unknown_ioctl_is_enotty() -> None:
+    """An ioctl number memlog does not define fails with ENOTTY."""
+    import fcntl
+
+    fd = os.open(DEVICE, os.O_RDONLY)
+    try:
+        with pytest.raises(OSError) as excinfo:
+            fcntl.ioctl(fd, 0xCB63, 0)
+    finally:
+        os.close(fd)
+    assert excinfo.value.errno == errno.ENOTTY

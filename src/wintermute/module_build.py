@@ -89,3 +89,29 @@ def build_for_host_headers(release: str | None = None) -> BuildResult:
     if not (kdir / "Makefile").exists():
         raise UserError(f"no headers for {release}: apt-get install linux-headers-{release}")
     return build_out_of_tree(kdir, label=f"headers-{release}")
+
+
+def fill_scratch(series: str) -> Path:
+    """Put the current driver source where the cached tree's memlog links point."""
+    from wintermute.kernel_trees import in_tree_scratch
+
+    driver = in_tree_scratch(series) / "driver"
+    if driver.exists():
+        shutil.rmtree(driver)
+    return stage_driver_source(driver)
+
+
+def build_in_tree(series: str) -> BuildResult:
+    """Compile memlog as part of the prepared ``series`` tree (CONFIG_MEMLOG=m, W=1)."""
+    from wintermute.kernel_trees import prepared_tree
+
+    tree = prepared_tree(series)
+    driver = fill_scratch(series)
+    label = f"{series}-in-tree"
+    log = _make(tree, ["KBUILD_MODPOST_WARN=1", "drivers/char/memlog/"], label)
+    objects = sorted(driver.glob("*.o"))
+    if not any(o.name == "memlog.o" for o in objects):
+        raise InfraError(f"{label}: drivers/char/memlog/memlog.o was not built; see {log}")
+    return BuildResult(
+        label, driver / "memlog.o", log, parse_warnings(log.read_text(errors="replace"))
+    )

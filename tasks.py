@@ -96,7 +96,7 @@ def dkms_install(c: Context) -> None:
 
 @task
 def vm_verify(c: Context) -> None:
-    """Build the Debian packages, apt-get install them in the VM, reboot, run the testinfra suite."""
+    """Build the .debs, apt-get install them in the VM, reboot, run the testinfra suite."""
     _pytest("tests/system", "--junitxml=out/junit-system.xml")
 
 

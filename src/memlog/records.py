@@ -23,7 +23,10 @@ class Record:
 
     @property
     def time(self) -> dt.datetime:
-        return dt.datetime.fromtimestamp(self.ts_ns / 1e9, tz=dt.UTC)
+        """ts_ns as an aware UTC datetime (microseconds, truncated, never rounded up)."""
+        seconds, nanos = divmod(self.ts_ns, 1_000_000_000)
+        stamp = dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
+        return stamp + dt.timedelta(microseconds=nanos // 1000)
 
     def to_bytes(self) -> bytes:
         """The record as the device returns it: header then blob."""

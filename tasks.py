@@ -83,6 +83,16 @@ def render(c: Context) -> None:
 
 @task
 @_edge
+def deb(c: Context) -> None:
+    """Build the Debian source and binary packages into out/debian/ (lintian: no errors)."""
+    from wintermute.packaging import debian
+
+    for path in debian.build():
+        print(path)
+
+
+@task
+@_edge
 def dkms_install(c: Context) -> None:
     """Install memlog here through DKMS for every kernel with headers, plus its system files.
 

@@ -93,6 +93,16 @@ def deb(c: Context) -> None:
 
 @task
 @_edge
+def arch(c: Context) -> None:
+    """Build the Arch packages (PKGBUILD + .SRCINFO, makepkg as a build user) into out/arch/."""
+    from wintermute.packaging import arch as arch_packaging
+
+    for path in arch_packaging.build():
+        print(path)
+
+
+@task
+@_edge
 def dkms_install(c: Context) -> None:
     """Install memlog here through DKMS for every kernel with headers, plus its system files.
 

@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from ci.pytest_support import live_output
+
 FUNCTIONAL_DIR = Path(__file__).parent / "functional"
 
 
@@ -29,7 +31,8 @@ class GuestTest(pytest.Item):
     """Stands for one functional test on the host; its result comes from the guest run."""
 
     def runtest(self) -> None:
-        result = _guest_run(self.session).result(self.nodeid)
+        with live_output(self.config):
+            result = _guest_run(self.session).result(self.nodeid)
         if result.outcome == "skipped":
             pytest.skip(result.longrepr)
         if result.outcome != "passed":

@@ -9,12 +9,14 @@ order.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import testinfra
 
+from ci.pytest_support import live_output
 from wintermute import config
 
 
@@ -24,10 +26,12 @@ def cfg() -> config.Config:
 
 
 @pytest.fixture(scope="session")
-def installed_vm() -> Iterator[Any]:
+def installed_vm(pytestconfig: pytest.Config) -> Iterator[Any]:
     from ci import package_verify
 
-    with package_verify.installed_vm() as vm:
+    with contextlib.ExitStack() as stack:
+        with live_output(pytestconfig):  # building, booting, installing: show progress
+            vm = stack.enter_context(package_verify.installed_vm())
         yield vm
 
 

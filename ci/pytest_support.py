@@ -1,0 +1,19 @@
+"""Small pytest helpers shared by the test tiers that drive builds and VMs."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import pytest
+
+
+@contextlib.contextmanager
+def live_output(config: pytest.Config) -> Iterator[None]:
+    """Let a long step's ``==>`` progress lines through pytest's output capture."""
+    capman = config.pluginmanager.getplugin("capturemanager")
+    if capman is None:
+        yield
+        return
+    with capman.global_and_fixture_disabled():
+        yield

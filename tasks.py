@@ -151,7 +151,7 @@ def lint(c: Context) -> None:
     _pytest(
         "-q",
         "tests/unit/test_lint.py",
-        "tests/build/test_module_builds.py::test_driver_and_uapi_header_have_no_checkpatch_errors",
+        "tests/kernel_builds/test_module_builds.py::test_driver_and_uapi_header_have_no_checkpatch_errors",
     )
 
 

@@ -1,8 +1,10 @@
 """Test tiers and the bridge that runs tests/functional inside the QEMU guest.
 
-Tiers: ``tests/unit`` (fast, host only), ``tests/build`` (real kernel builds,
-marker ``build``), ``tests/functional`` (marker ``vm``: the driver's semantics,
-run inside the guest against the freshly built module).
+Tiers: ``tests/unit`` (fast, host only); ``tests/kernel_builds`` and
+``tests/packaging`` (real kernel and package builds, marker ``build``);
+``tests/functional`` (marker ``vm``: the driver's semantics, run inside the
+guest against the freshly built module); ``tests/system`` (marker ``vm``:
+testinfra on a guest where the packages were installed).
 
 On the host, every collected test under ``tests/functional`` is replaced by a
 :class:`GuestTest` with the same node id.  The first one to run boots the VM
@@ -68,5 +70,5 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             guest = GuestTest.from_parent(item.parent, name=item.name)
             guest.add_marker("vm")
             items[index] = guest
-        elif "/tests/build/" in str(item.path):
+        elif "/tests/kernel_builds/" in str(item.path):
             item.add_marker("build")

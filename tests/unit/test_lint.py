@@ -23,3 +23,17 @@ def test_python_code_is_ruff_clean() -> None:
 def test_shell_scripts_pass_shellcheck() -> None:
     """shellcheck finds nothing in scripts/ and .ci/run."""
     _check(["shellcheck", *map(str, SHELL_SCRIPTS)])
+
+
+def test_every_test_directory_is_collected() -> None:
+    """pytest collects tests from each tier under tests/ (none is silently skipped)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "tests"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    collected = {line.split("/")[1] for line in proc.stdout.splitlines() if line.startswith("tests/")}
+    tiers = {p.name for p in (REPO / "tests").iterdir() if p.is_dir() and p.name != "__pycache__"}
+    assert tiers <= collected, proc.stdout[-2000:]

@@ -34,6 +34,7 @@ def test_every_test_directory_is_collected() -> None:
         text=True,
         check=False,
     )
-    collected = {line.split("/")[1] for line in proc.stdout.splitlines() if line.startswith("tests/")}
+    lines = proc.stdout.splitlines()
+    collected = {line.split("/")[1] for line in lines if line.startswith("tests/")}
     tiers = {p.name for p in (REPO / "tests").iterdir() if p.is_dir() and p.name != "__pycache__"}
     assert tiers <= collected, proc.stdout[-2000:]

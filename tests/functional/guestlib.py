@@ -44,9 +44,21 @@ def prepare_node() -> None:
 
 
 def load_module() -> None:
+    """insmod $MEMLOG_KO unless it is loaded, then give the node its group and mode."""
     if not module_loaded():
         subprocess.run(["insmod", os.environ["MEMLOG_KO"]], check=True)
     prepare_node()
+
+
+def rmmod() -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["rmmod", "memlog"], capture_output=True, text=True, check=False)
+
+
+def reload_module() -> None:
+    """Unload and load the module again: every ring and setting back to the start."""
+    result = rmmod()
+    assert result.returncode == 0, result.stderr
+    load_module()
 
 
 def ensure_users() -> None:
@@ -110,42 +122,65 @@ PRELUDE = textwrap.dedent(
 )
 
 
+def credentials(user: str) -> dict[str, Any]:
+    """subprocess arguments that run a child as ``user``: uid, gid and exactly its groups."""
+    entry = pwd.getpwnam(user)
+    return {
+        "user": entry.pw_uid,
+        "group": entry.pw_gid,
+        "extra_groups": [g.gr_gid for g in grp.getgrall() if user in g.gr_mem],
+        "env": {**os.environ, "HOME": "/"},
+    }
+
+
 def run_as(user: str, code: str, *, stdin: bytes | None = None) -> Any:
     """Run Python ``code`` as ``user`` (real credentials and groups); return its JSON result."""
-    entry = pwd.getpwnam(user)
-    groups = [g.gr_gid for g in grp.getgrall() if user in g.gr_mem]
     proc = subprocess.run(
         [sys.executable, "-c", PRELUDE + textwrap.dedent(code)],
-        user=entry.pw_uid,
-        group=entry.pw_gid,
-        extra_groups=groups,
         input=stdin,
         capture_output=True,
-        env={**os.environ, "HOME": "/"},
         timeout=120,
         check=False,
+        **credentials(user),
     )
     assert proc.returncode == 0, proc.stderr.decode()
     return json.loads(proc.stdout)
+
+
+WRITE_AS = """
+fd = os.open(DEVICE, os.O_WRONLY)
+for blob in {blobs}:
+    assert os.write(fd, blob) == len(blob)
+result(os.getpid())
+"""
+
+
+def write_as(user: str, blobs: list[bytes] | str) -> int:
+    """``user`` writes ``blobs`` (a list, or a Python expression making one); returns its pid."""
+    return int(run_as(user, WRITE_AS.format(blobs=blobs)))
 
 
 def memlog_cli(
     user: str, *args: str, stdin: bytes = b"", timeout: float = 60
 ) -> subprocess.CompletedProcess[bytes]:
     """The memlog command run as ``user``."""
-    entry = pwd.getpwnam(user)
-    groups = [g.gr_gid for g in grp.getgrall() if user in g.gr_mem]
     return subprocess.run(
         [sys.executable, "-m", "memlog", *args],
-        user=entry.pw_uid,
-        group=entry.pw_gid,
-        extra_groups=groups,
         input=stdin,
         capture_output=True,
-        env={**os.environ, "HOME": "/"},
         timeout=timeout,
         check=False,
+        **credentials(user),
     )
+
+
+# count records of 1 KiB (1080 bytes with the header), each a 4-byte counter repeated;
+# COUNTER_BLOBS makes them in a writer run by run_as/write_as (too big for its argv)
+COUNTER_BLOBS = '[i.to_bytes(4, "big") * 256 for i in range({count})]'
+
+
+def counter_blobs(count: int) -> list[bytes]:
+    return [i.to_bytes(4, "big") * 256 for i in range(count)]
 
 
 def write_records(blobs: list[bytes]) -> None:

@@ -7,7 +7,12 @@ import errno
 import os
 
 import pytest
-from guestlib import DEVICE, RING_SIZE, read_records, stats, write_records
+from guestlib import DEVICE, RING_SIZE, counter_blobs, read_records, stats, write_records
+
+from memlog import uapi
+
+LIBC = ctypes.CDLL(None, use_errno=True)
+BAD_POINTER = ctypes.c_void_p(8)  # the first page is never mapped
 
 
 def _errno_of_write(blob: bytes) -> int:
@@ -22,18 +27,21 @@ def _errno_of_write(blob: bytes) -> int:
 
 def test_zero_length_write_returns_zero_and_stores_nothing() -> None:
     """write() of 0 bytes returns 0 and no record appears."""
+    writes = stats()["total_writes"]
     fd = os.open(DEVICE, os.O_WRONLY)
     try:
         assert os.write(fd, b"") == 0
     finally:
         os.close(fd)
-    assert stats()["total_writes"] == 0
+    assert stats()["total_writes"] == writes
     assert read_records() == []
 
 
 def test_write_over_64_kib_is_emsgsize_and_stores_nothing() -> None:
     """A 65537-byte write fails with EMSGSIZE; nothing is stored."""
-    assert _errno_of_write(b"x" * 65537) == errno.EMSGSIZE
+    writes = stats()["total_writes"]
+    assert _errno_of_write(b"x" * (uapi.RECORD_MAX + 1)) == errno.EMSGSIZE
+    assert stats()["total_writes"] == writes
     assert read_records() == []
 
 
@@ -44,18 +52,43 @@ def test_record_larger_than_the_ring_is_emsgsize() -> None:
     assert read_records() == []
 
 
+def test_record_larger_than_the_ring_leaves_the_ring_intact() -> None:
+    """A refused oversized record evicts nothing already stored."""
+    RING_SIZE.write_text("65536\n")
+    write_records([b"kept"])
+    assert _errno_of_write(b"x" * 65536) == errno.EMSGSIZE
+    assert [blob for _, blob in read_records()] == [b"kept"]
+
+
 def test_write_from_a_bad_pointer_is_efault_and_stores_nothing() -> None:
     """write() from an unmapped address fails with EFAULT; nothing is stored."""
-    libc = ctypes.CDLL(None, use_errno=True)
+    writes = stats()["total_writes"]
     fd = os.open(DEVICE, os.O_WRONLY)
     try:
-        ret = libc.write(fd, ctypes.c_void_p(8), ctypes.c_size_t(100))
+        ret = LIBC.write(fd, BAD_POINTER, ctypes.c_size_t(100))
         err = ctypes.get_errno()
     finally:
         os.close(fd)
     assert (ret, err) == (-1, errno.EFAULT)
     assert read_records() == []
-    assert stats()["total_writes"] == 0
+    assert stats()["total_writes"] == writes
+
+
+def test_write_from_a_bad_pointer_into_a_full_ring_evicts_nothing() -> None:
+    """An EFAULT write that would have needed evictions leaves every record in place."""
+    RING_SIZE.write_text("65536\n")
+    blobs = counter_blobs(60)  # 60 x 1080 bytes: nearly full
+    write_records(blobs)
+    before = stats()
+    fd = os.open(DEVICE, os.O_WRONLY)
+    try:
+        ret = LIBC.write(fd, BAD_POINTER, ctypes.c_size_t(4096))
+        err = ctypes.get_errno()
+    finally:
+        os.close(fd)
+    assert (ret, err) == (-1, errno.EFAULT)
+    assert stats()["total_evictions"] == before["total_evictions"]
+    assert [blob for _, blob in read_records()] == blobs
 
 
 def test_read_into_a_too_small_buffer_is_einval_and_keeps_the_record() -> None:
@@ -64,18 +97,43 @@ def test_read_into_a_too_small_buffer_is_einval_and_keeps_the_record() -> None:
     fd = os.open(DEVICE, os.O_RDONLY)
     try:
         with pytest.raises(OSError) as excinfo:
-            os.read(fd, 100)
+            os.read(fd, uapi.RECORD_HEADER.size + 99)
         again = os.read(fd, 1 << 20)
     finally:
         os.close(fd)
     assert excinfo.value.errno == errno.EINVAL
-    assert again[56:] == b"y" * 100
+    assert again[uapi.RECORD_HEADER.size :] == b"y" * 100
+
+
+def test_read_into_a_bad_pointer_is_efault_and_keeps_the_record() -> None:
+    """read() into an unmapped address fails with EFAULT; the next read gets that record."""
+    write_records([b"still here"])
+    fd = os.open(DEVICE, os.O_RDONLY)
+    try:
+        ret = LIBC.read(fd, BAD_POINTER, ctypes.c_size_t(1 << 20))
+        err = ctypes.get_errno()
+        again = os.read(fd, 1 << 20)
+    finally:
+        os.close(fd)
+    assert (ret, err) == (-1, errno.EFAULT)
+    assert again[uapi.RECORD_HEADER.size :] == b"still here"
 
 
 def test_read_with_nothing_unread_returns_zero_bytes() -> None:
-    """At the end of the records read() returns 0."""
+    """With no record to read, read() returns 0 bytes at once."""
     fd = os.open(DEVICE, os.O_RDONLY)
     try:
+        assert os.read(fd, 1 << 20) == b""
+    finally:
+        os.close(fd)
+
+
+def test_read_after_the_last_record_returns_zero_bytes() -> None:
+    """Once every record was read, read() returns 0 bytes."""
+    write_records([b"only"])
+    fd = os.open(DEVICE, os.O_RDONLY)
+    try:
+        os.read(fd, 1 << 20)
         assert os.read(fd, 1 << 20) == b""
     finally:
         os.close(fd)
@@ -109,16 +167,3 @@ def test_any_other_seek_is_espipe(offset: int, whence: int) -> None:
     finally:
         os.close(fd)
     assert excinfo.value.errno == errno.ESPIPE
-
-
-def test_unknown_ioctl_is_enotty() -> None:
-    """An ioctl number memlog does not define fails with ENOTTY."""
-    import fcntl
-
-    fd = os.open(DEVICE, os.O_RDONLY)
-    try:
-        with pytest.raises(OSError) as excinfo:
-            fcntl.ioctl(fd, 0xCB63, 0)
-    finally:
-        os.close(fd)
-    assert excinfo.value.errno == errno.ENOTTY

@@ -3,30 +3,64 @@
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
-from guestlib import DEVICE, load_module, module_loaded, read_records, wait_for, write_records
+from guestlib import (
+    DEVICE,
+    load_module,
+    module_loaded,
+    read_records,
+    rmmod,
+    stats,
+    wait_for,
+    write_as,
+    write_records,
+)
+
+from memlog import uapi
 
 
-def _rmmod() -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["rmmod", "memlog"], capture_output=True, text=True, check=False)
+def _kmsg_lines_during(action: Callable[[], None]) -> list[str]:
+    """The kernel log lines printed while ``action()`` ran."""
+    fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        os.lseek(fd, 0, os.SEEK_END)
+        action()
+        lines = []
+        while True:
+            try:
+                entry = os.read(fd, 8192).decode(errors="replace")
+            except BlockingIOError:
+                return lines
+            except BrokenPipeError:  # overwritten while reading: read on
+                continue
+            lines.append(entry.split(";", 1)[-1].splitlines()[0])
+    finally:
+        os.close(fd)
 
 
-def test_unload_with_no_open_files_removes_module_and_node() -> None:
-    """rmmod succeeds; /sys/module/memlog and /dev/memlog disappear."""
+def test_unload_with_no_open_files_succeeds() -> None:
+    """rmmod memlog succeeds when no file is open and /sys/module/memlog goes."""
     write_records([b"gone soon"])
-    assert _rmmod().returncode == 0
+    result = rmmod()
+    assert result.returncode == 0, result.stderr
     assert not module_loaded()
+
+
+def test_unload_removes_the_device_node() -> None:
+    """After rmmod, /dev/memlog disappears."""
+    assert rmmod().returncode == 0
     assert wait_for(lambda: not os.path.exists(DEVICE))
-    load_module()
 
 
 def test_unload_is_refused_while_a_file_is_open() -> None:
-    """rmmod fails while /dev/memlog is open."""
+    """rmmod fails with "in use" (EBUSY) while /dev/memlog is open; the module stays."""
     fd = os.open(DEVICE, os.O_RDONLY)
     try:
-        result = _rmmod()
+        result = rmmod()
     finally:
         os.close(fd)
     assert result.returncode != 0
@@ -35,19 +69,39 @@ def test_unload_is_refused_while_a_file_is_open() -> None:
 
 
 def test_load_logs_version_and_ring_size() -> None:
-    """insmod prints a kernel log line naming the version and the ring size."""
-    assert _rmmod().returncode == 0
-    subprocess.run(["dmesg", "-C"], check=True)
-    load_module()
-    log = subprocess.run(["dmesg"], capture_output=True, text=True, check=True).stdout
-    lines = [line for line in log.splitlines() if "memlog" in line]
-    assert any("version" in line and "4194304" in line for line in lines), log
+    """insmod prints one kernel log line naming the driver version and the ring size."""
+    assert rmmod().returncode == 0
+    logged = _kmsg_lines_during(load_module)
+    lines = [line for line in logged if line.startswith("memlog:") and "version" in line]
+    version = Path("/sys/module/memlog/version").read_text().strip()
+    assert len(lines) == 1, lines
+    assert f"version {version}" in lines[0]
+    assert str(uapi.RING_SIZE_DEFAULT) in lines[0]
+
+
+def test_load_creates_a_character_device_with_mode_0660() -> None:
+    """A freshly loaded module's /dev/memlog is a character device, mode 0660, owned by root."""
+    assert rmmod().returncode == 0
+    subprocess.run(["insmod", os.environ["MEMLOG_KO"]], check=True)
+    assert wait_for(lambda: os.path.exists(DEVICE))
+    st = os.stat(DEVICE)
+    assert stat.S_ISCHR(st.st_mode)
+    assert (stat.S_IMODE(st.st_mode), st.st_uid) == (0o660, 0)
 
 
 def test_records_are_gone_after_a_reload() -> None:
-    """Unloading frees every ring: a reloaded module starts empty."""
+    """Unloading frees every ring: a reloaded module has no record of any uid."""
     write_records([b"before"])
-    assert _rmmod().returncode == 0
+    write_as("alice", [b"before"])
+    assert rmmod().returncode == 0
     load_module()
-    assert read_records() == []
-    assert Path("/sys/module/memlog").exists()
+    assert read_records(uapi.UID_ALL) == []
+
+
+def test_counters_start_at_zero_after_a_reload() -> None:
+    """A reloaded module's STATS for every uid are zero."""
+    write_records([b"before"])
+    assert rmmod().returncode == 0
+    load_module()
+    s = stats(uapi.UID_ALL)
+    assert (s["total_writes"], s["total_evictions"], s["records_in_ring"]) == (0, 0, 0)

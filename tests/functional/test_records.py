@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import fcntl
+import itertools
 import os
+import threading
 import time
 
 import pytest
-from guestlib import DEVICE, read_records, run_as, uid_of, write_records
+from guestlib import (
+    DEVICE,
+    RING_SIZE,
+    read_records,
+    uid_of,
+    write_as,
+    write_records,
+)
 
 from memlog import uapi
 
 
-@pytest.mark.parametrize("size", [1, 7, 4096, 65535, 65536])
+@pytest.mark.parametrize("size", [1, 7, 57, 1001, 4096, 65535, 65536])
 def test_write_then_read_returns_the_blob_byte_exact(size: int) -> None:
     """What is written comes back byte for byte, at every size up to 64 KiB."""
     blob = os.urandom(size)
@@ -19,6 +29,14 @@ def test_write_then_read_returns_the_blob_byte_exact(size: int) -> None:
     [(header, got)] = read_records()
     assert header["length"] == size
     assert got == blob
+
+
+def test_a_record_exactly_the_ring_size_is_stored() -> None:
+    """In a 64 KiB ring, a blob of 64 KiB minus the 56-byte header fits."""
+    RING_SIZE.write_text("65536\n")
+    blob = os.urandom(65536 - uapi.RECORD_HEADER.size)
+    write_records([blob])
+    assert [got for _, got in read_records()] == [blob]
 
 
 def test_header_carries_magic_schema_and_zero_reserved() -> None:
@@ -42,28 +60,61 @@ def test_header_timestamp_is_the_realtime_clock_at_write() -> None:
 
 
 def test_header_carries_the_writers_uid_and_pid() -> None:
-    """uid and pid are the writing process's uid and tgid."""
-    got = run_as(
-        "alice",
-        """
-        fd = os.open(DEVICE, os.O_WRONLY); os.write(fd, b"me"); result(os.getpid())
-        """,
-    )
+    """uid and pid are the writing process's uid and pid."""
+    pid = write_as("alice", [b"me"])
     [(header, _)] = read_records(uid_of("alice"))
-    assert (header["uid"], header["pid"]) == (uid_of("alice"), got)
+    assert (header["uid"], header["pid"]) == (uid_of("alice"), pid)
+
+
+def test_header_uid_is_the_effective_uid() -> None:
+    """A writer whose euid differs from its real uid is recorded under its euid."""
+    fd = os.open(DEVICE, os.O_WRONLY)
+    child = os.fork()
+    if child == 0:  # real uid root, effective uid alice
+        try:
+            os.seteuid(uid_of("alice"))
+            os._exit(0 if os.write(fd, b"euid") == 4 else 1)
+        finally:
+            os._exit(2)
+    os.close(fd)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert [h["uid"] for h, _ in read_records(uid_of("alice"))] == [uid_of("alice")]
+    assert read_records(0) == []
+
+
+def test_header_pid_is_the_thread_group_id() -> None:
+    """A write from a second thread carries the process id, not the thread id."""
+    fd = os.open(DEVICE, os.O_WRONLY)
+    tids: list[int] = []
+
+    def write() -> None:
+        tids.append(threading.get_native_id())
+        os.write(fd, b"from a thread")
+
+    try:
+        writer = threading.Thread(target=write)
+        writer.start()
+        writer.join(30)
+    finally:
+        os.close(fd)
+    [(header, _)] = read_records()
+    assert tids and tids[0] != os.getpid()
+    assert header["pid"] == os.getpid()
 
 
 def test_sequence_numbers_strictly_increase_across_writes() -> None:
     """seq grows with every write."""
     write_records([b"%d" % i for i in range(20)])
     seqs = [h["seq"] for h, _ in read_records()]
-    assert seqs == sorted(seqs) and len(set(seqs)) == 20
+    assert len(seqs) == 20
+    assert all(a < b for a, b in itertools.pairwise(seqs))
 
 
 def test_sequence_numbers_are_global_across_uids() -> None:
     """A write by another uid in between takes the next seq number."""
     write_records([b"root-1"])
-    run_as("alice", 'fd = os.open(DEVICE, os.O_WRONLY); os.write(fd, b"a"); result(0)')
+    write_as("alice", [b"a"])
     write_records([b"root-2"])
     mine = [h["seq"] for h, _ in read_records()]
     [alice] = [h["seq"] for h, _ in read_records(uid_of("alice"))]
@@ -80,28 +131,39 @@ def test_one_read_returns_exactly_one_record() -> None:
         end = os.read(fd, 1 << 20)
     finally:
         os.close(fd)
-    assert (a[56:], b[56:], end) == (b"first", b"second", b"")
+    size = uapi.RECORD_HEADER.size
+    assert (a[size:], b[size:], end) == (b"first", b"second", b"")
 
 
 def test_records_survive_the_death_of_their_writer() -> None:
     """A record written by a process that has exited is still there."""
-    run_as("alice", 'fd = os.open(DEVICE, os.O_WRONLY); os.write(fd, b"last words"); result(0)')
+    write_as("alice", [b"last words"])
     assert [blob for _, blob in read_records(uid_of("alice"))] == [b"last words"]
 
 
 def test_session_id_tags_this_files_later_writes() -> None:
-    """After SET_SESSION, this fd's writes carry the session id; another fd's keep zeros."""
+    """After SET_SESSION, this fd's writes carry the session id; its earlier ones keep zeros."""
     session = bytes(range(16))
+    fd = os.open(DEVICE, os.O_WRONLY)
+    try:
+        os.write(fd, b"before")
+        fcntl.ioctl(fd, uapi.IOC_SET_SESSION, session)
+        os.write(fd, b"after")
+    finally:
+        os.close(fd)
+    got = {blob: header["session"] for header, blob in read_records()}
+    assert got == {b"before": bytes(16), b"after": session}
+
+
+def test_session_id_does_not_tag_other_files_writes() -> None:
+    """Another fd of the same process keeps writing zero session ids."""
     tagged = os.open(DEVICE, os.O_WRONLY)
     plain = os.open(DEVICE, os.O_WRONLY)
     try:
-        import fcntl
-
-        fcntl.ioctl(tagged, uapi.IOC_SET_SESSION, session)
-        os.write(tagged, b"tagged")
+        fcntl.ioctl(tagged, uapi.IOC_SET_SESSION, b"\xab" * 16)
         os.write(plain, b"plain")
     finally:
         os.close(tagged)
         os.close(plain)
-    got = {blob: header["session"] for header, blob in read_records()}
-    assert got == {b"tagged": session, b"plain": bytes(16)}
+    [(header, _)] = read_records()
+    assert header["session"] == bytes(16)

@@ -250,6 +250,14 @@ def makepkg_env(epoch: int, packager: str) -> dict[str, str]:
     }
 
 
+_MAKEPKG = ["makepkg", "--config", str(BUILD_MOUNT / MAKEPKG_CONF)]
+
+
+def makepkg_printsrcinfo(build_root: Path, package: str, env: dict[str, str]) -> str:
+    """makepkg's own .SRCINFO for ``build_root/package`` (a tree :func:`build` laid out)."""
+    return capture(_in_build_tree(build_root, package, [*_MAKEPKG, "--printsrcinfo"], env))
+
+
 def _config_maintainer() -> str:
     from wintermute.config import load
 
@@ -278,9 +286,8 @@ def build(render_dir: Path | None = None) -> list[Path]:
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir()
-    makepkg = ["makepkg", "--config", str(BUILD_MOUNT / MAKEPKG_CONF)]
     for src in packages:
-        printed = capture(_in_build_tree(build_root, src.name, [*makepkg, "--printsrcinfo"], env))
+        printed = makepkg_printsrcinfo(build_root, src.name, env)
         if printed != (src / ".SRCINFO").read_text(encoding="utf-8"):
             raise InfraError(
                 f"the rendered {src / '.SRCINFO'} differs from makepkg --printsrcinfo:\n{printed}"
@@ -288,7 +295,7 @@ def build(render_dir: Path | None = None) -> list[Path]:
         run(
             _in_build_tree(
                 build_root, src.name,
-                [*makepkg, "--nodeps", "--clean", "--cleanbuild", "--force", "--noconfirm"],
+                [*_MAKEPKG, "--nodeps", "--clean", "--cleanbuild", "--force", "--noconfirm"],
                 env,
             ),
             log=LOG,

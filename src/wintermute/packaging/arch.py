@@ -28,7 +28,6 @@ import re
 import shutil
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -177,12 +176,6 @@ def srcinfo(pkg_dir: Path) -> str:
 
 
 def render(env: jinja2.Environment, ctx: dict[str, Any], dest: Path) -> None:
-    epoch = source_date_epoch()
-    ctx = {
-        **ctx,
-        "copyright_year": time.gmtime(epoch).tm_year,
-        "maintainer_name": ctx["maintainer"].split("<")[0].strip(),
-    }
     with tempfile.TemporaryDirectory() as tmp:
         for package, renderer in ((ctx["packages"]["dkms"], _render_dkms),
                                   (ctx["packages"]["tools"], _render_tools)):  # fmt: skip

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +38,7 @@ def source_dir_name(ctx: dict[str, Any]) -> str:
 
 
 def render(env: jinja2.Environment, ctx: dict[str, Any], dest: Path) -> None:
-    epoch = source_date_epoch()
-    ctx = {
-        **ctx,
-        "changelog_date": rfc2822(epoch),
-        "copyright_year": time.gmtime(epoch).tm_year,
-        "maintainer_name": ctx["maintainer"].split("<")[0].strip(),
-    }
+    ctx = {**ctx, "changelog_date": rfc2822(ctx["source_date_epoch"])}
     tree = dest / source_dir_name(ctx)
     rendering.render_group(env, ctx, "debian", tree)
     # per-package debhelper files are named after the packages kernel.yaml names

@@ -15,6 +15,7 @@ import filecmp
 import shutil
 import stat
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ import jinja2
 
 from wintermute.config import Config
 from wintermute.config import load as load_config
+from wintermute.packaging.reproducible import source_date_epoch
 from wintermute.paths import REPO, out_dir
 from wintermute.run import say
 
@@ -47,6 +49,10 @@ def context(cfg: Config) -> dict[str, Any]:
     data["module_name"] = "memlog"
     data["full_version"] = f"{m.version}-{m.release}"
     data["dkms_src_dir"] = f"/usr/src/memlog-{m.version}"
+    epoch = source_date_epoch()
+    data["source_date_epoch"] = epoch
+    data["copyright_year"] = time.gmtime(epoch).tm_year
+    data["maintainer_name"] = cfg.maintainer.split("<")[0].strip()
     return data
 
 

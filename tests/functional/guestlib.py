@@ -88,15 +88,20 @@ def root_ioctl(request: int, arg: bytes | int = 0) -> bytes:
         os.close(fd)
 
 
-def reset_device() -> None:
-    """Every ring empty, ring size back to the default."""
-    RING_SIZE.write_text(f"{uapi.RING_SIZE_DEFAULT}\n")
+def clear(view_uid: int) -> None:
+    """CLEAR, as root, the records of ``view_uid`` (or of every uid with UID_ALL)."""
     fd = os.open(DEVICE, os.O_RDONLY)
     try:
-        fcntl.ioctl(fd, uapi.IOC_FILTER_UID, uapi.U32.pack(uapi.UID_ALL))
+        fcntl.ioctl(fd, uapi.IOC_FILTER_UID, uapi.U32.pack(view_uid))
         fcntl.ioctl(fd, uapi.IOC_CLEAR, 0)
     finally:
         os.close(fd)
+
+
+def reset_device() -> None:
+    """Every ring empty, ring size back to the default."""
+    RING_SIZE.write_text(f"{uapi.RING_SIZE_DEFAULT}\n")
+    clear(uapi.UID_ALL)
 
 
 PRELUDE = textwrap.dedent(

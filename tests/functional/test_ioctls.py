@@ -10,6 +10,7 @@ import pytest
 from guestlib import (
     DEVICE,
     RING_SIZE,
+    clear,
     read_records,
     root_ioctl,
     run_as,
@@ -133,12 +134,7 @@ def test_clear_of_one_uid_leaves_other_uids_records() -> None:
     """Root clearing alice's view leaves bob's records."""
     write_as("alice", [b"a"])
     write_as("bob", [b"b"])
-    fd = os.open(DEVICE, os.O_RDONLY)
-    try:
-        fcntl.ioctl(fd, uapi.IOC_FILTER_UID, uapi.U32.pack(uid_of("alice")))
-        fcntl.ioctl(fd, uapi.IOC_CLEAR, 0)
-    finally:
-        os.close(fd)
+    clear(uid_of("alice"))
     assert read_records(uid_of("alice")) == []
     assert [b for _, b in read_records(uid_of("bob"))] == [b"b"]
 
@@ -162,12 +158,7 @@ def test_clear_of_all_uids_empties_every_ring() -> None:
     """Root's CLEAR with MEMLOG_UID_ALL drops every uid's records."""
     write_records([b"r"])
     write_as("alice", [b"a"])
-    fd = os.open(DEVICE, os.O_RDONLY)
-    try:
-        fcntl.ioctl(fd, uapi.IOC_FILTER_UID, uapi.U32.pack(uapi.UID_ALL))
-        fcntl.ioctl(fd, uapi.IOC_CLEAR, 0)
-    finally:
-        os.close(fd)
+    clear(uapi.UID_ALL)
     assert read_records(uapi.UID_ALL) == []
 
 

@@ -1,10 +1,29 @@
 """Debian: one source package ``memlog`` with two binary packages, built with dpkg-buildpackage.
 
-``render`` lays out a complete source tree under ``out/render/debian/``:
-``debian/`` from ``templates/debian``, ``dkms/`` (the DKMS tree) and ``root/``
-(memlog-tools' files at their installed paths).  ``build`` makes the
-reproducible ``.orig.tar.xz``, runs ``dpkg-buildpackage`` and ``lintian``, and
-puts the results in ``out/debian/``.
+``render`` lays out a complete source tree under ``out/render/debian/memlog-VERSION/``:
+``debian/`` from ``templates/debian``, ``dkms/`` (the DKMS tree: staged driver
+source and rendered dkms.conf) and ``root/`` (memlog-tools' files at their
+installed paths).  ``build`` makes the reproducible ``.orig.tar.xz`` (source
+format ``3.0 (quilt)``: the version has a Debian revision), runs
+``dpkg-buildpackage``, puts the results in ``out/debian/`` and runs ``lintian``
+on the ``.changes`` (log: ``out/logs/lintian.log``; an error fails the build).
+
+Choices, for whoever maintains this next:
+
+* The changelog's date is :func:`reproducible.source_date_epoch`: the commit
+  time of the last commit touching the package inputs (or the environment's
+  ``SOURCE_DATE_EPOCH``).  dpkg derives ``SOURCE_DATE_EPOCH`` from that date,
+  so two builds of the same commit give byte-identical ``.deb`` files.
+* The four system files go where :data:`system_files.INSTALLED_PATHS` says
+  (systemd's ``/usr/lib`` vendor directories, as in the Arch packages), by
+  ``memlog-tools.install``.  dh_installudev is not used: under compat 13 it
+  installs into ``/lib/udev/rules.d`` and names the file after the package;
+  nor dh_installsysusers: compat 13 does not run it, and its snippet fails
+  where systemd-sysusers is missing (postinst falls back to addgroup).
+* The library is byte-compiled in postinst and its ``__pycache__`` removed
+  in prerm, as dh_python3 would; dh-python is not a build dependency.
+* Purge leaves the group (Debian never deletes system groups); README.Debian
+  says so.
 """
 
 from __future__ import annotations
@@ -21,9 +40,11 @@ from wintermute.packaging import render as rendering
 from wintermute.packaging import userspace
 from wintermute.packaging.dkms import render as render_dkms
 from wintermute.packaging.reproducible import rfc2822, source_date_epoch
+from wintermute.packaging.system_files import INSTALLED_PATHS
 from wintermute.paths import out_dir
 from wintermute.run import run, say
 
+PYTHON_LIBRARY_DIR = "/usr/lib/python3/dist-packages/memlog"
 LAUNCHER = """#!/usr/bin/python3
 import sys
 
@@ -38,7 +59,13 @@ def source_dir_name(ctx: dict[str, Any]) -> str:
 
 
 def render(env: jinja2.Environment, ctx: dict[str, Any], dest: Path) -> None:
-    ctx = {**ctx, "changelog_date": rfc2822(ctx["source_date_epoch"])}
+    ctx = {
+        **ctx,
+        "changelog_date": rfc2822(ctx["source_date_epoch"]),
+        "installed_paths": INSTALLED_PATHS,
+        "sysusers_name": Path(INSTALLED_PATHS["sysusers.conf"]).name,
+        "python_library_dir": PYTHON_LIBRARY_DIR,
+    }
     tree = dest / source_dir_name(ctx)
     rendering.render_group(env, ctx, "debian", tree)
     # per-package debhelper files are named after the packages kernel.yaml names
@@ -49,7 +76,7 @@ def render(env: jinja2.Environment, ctx: dict[str, Any], dest: Path) -> None:
             path.rename(path.with_name(f"{names[package]}.{rest}"))
     render_dkms(env, ctx, tree / "dkms")
     root = tree / "root"
-    userspace.copy_library(root / "usr" / "lib" / "python3" / "dist-packages" / "memlog")
+    userspace.copy_library(root / PYTHON_LIBRARY_DIR.lstrip("/"))
     launcher = root / "usr" / "bin" / "memlog"
     launcher.parent.mkdir(parents=True, exist_ok=True)
     launcher.write_text(LAUNCHER)
@@ -59,6 +86,17 @@ def render(env: jinja2.Environment, ctx: dict[str, Any], dest: Path) -> None:
     userspace.install_man_page(env, ctx, root)
 
 
+def _normalise_modes(tree: Path) -> None:
+    """Directories 0755, files 0644 or 0755: the umask of whoever rendered does not leak."""
+    for path in [tree, *tree.rglob("*")]:
+        if path.is_symlink():
+            continue
+        if path.is_dir() or path.stat().st_mode & 0o100:
+            path.chmod(0o755)
+        else:
+            path.chmod(0o644)
+
+
 def _orig_tarball(build: Path, tree: Path, epoch: int) -> Path:
     """The upstream tarball: the tree without debian/, byte-for-byte reproducible."""
     version = tree.name.removeprefix("memlog-")
@@ -66,7 +104,7 @@ def _orig_tarball(build: Path, tree: Path, epoch: int) -> Path:
     run(
         [
             "tar", "--sort=name", f"--mtime=@{epoch}", "--owner=0", "--group=0",
-            "--numeric-owner", "--exclude=./debian", "--exclude=debian",
+            "--numeric-owner", "--mode=u+rw,go=rX", "--exclude=./debian", "--exclude=debian",
             "-C", build, "-cJf", tarball, tree.name,
         ],
         log="debian-build.log",
@@ -85,6 +123,7 @@ def build(render_dir: Path | None = None) -> list[Path]:
     build_dir.mkdir(parents=True)
     tree = build_dir / src_tree.name
     shutil.copytree(src_tree, tree, symlinks=True)
+    _normalise_modes(tree)
     epoch = source_date_epoch()
     _orig_tarball(build_dir, tree, epoch)
     run(
@@ -106,9 +145,12 @@ def build(render_dir: Path | None = None) -> list[Path]:
     if len(changes) != 1:
         raise InfraError(f"dpkg-buildpackage made {len(changes)} .changes files; see the build log")
     run(
-        ["lintian", "--fail-on", "error", "--display-info", "--no-tag-display-limit", changes[0]],
+        [
+            "lintian", "--fail-on", "error", "--display-info", "--show-overrides",
+            "--tag-display-limit", "0", changes[0],
+        ],
         log="lintian.log",
         step="lintian (errors fail the build)",
-    )
+    )  # fmt: skip
     say(f"built {', '.join(p.name for p in results if p.suffix == '.deb')} in {dest}")
     return results

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from wintermute import config
+from wintermute.dkms_install import kernels_with_headers
 from wintermute.driver_source import driver_files
 from wintermute.packaging import debian
 from wintermute.packaging.system_files import INSTALLED_PATHS
@@ -228,3 +229,25 @@ def test_debs_hold_no_bytecode_or_build_products(build: Build) -> None:
         for path in _listing(build.deb(package)):
             assert "__pycache__" not in path
             assert not path.endswith((".pyc", ".o", ".ko", ".cmd", ".mod")), path
+
+
+def test_packaged_dkms_tree_builds_the_module_for_every_kernel_with_headers(
+    build: Build, tmp_path: Path
+) -> None:
+    """DKMS builds memlog.ko from the tree memlog-dkms ships (in a private DKMS tree)."""
+    releases = kernels_with_headers()
+    if not releases:
+        pytest.skip("no linux-headers installed")
+    cfg = config.load()
+    subprocess.run(["dpkg-deb", "-x", str(build.deb(cfg.packages.dkms)), str(tmp_path / "root")],
+                   check=True)  # fmt: skip
+    trees = ["--sourcetree", str(tmp_path / "root" / "usr" / "src"),
+             "--dkmstree", str(tmp_path / "dkms")]  # fmt: skip
+    (tmp_path / "dkms").mkdir()
+    module = ["-m", "memlog", "-v", cfg.memlog.version]
+    for command in (["add"], *(["build", "-k", release] for release in releases)):
+        proc = subprocess.run(["dkms", *command, *module, *trees], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    built = tmp_path / "dkms" / "memlog" / cfg.memlog.version
+    for release in releases:
+        assert list(built.glob(f"{release}/*/module/memlog.ko*")), release

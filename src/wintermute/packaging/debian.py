@@ -39,10 +39,10 @@ from wintermute.errors import InfraError
 from wintermute.packaging import render as rendering
 from wintermute.packaging import userspace
 from wintermute.packaging.dkms import render as render_dkms
-from wintermute.packaging.reproducible import rfc2822, source_date_epoch
+from wintermute.packaging.reproducible import rfc2822
 from wintermute.packaging.system_files import INSTALLED_PATHS
 from wintermute.paths import out_dir
-from wintermute.run import run, say
+from wintermute.run import capture, run, say
 
 PYTHON_LIBRARY_DIR = "/usr/lib/python3/dist-packages/memlog"
 LAUNCHER = """#!/usr/bin/python3
@@ -124,7 +124,9 @@ def build(render_dir: Path | None = None) -> list[Path]:
     tree = build_dir / src_tree.name
     shutil.copytree(src_tree, tree, symlinks=True)
     _normalise_modes(tree)
-    epoch = source_date_epoch()
+    # The changelog's date, as dpkg derives it: one timestamp for the tarball
+    # and the packages, whichever rendering render_dir holds.
+    epoch = int(capture(["dpkg-parsechangelog", "-S", "Timestamp"], cwd=tree).strip())
     _orig_tarball(build_dir, tree, epoch)
     run(
         ["dpkg-buildpackage", "-us", "-uc", "--no-check-builddeps"],

@@ -1,52 +1,84 @@
 """Debian's kernel source trees the driver must build on, fetched, prepared and cached.
 
-Each series comes from Debian's ``linux-source-X.Y`` package of one suite,
-fetched through a private APT configuration under the cache (the machine's
-own APT sources are never touched).  A prepared tree is extracted, configured
-(``defconfig`` plus ``CONFIG_MEMLOG=m``), wired for memlog in-tree
-(``drivers/char/Kconfig``, ``drivers/char/Makefile``) and ``modules_prepare``d,
-then cached under ``kernel-trees/<series>-<version>-<recipe>``.  The tree is
-prepared where it stays (kbuild records absolute paths, so a renamed tree
-would rebuild its tools on first use); a ``.prepared`` marker written last
-makes the entry valid, and an entry without it is thrown away and redone.
+Each series comes from Debian's ``linux-source-X.Y`` package of one suite
+(:data:`SERIES`), fetched through a private APT configuration under
+``cache/apt/<suite>/`` (the machine's own APT sources are never touched).  A
+prepared tree is extracted, configured (``defconfig`` plus ``CONFIG_MEMLOG=m``),
+wired for memlog in-tree (``drivers/char/Kconfig``, ``drivers/char/Makefile``)
+and ``modules_prepare``d, and cached as::
 
-The driver's own files are not in the cached tree: ``drivers/char/memlog`` and
-``include/uapi/linux/memlog.h`` are symbolic links into a scratch directory
-(:func:`in_tree_scratch`) that each in-tree build refills, so builds never
-change the cached tree's files.
+    cache/kernel-trees/<series>-<package version>-<recipe hash>/
+        linux-source-<series>/   the prepared tree; never written after preparation
+        memlog/                  scratch: the driver source of the current in-tree build
+        .prepared                written last: an entry without it is thrown away
+
+The recipe hash (:func:`recipe_hash`) covers what preparation does, the
+compiler and the driver's Kconfig (the configuration depends on all three).
+The tree is prepared where it stays: kbuild's tools record absolute paths, so
+a tree prepared elsewhere and renamed would relink objtool on first use, i.e.
+write to the cache during a build.  A per-series lock serialises preparation
+and in-tree builds between processes.
+
+The tree's ``drivers/char/memlog`` and ``include/uapi/linux/memlog.h`` are
+relative symbolic links into the entry's ``memlog/`` scratch directory, which
+:func:`in_tree_driver` refills for each in-tree build.  Its Kconfig gets a
+fixed, old timestamp, so kbuild never re-runs ``syncconfig`` (which would
+rewrite the cached tree's configuration and rebuild its tools); a changed
+Kconfig changes the recipe hash instead, so it gets a freshly prepared tree.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+from wintermute.driver_source import stage_driver_source
 from wintermute.errors import InfraError, UserError
-from wintermute.paths import atomic_file, cache_dir
-from wintermute.run import capture, run
+from wintermute.paths import DRIVER_DIR, atomic_file, cache_dir
+from wintermute.run import capture, run, say
 
-# series -> the Debian suite whose linux-source-<series> package provides it
+# The compile matrix: series -> the Debian suite whose linux-source-<series> provides it.
 SERIES: dict[str, str] = {"6.1": "bookworm", "6.12": "trixie", "7.2": "sid"}
 MIRROR = "http://deb.debian.org/debian"
 INDEX_MAX_AGE = 24 * 3600
-# Bump when prepare() changes in a way its inputs do not show.
-RECIPE = "3"
+# Bump when _prepare() changes in a way the constants below do not show.
+RECIPE = "4"
+CONFIG_TARGETS = ("defconfig",)
+CONFIG_MODULES = ("MEMLOG",)
 KCONFIG_LINE = 'source "drivers/char/memlog/Kconfig"'
 MAKEFILE_LINE = "obj-$(CONFIG_MEMLOG)\t\t+= memlog/"
+# The scratch Kconfig's timestamp: older than any prepared tree's configuration.
+KCONFIG_MTIME = 946684800  # 2000-01-01
+SCRATCH = "memlog"
+MARKER = ".prepared"
 
 
-def _check_series(series: str) -> str:
+def package(series: str) -> str:
+    return f"linux-source-{series}"
+
+
+def suite_of(series: str) -> str:
     if series not in SERIES:
         raise UserError(f"unknown kernel series {series!r}: choose one of {', '.join(SERIES)}")
     return SERIES[series]
 
 
+# --- the private APT configuration -----------------------------------------
+
+
 def apt_dir(suite: str) -> Path:
     return cache_dir() / "apt" / suite
+
+
+def sources_line(suite: str) -> str:
+    return f"deb {MIRROR} {suite} main\n"
 
 
 def apt_options(suite: str) -> list[str]:
@@ -61,131 +93,241 @@ def apt_options(suite: str) -> list[str]:
     ]  # fmt: skip
 
 
-def sources_line(suite: str) -> str:
-    return f"deb {MIRROR} {suite} main\n"
-
-
-def refresh_index(suite: str, *, force: bool = False) -> None:
-    """apt-get update for the private configuration, at most once a day."""
+def write_apt_config(suite: str) -> Path:
+    """Create ``cache/apt/<suite>/`` (sources.list, lists/, cache/); return it."""
     base = apt_dir(suite)
     (base / "lists" / "partial").mkdir(parents=True, exist_ok=True)
     (base / "cache" / "archives" / "partial").mkdir(parents=True, exist_ok=True)
-    (base / "sources.list").write_text(sources_line(suite))
-    stamp = base / "updated"
-    if not force and stamp.exists() and time.time() - stamp.stat().st_mtime < INDEX_MAX_AGE:
+    sources = base / "sources.list"
+    if not sources.exists() or sources.read_text() != sources_line(suite):
+        sources.write_text(sources_line(suite))
+    return base
+
+
+def index_is_fresh(suite: str, *, now: float | None = None) -> bool:
+    """True if the index was updated within a day from the current sources.list."""
+    stamp = apt_dir(suite) / "updated"
+    try:
+        age = (time.time() if now is None else now) - stamp.stat().st_mtime
+        return age < INDEX_MAX_AGE and stamp.read_text() == sources_line(suite)
+    except OSError:
+        return False
+
+
+def refresh_index(suite: str, *, force: bool = False) -> None:
+    """``apt-get update`` of the private configuration, unless its index is fresh."""
+    base = write_apt_config(suite)
+    if not force and index_is_fresh(suite):
         return
     run(
         ["apt-get", *apt_options(suite), "update"],
         log=f"apt-{suite}.log",
         step=f"apt-get update ({suite})",
     )
-    stamp.touch()
+    (base / "updated").write_text(sources_line(suite))
 
 
 def candidate_version(series: str) -> str:
-    suite = _check_series(series)
-    refresh_index(suite)
-    package = f"linux-source-{series}"
-    for line in capture(["apt-cache", *apt_options(suite), "policy", package]).splitlines():
+    """The version of linux-source-<series> the (already refreshed) index offers."""
+    suite = suite_of(series)
+    policy = capture(["apt-cache", *apt_options(suite), "policy", package(series)])
+    for line in policy.splitlines():
         key, _, value = line.strip().partition(":")
         if key == "Candidate" and value.strip() not in ("", "(none)"):
             return value.strip()
-    raise InfraError(f"{suite} offers no {package}; see out/logs/apt-{suite}.log")
+    raise InfraError(f"{suite} offers no {package(series)}; see out/logs/apt-{suite}.log")
 
 
-def recipe_hash() -> str:
-    """What prepare() does, as a short hash (part of the cache key)."""
-    text = f"{RECIPE}\n{KCONFIG_LINE}\n{MAKEFILE_LINE}\n"
-    return hashlib.sha256(text.encode()).hexdigest()[:8]
+# --- the cache key ----------------------------------------------------------
 
 
-def in_tree_scratch(series: str) -> Path:
-    """Where a tree's drivers/char/memlog link points: refilled by each in-tree build."""
-    return cache_dir() / "in-tree-scratch" / series
+def compiler_id() -> str:
+    """kbuild's compiler as its ``CC_VERSION_TEXT``, e.g. ``gcc (Debian 12.2.0-14) 12.2.0``."""
+    return capture(["gcc", "--version"]).splitlines()[0].strip()
+
+
+def recipe_hash(*, compiler: str, kconfig: str) -> str:
+    """What a prepared tree depends on besides its version, as 8 hex digits."""
+    parts = [RECIPE, *CONFIG_TARGETS, *CONFIG_MODULES, KCONFIG_LINE, MAKEFILE_LINE]
+    parts += [compiler, kconfig]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:8]
+
+
+def entry_name(series: str, version: str, recipe: str) -> str:
+    return f"{series}-{version}-{recipe}"
+
+
+def trees_dir() -> Path:
+    return cache_dir() / "kernel-trees"
+
+
+# --- locking, fetching, preparing ---------------------------------------------
+
+
+@contextlib.contextmanager
+def series_lock(series: str) -> Iterator[None]:
+    """Hold the per-series lock (preparation and in-tree builds), across processes."""
+    path = trees_dir() / f".{series}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+class _DownloadFailed(InfraError):
+    """apt-get download failed: the index may name a version the mirror dropped."""
 
 
 def _fetch_source(series: str, version: str, dest: Path) -> Path:
     """Download linux-source-<series>=<version> and extract its tree into ``dest``."""
-    suite = SERIES[series]
-    package = f"linux-source-{series}"
+    log = f"tree-{series}.log"
     with tempfile.TemporaryDirectory(prefix="wintermute-deb-") as tmp:
-        run(
-            ["apt-get", *apt_options(suite), "download", f"{package}={version}"],
-            cwd=tmp,
-            log=f"tree-{series}.log",
-            step=f"downloading {package} {version} (about 150 MB)",
-        )
+        pkg = f"{package(series)}={version}"
+        try:
+            run(
+                ["apt-get", *apt_options(SERIES[series]), "download", pkg],
+                cwd=tmp,
+                log=log,
+                step=f"downloading {package(series)} {version} (about 150 MB)",
+            )
+        except InfraError as exc:
+            raise _DownloadFailed(str(exc)) from exc
         [deb] = Path(tmp).glob("*.deb")
-        run(["dpkg-deb", "-x", deb, tmp], log=f"tree-{series}.log")
-        tarballs = list(Path(tmp, "usr", "src").glob(f"linux-source-{series}.tar.*"))
+        run(["dpkg-deb", "-x", deb, tmp], log=log, step=f"unpacking {deb.name}")
+        tarballs = list(Path(tmp, "usr", "src").glob(f"{package(series)}.tar.*"))
         if len(tarballs) != 1:
-            raise InfraError(f"{deb.name} holds no single linux-source tarball")
-        run(
-            ["tar", "-xf", tarballs[0], "-C", dest],
-            log=f"tree-{series}.log",
-            step=f"extracting the {series} tree",
-        )
-    [tree] = [d for d in dest.iterdir() if d.is_dir()]
+            raise InfraError(f"{deb.name} holds no single {package(series)} tarball")
+        run(["tar", "-xf", tarballs[0], "-C", dest], log=log, step=f"extracting the {series} tree")
+    [tree] = [d for d in dest.iterdir() if d.is_dir() and d.name != SCRATCH]
     return tree
 
 
-def _wire_in_tree(tree: Path, series: str) -> None:
-    """Hook memlog into drivers/char and point its files at the scratch directory."""
+def stage_scratch(entry: Path) -> Path:
+    """Refill ``entry/memlog`` with the driver source; its Kconfig gets a fixed old mtime."""
+    scratch = entry / SCRATCH
+    if scratch.exists():
+        shutil.rmtree(scratch)
+    stage_driver_source(scratch)
+    os.utime(scratch / "Kconfig", (KCONFIG_MTIME, KCONFIG_MTIME))
+    return scratch
+
+
+def wire_in_tree(tree: Path) -> None:
+    """Hook memlog into drivers/char; link its files to the entry's scratch directory."""
     kconfig = tree / "drivers" / "char" / "Kconfig"
-    text = kconfig.read_text()
-    head, sep, tail = text.rpartition("endmenu")
+    head, sep, tail = kconfig.read_text().rpartition("endmenu")
     if not sep:
         raise InfraError(f"{kconfig} has no endmenu to insert memlog's Kconfig before")
     kconfig.write_text(f"{head}{KCONFIG_LINE}\n\n{sep}{tail}")
     makefile = tree / "drivers" / "char" / "Makefile"
     makefile.write_text(makefile.read_text() + MAKEFILE_LINE + "\n")
-    scratch = in_tree_scratch(series)
-    (tree / "drivers" / "char" / "memlog").symlink_to(scratch / "driver")
+    # tree/drivers/char/memlog -> ../../../memlog; tree/include/uapi/linux/memlog.h likewise
+    (tree / "drivers" / "char" / "memlog").symlink_to(Path("../../..") / SCRATCH)
     (tree / "include" / "uapi" / "linux" / "memlog.h").symlink_to(
-        scratch / "driver" / "include" / "uapi" / "linux" / "memlog.h"
+        Path("../../../..") / SCRATCH / "include" / "uapi" / "linux" / "memlog.h"
     )
 
 
 def _prepare(tree: Path, series: str) -> None:
-    from wintermute.module_build import fill_scratch
-
-    fill_scratch(series)  # Kconfig must be readable for the configuration steps
-    _wire_in_tree(tree, series)
+    stage_scratch(tree.parent)  # the configuration steps read memlog's Kconfig
+    wire_in_tree(tree)
     log = f"tree-{series}.log"
     jobs = f"-j{os.cpu_count() or 1}"
-    run(["make", "-C", tree, "defconfig"], log=log, step=f"configuring the {series} tree")
-    run([tree / "scripts" / "config", "--file", tree / ".config", "--module", "MEMLOG"], log=log)
+    run(["make", "-C", tree, *CONFIG_TARGETS], log=log, step=f"configuring the {series} tree")
+    for symbol in CONFIG_MODULES:
+        run([tree / "scripts" / "config", "--file", tree / ".config", "--module", symbol], log=log)
     run(["make", "-C", tree, "olddefconfig"], log=log)
-    if "CONFIG_MEMLOG=m" not in (tree / ".config").read_text():
+    if "CONFIG_MEMLOG=m" not in (tree / ".config").read_text().splitlines():
         raise InfraError(f"CONFIG_MEMLOG=m did not stick in the {series} tree; see out/logs/{log}")
-    run(
-        ["make", "-C", tree, jobs, "modules_prepare"],
-        log=log,
-        step=f"make modules_prepare ({series})",
-    )
-    # One in-tree build now, so that later ones find every prepared part up to
-    # date and compile only memlog, never writing to the cached tree again.
+    run(["make", "-C", tree, jobs, "modules_prepare"], log=log, step=f"modules_prepare ({series})")
+    # One in-tree build now builds whatever else it needs (objtool on 7.x), so
+    # later in-tree builds find the tree up to date and write only to memlog/.
     run(["make", "-C", tree, jobs, "W=1", "KBUILD_MODPOST_WARN=1", "drivers/char/memlog/"], log=log)
 
 
-def prepared_tree(series: str) -> Path:
-    """The cached, prepared tree of ``series``, fetched and prepared first if needed."""
-    version = candidate_version(series)
-    entry = cache_dir() / "kernel-trees" / f"{series}-{version}-{recipe_hash()}"
-    done = entry / ".prepared"
-    if not done.exists():
-        if entry.exists():
-            shutil.rmtree(entry)  # an interrupted earlier attempt
-        entry.mkdir(parents=True)
-        try:
-            tree = _fetch_source(series, version, entry)
-            _prepare(tree, series)
-        except BaseException:
-            shutil.rmtree(entry, ignore_errors=True)
+def _prepared(entry: Path) -> Path | None:
+    marker = entry / MARKER
+    return entry / marker.read_text().strip() if marker.is_file() else None
+
+
+def _ensure_entry(series: str, version: str, recipe: str) -> Path:
+    """The prepared tree of one cache entry, fetched and prepared if missing (lock held)."""
+    entry = trees_dir() / entry_name(series, version, recipe)
+    tree = _prepared(entry)
+    if tree is not None:
+        return tree
+    if entry.exists():
+        shutil.rmtree(entry)  # an interrupted earlier attempt
+    entry.mkdir(parents=True)
+    try:
+        tree = _fetch_source(series, version, entry)
+        _prepare(tree, series)
+    except BaseException:
+        shutil.rmtree(entry, ignore_errors=True)
+        raise
+    with atomic_file(entry / MARKER) as tmp:
+        tmp.write_text(f"{tree.name}\n")
+    for old in trees_dir().glob(f"{series}-*"):
+        if old != entry:
+            shutil.rmtree(old, ignore_errors=True)
+    return tree
+
+
+def cached_tree(series: str, recipe: str) -> Path | None:
+    """A prepared tree of ``series`` for this recipe already in the cache, if any."""
+    for entry in sorted(trees_dir().glob(f"{series}-*-{recipe}"), reverse=True):
+        tree = _prepared(entry)
+        if tree is not None:
+            return tree
+    return None
+
+
+def current_recipe() -> str:
+    return recipe_hash(compiler=compiler_id(), kconfig=(DRIVER_DIR / "Kconfig").read_text())
+
+
+def _prepared_tree_locked(series: str) -> Path:
+    suite = suite_of(series)
+    recipe = current_recipe()
+    cached = cached_tree(series, recipe)
+    try:
+        refresh_index(suite, force=cached is None)
+        version = candidate_version(series)
+    except InfraError as exc:
+        if cached is None:
             raise
-        with atomic_file(done) as tmp:
-            tmp.write_text(f"{tree.name}\n")
-        for old in entry.parent.glob(f"{series}-*"):
-            if old != entry and not old.name.startswith("."):
-                shutil.rmtree(old, ignore_errors=True)
-    return entry / done.read_text().strip()
+        say(f"W: {str(exc).splitlines()[0]}; using the cached {cached.parent.name}")
+        return cached
+    try:
+        return _ensure_entry(series, version, recipe)
+    except _DownloadFailed:
+        say(f"{package(series)} {version} is gone from the mirror; refreshing the index")
+        refresh_index(suite, force=True)
+        return _ensure_entry(series, candidate_version(series), recipe)
+
+
+def prepared_tree(series: str) -> Path:
+    """The cached, prepared tree of ``series``, fetched and prepared first if needed.
+
+    The index is refreshed when it is a day old or no tree of ``series`` is
+    cached; if that fails (offline) a cached tree is used, with a warning.
+    """
+    suite_of(series)
+    with series_lock(series):
+        return _prepared_tree_locked(series)
+
+
+@contextlib.contextmanager
+def in_tree_driver(series: str) -> Iterator[tuple[Path, Path]]:
+    """Yield ``(tree, driver dir)`` with the current driver source staged in the tree.
+
+    ``tree/drivers/char/memlog`` is then the freshly staged source; the series
+    lock is held until the block ends, so one in-tree build of it runs at a time.
+    """
+    suite_of(series)
+    with series_lock(series):
+        tree = _prepared_tree_locked(series)
+        yield tree, stage_scratch(tree.parent)

@@ -17,7 +17,9 @@ from pathlib import Path
 from wintermute.errors import UserError
 from wintermute.run import say
 
-PROBE_SECONDS = 12.0
+PROBE_SECONDS = 10.0
+ENV = "WINTERMUTE_ACCEL"
+CHOICES = ("kvm", "tcg")
 PROGRESS_MARK = b"Linux version"
 
 _chosen: str | None = None
@@ -50,20 +52,34 @@ def probe_kvm(kernel: Path, seconds: float = PROBE_SECONDS) -> bool:
             proc.wait()
 
 
+def forced() -> str | None:
+    """The accelerator ``WINTERMUTE_ACCEL`` asks for, if any."""
+    value = os.environ.get(ENV)
+    if not value:
+        return None
+    if value not in CHOICES:
+        raise UserError(f"{ENV}={value!r}: use kvm or tcg")
+    return value
+
+
 def choose(kernel: Path) -> str:
-    """``kvm`` or ``tcg``, printed with the reason; probed once per process."""
+    """``kvm`` or ``tcg``, printed on one line with the reason; probed once per process."""
     global _chosen
-    forced = os.environ.get("WINTERMUTE_ACCEL")
-    if forced:
-        if forced not in ("kvm", "tcg"):
-            raise UserError(f"WINTERMUTE_ACCEL={forced!r}: use kvm or tcg")
-        say(f"accelerator: {forced} (forced by WINTERMUTE_ACCEL)")
-        return forced
+    chosen = forced()
+    if chosen:
+        say(f"accelerator: {chosen} (forced by {ENV})")
+        return chosen
     if _chosen is None:
-        if probe_kvm(kernel):
+        started = time.monotonic()
+        ok = probe_kvm(kernel)
+        seconds = time.monotonic() - started
+        if ok:
             _chosen = "kvm"
-            say("accelerator: kvm (a probe guest booted under KVM)")
+            say(f"accelerator: kvm (a probe guest printed its kernel banner in {seconds:.1f} s)")
         else:
             _chosen = "tcg"
-            say("accelerator: tcg (no usable KVM: a probe guest made no progress under KVM)")
+            say(
+                f"accelerator: tcg (no usable KVM: a probe guest printed nothing under KVM "
+                f"in {seconds:.0f} s; {ENV}=kvm|tcg skips the probe)"
+            )
     return _chosen

@@ -14,10 +14,14 @@ goes through its own copy-on-write overlay (see ``ci/qemu.py``).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import shutil
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,8 +36,15 @@ OVERLAY_DIR = ROOTFS_DIR / "overlay"
 SUITE = "bookworm"
 IMAGE_SIZE = "4G"  # sparse; the tree is about 900 MB
 # Bump when the build steps below change in a way the inputs do not show.
-RECIPE = "3"
-UNITS_ENABLED = ("systemd-networkd.service", "wintermute-ssh-key.service", "ssh.service")
+RECIPE = "4"
+# Documentation is never read in the VM; leaving it out makes the image smaller.
+DPKG_EXCLUDES = ("/usr/share/man/*", "/usr/share/info/*", "/usr/share/doc/*")
+UNITS_ENABLED = (
+    "systemd-networkd.service",
+    "wintermute-ssh-key.service",
+    "ssh.service",
+    "serial-getty@ttyS0.service",
+)
 # Not needed in a throw-away test VM, and slow under TCG.
 UNITS_MASKED = (
     "systemd-networkd-wait-online.service",
@@ -46,6 +57,10 @@ UNITS_MASKED = (
     "dpkg-db-backup.timer",
     "systemd-timesyncd.service",
 )
+# Entries of other keys are removed once nobody has used them for this long
+# (a run started just before the inputs changed may still be about to boot one).
+PRUNE_AFTER_SECONDS = 3600
+LAST_USED = "last-used"
 
 
 @dataclass(frozen=True)
@@ -77,16 +92,22 @@ def _overlay_files() -> list[Path]:
     return sorted(p for p in OVERLAY_DIR.rglob("*") if p.is_file())
 
 
+def _guest_mode(path: Path) -> int:
+    """0755 or 0644: git keeps only the executable bit, so nothing else may count."""
+    return 0o755 if path.stat().st_mode & 0o100 else 0o644
+
+
 def cache_key(kernel_version: str) -> str:
     """A hash of every input of the image."""
     h = hashlib.sha256()
     h.update(f"recipe {RECIPE}\nsuite {SUITE}\nkernel {kernel_version}\n".encode())
     h.update(f"enabled {UNITS_ENABLED}\nmasked {UNITS_MASKED}\n".encode())
+    h.update(f"excludes {DPKG_EXCLUDES}\n".encode())
     h.update(PACKAGES_FILE.read_bytes())
     h.update(SOURCES_FILE.read_bytes())
     for path in _overlay_files():
         rel = path.relative_to(OVERLAY_DIR).as_posix()
-        h.update(f"{rel} {path.stat().st_mode & 0o777:o}\n".encode())
+        h.update(f"{rel} {_guest_mode(path):o}\n".encode())
         h.update(path.read_bytes())
     return h.hexdigest()[:16]
 
@@ -97,24 +118,37 @@ def _customize(root: Path) -> None:
         dest = root / src.relative_to(OVERLAY_DIR)
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, dest)
-        dest.chmod(src.stat().st_mode & 0o777)
+        dest.chmod(_guest_mode(src))
     run(["systemctl", f"--root={root}", "enable", *UNITS_ENABLED], log="rootfs.log")
     run(["systemctl", f"--root={root}", "mask", *UNITS_MASKED], log="rootfs.log")
     (root / "etc" / "machine-id").write_text("")  # a fresh one each boot
 
 
-def _build(entry: Path, kernel_version: str) -> None:
+def _mmdebstrap_argv(root: Path) -> list[str]:
+    return [
+        "mmdebstrap",
+        "--mode=root",
+        "--variant=apt",
+        *(f"--dpkgopt=path-exclude={pattern}" for pattern in DPKG_EXCLUDES),
+        f"--include={','.join(packages())}",
+        SUITE,
+        str(root),
+        str(SOURCES_FILE),
+    ]
+
+
+def _package_versions(root: Path) -> dict[str, str]:
+    out = capture(
+        ["dpkg-query", f"--admindir={root}/var/lib/dpkg", "-W", "-f", "${Package}\t${Version}\n"]
+    )
+    return dict(line.split("\t", 1) for line in out.splitlines() if "\t" in line)
+
+
+def _build(entry: Path, key: str, kernel_version: str) -> None:
+    started = time.monotonic()
     root = entry / "root"
     run(
-        [
-            "mmdebstrap",
-            "--mode=root",
-            "--variant=apt",
-            f"--include={','.join(packages())}",
-            SUITE,
-            root,
-            SOURCES_FILE,
-        ],
+        _mmdebstrap_argv(root),
         log="rootfs.log",
         step=f"building the VM root filesystem (linux-image-amd64 {kernel_version}; a few minutes)",
     )
@@ -123,22 +157,54 @@ def _build(entry: Path, kernel_version: str) -> None:
     if len(kernels) != 1:
         raise InfraError(f"expected one kernel in the image, found {[k.name for k in kernels]}")
     release = kernels[0].name.removeprefix("vmlinuz-")
+    initrd = root / "boot" / f"initrd.img-{release}"
+    if not initrd.exists():
+        raise InfraError(f"initramfs-tools made no {initrd.name}; see out/logs/rootfs.log")
     shutil.copyfile(kernels[0], entry / "vmlinuz")
-    shutil.copyfile(root / "boot" / f"initrd.img-{release}", entry / "initrd.img")
+    shutil.copyfile(initrd, entry / "initrd.img")
+    versions = _package_versions(root)
     run(
         ["mkfs.ext4", "-q", "-L", "wintermute-root", "-d", root, entry / "image.raw", IMAGE_SIZE],
         log="rootfs.log",
         step="making the ext4 image",
     )
     shutil.rmtree(root)
-    meta = {"kernel_release": release, "linux_image_amd64": kernel_version, "packages": packages()}
-    (entry / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+    meta = {
+        "key": key,
+        "kernel_release": release,
+        "linux_image_amd64": kernel_version,
+        "build_seconds": round(time.monotonic() - started, 1),
+        "packages": {name: versions.get(name, "") for name in packages()},
+        "installed": versions,
+    }
+    (entry / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
 
 
 def _prune(keep: Path) -> None:
+    """Remove unfinished builds (we hold the lock) and entries nobody used for a while."""
+    now = time.time()
     for old in keep.parent.iterdir():
-        if old != keep and not old.name.startswith("."):
+        if old == keep or not old.is_dir():
+            continue
+        if old.name.startswith("."):
+            shutil.rmtree(old, ignore_errors=True)  # an interrupted build
+            continue
+        stamp = old / LAST_USED
+        used = stamp.stat().st_mtime if stamp.exists() else old.stat().st_mtime
+        if now - used > PRUNE_AFTER_SECONDS:
             shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _build_lock(base: Path) -> Iterator[None]:
+    """One build at a time per cache: a second caller waits, then reuses the result."""
+    base.mkdir(parents=True, exist_ok=True)
+    with (base / ".lock").open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def ensure_host_headers(release: str) -> None:
@@ -155,16 +221,22 @@ def ensure_host_headers(release: str) -> None:
     )
 
 
+def entry_dir(key: str) -> Path:
+    return cache_dir() / "rootfs" / key
+
+
 def ensure_image() -> Image:
     """The cached image for the current inputs, built first if there is none."""
     kernel_version = kernel_candidate()
     key = cache_key(kernel_version)
-    entry = cache_dir() / "rootfs" / key
-    if not (entry / "meta.json").exists():
-        if os.geteuid() != 0:
-            raise UserError("building the VM image needs root (mmdebstrap --mode=root)")
-        with atomic_dir(entry) as tmp:
-            _build(tmp, kernel_version)
+    entry = entry_dir(key)
+    with _build_lock(entry.parent):
+        if not (entry / "meta.json").exists():
+            if os.geteuid() != 0:
+                raise UserError("building the VM image needs root (mmdebstrap --mode=root)")
+            with atomic_dir(entry) as tmp:
+                _build(tmp, key, kernel_version)
+        (entry / LAST_USED).touch()
         _prune(entry)
     meta = json.loads((entry / "meta.json").read_text())
     image = Image(
@@ -176,3 +248,8 @@ def ensure_image() -> Image:
     )
     ensure_host_headers(image.kernel_release)
     return image
+
+
+def guest_kernel_release() -> str:
+    """The guest kernel's release (e.g. 6.1.0-56-amd64); builds the image if needed."""
+    return ensure_image().kernel_release

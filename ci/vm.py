@@ -1,76 +1,55 @@
 """Boot the VM from the cached image and reach it over ssh.
 
-``with boot(image) as vm:`` makes a run directory under ``out/vm/``, a
-copy-on-write overlay over the cached image (which is never written), a key
-for the run, chooses the accelerator, starts QEMU with ssh forwarded to a free
-port on 127.0.0.1, and waits for ssh with a hard timeout.  The serial console
-goes to ``console.log`` in the run directory.  QEMU is always killed when the
-block ends (and dies with this process should it be killed).
+``with boot() as vm:`` makes a run directory under ``out/vm/``, a copy-on-write
+overlay over the cached image (which is never written), a key for the run,
+chooses the accelerator, starts QEMU with ssh forwarded to a free port on
+127.0.0.1, and waits for ssh with a hard timeout.  The serial console goes to
+``console.log`` in the run directory, the QEMU command to ``qemu-command.sh``.
+QEMU is always killed when the block ends, however it ends (an exception,
+Ctrl-C, SIGTERM), and dies with this process should it be killed outright.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import shlex
 import signal
-import socket
 import subprocess
+import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ci import accel, ssh
+from ci import accel, qemu, ssh
 from ci.rootfs import Image
-from wintermute.errors import InfraError
+from wintermute.errors import InfraError, UserError
 from wintermute.paths import out_dir
-from wintermute.run import run, say
+from wintermute.run import say
 
-BOOT_TIMEOUT = 300.0
-MEMORY_MB = 2048
-CPUS = 2
-PR_SET_PDEATHSIG = 1
+# Seconds from starting QEMU until ssh must answer.  Debian's stock kernel and
+# initrd reach ssh in about 20 s under TCG on an idle 2-core machine; the rest
+# is headroom for a machine busy building kernels.
+BOOT_TIMEOUT = {"kvm": 120.0, "tcg": 240.0}
+BOOT_TIMEOUT_ENV = "WINTERMUTE_BOOT_TIMEOUT"
+PANIC_MARK = b"Kernel panic - not syncing"
+COMMAND_TIMEOUT = 600.0
 
-
-@dataclass
-class Result:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+# What a guest command returns: args, returncode, stdout, stderr.
+Result = subprocess.CompletedProcess
 
 
-def qemu_command(
-    image: Image, overlay: Path, accelerator: str, port: int, console: Path, extra_cmdline: str
-) -> list[str]:
-    """The QEMU command line for one run (printed before it starts)."""
-    cmdline = f"root=/dev/vda rw console=ttyS0 panic=-1 {extra_cmdline}"
-    cmd = [
-        "qemu-system-x86_64", "-accel", accelerator,
-        "-m", str(MEMORY_MB), "-smp", str(CPUS),
-        "-nodefaults", "-no-user-config", "-display", "none",
-        "-serial", f"file:{console}",
-        "-kernel", str(image.kernel), "-initrd", str(image.initrd), "-append", cmdline,
-        "-drive", f"file={overlay},if=virtio,format=qcow2,cache=unsafe",
-        "-netdev", f"user,id=n0,hostfwd=tcp:127.0.0.1:{port}-:22",
-        "-device", "virtio-net-pci,netdev=n0",
-        "-device", "virtio-rng-pci",
-    ]  # fmt: skip
-    if accelerator == "tcg":
-        cmd[3:3] = ["-cpu", "max"]
-    return cmd
-
-
-def _die_with_parent() -> None:  # runs in the child, before exec
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+def boot_timeout(accelerator: str) -> float:
+    """The ssh wait for ``accelerator``, or ``WINTERMUTE_BOOT_TIMEOUT`` seconds."""
+    value = os.environ.get(BOOT_TIMEOUT_ENV)
+    if not value:
+        return BOOT_TIMEOUT[accelerator]
+    try:
+        return float(value)
+    except ValueError:
+        raise UserError(f"{BOOT_TIMEOUT_ENV}={value!r}: give a number of seconds") from None
 
 
 def _tail(path: Path, lines: int = 25) -> str:
@@ -79,18 +58,30 @@ def _tail(path: Path, lines: int = 25) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
+@dataclass
 class Vm:
     """A running guest, reached with ssh as root."""
 
-    def __init__(self, run_dir: Path, proc: subprocess.Popen[bytes], port: int) -> None:
-        self.run_dir = run_dir
-        self.proc = proc
-        self.port = port
-        self.console_log = run_dir / "console.log"
-        self.ssh_config = run_dir / "ssh_config"
-        self.log = run_dir / "commands.log"
+    run_dir: Path
+    proc: subprocess.Popen[bytes]
+    port: int
+    accelerator: str
+    boot_seconds: float = 0.0
 
-    def _ssh(self, *extra: str) -> list[str]:
+    @property
+    def console_log(self) -> Path:
+        return self.run_dir / "console.log"
+
+    @property
+    def ssh_config(self) -> Path:
+        return self.run_dir / "ssh_config"
+
+    @property
+    def log(self) -> Path:
+        """Every guest command and its output."""
+        return self.run_dir / "commands.log"
+
+    def ssh_argv(self, *extra: str) -> list[str]:
         return ssh.ssh_argv(self.ssh_config, *extra)
 
     def run(
@@ -98,17 +89,18 @@ class Vm:
         cmd: str | list[str],
         *,
         check: bool = True,
-        timeout: float = 600,
+        timeout: float = COMMAND_TIMEOUT,
         log: Path | None = None,
         user: str | None = None,
-    ) -> Result:
-        """Run a shell command in the guest (as root, or ``user``); output is logged."""
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a shell command in the guest (as root, or ``user``); output goes to the log."""
         text = cmd if isinstance(cmd, str) else shlex.join(cmd)
         if user:
             text = f"runuser -u {shlex.quote(user)} -- sh -c {shlex.quote(text)}"
+        log_path = log or self.log
         try:
             proc = subprocess.run(
-                [*self._ssh(), text],
+                [*self.ssh_argv(), text],
                 capture_output=True,
                 text=True,
                 timeout=timeout,
@@ -116,180 +108,295 @@ class Vm:
                 check=False,
             )
         except subprocess.TimeoutExpired as exc:
-            raise InfraError(f"guest command timed out after {timeout:.0f} s: {text}") from exc
-        with (log or self.log).open("a") as fh:
+            with log_path.open("a") as fh:
+                fh.write(f"$ {text}\n# timed out after {timeout:.0f} s\n")
+            raise InfraError(
+                f"guest command timed out after {timeout:.0f} s: {text}; see {log_path}"
+            ) from exc
+        with log_path.open("a") as fh:
             fh.write(f"$ {text}\n{proc.stdout}{proc.stderr}# exit {proc.returncode}\n")
         if check and proc.returncode != 0:
             raise InfraError(
-                f"guest command failed with exit {proc.returncode}: {text}; "
-                f"see {log or self.log}\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}"
+                f"guest command failed with exit {proc.returncode}: {text}; see {log_path}\n"
+                f"{proc.stdout[-2000:]}{proc.stderr[-2000:]}"
             )
-        return Result(proc.returncode, proc.stdout, proc.stderr)
+        return proc
 
     def put(self, local: Path, remote: str) -> None:
-        """Copy a file or a directory's contents to ``remote`` in the guest."""
+        """Copy a file to ``remote``, or a directory's contents into ``remote``."""
         q = shlex.quote(remote)
         if local.is_dir():
             tar = subprocess.Popen(
                 ["tar", "-C", str(local), "-cf", "-", "."], stdout=subprocess.PIPE
             )
-            target = f"mkdir -p {q} && tar -C {q} -xf -"
-            proc = subprocess.run([*self._ssh(), target], stdin=tar.stdout, capture_output=True)
-            tar.wait()
+            proc = subprocess.run(
+                [*self.ssh_argv(), f"mkdir -p {q} && tar -C {q} -xf -"],
+                stdin=tar.stdout,
+                capture_output=True,
+                check=False,
+            )
+            if tar.stdout:
+                tar.stdout.close()
+            failed = tar.wait() != 0 or proc.returncode != 0
         else:
             with local.open("rb") as fh:
-                target = f"mkdir -p $(dirname {q}) && cat > {q}"
-                proc = subprocess.run([*self._ssh(), target], stdin=fh, capture_output=True)
-        if proc.returncode != 0:
+                proc = subprocess.run(
+                    [*self.ssh_argv(), f'mkdir -p "$(dirname {q})" && cat > {q}'],
+                    stdin=fh,
+                    capture_output=True,
+                    check=False,
+                )
+            failed = proc.returncode != 0
+        if failed:
             raise InfraError(f"copying {local} to the guest failed: {proc.stderr.decode()[-500:]}")
 
     def get(self, remote: str, local: Path) -> None:
-        """Copy the guest file ``remote`` to ``local``."""
-        local.parent.mkdir(parents=True, exist_ok=True)
-        with local.open("wb") as fh:
-            proc = subprocess.run(
-                [*self._ssh(), f"cat {shlex.quote(remote)}"], stdout=fh, stderr=subprocess.PIPE
+        """Copy the guest file ``remote`` to ``local``, or a directory's contents into it."""
+        q = shlex.quote(remote)
+        if self.run(f"test -d {q}", check=False, timeout=60).returncode == 0:
+            local.mkdir(parents=True, exist_ok=True)
+            ssh_proc = subprocess.Popen(
+                [*self.ssh_argv(), f"tar -C {q} -cf - ."],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
             )
-        if proc.returncode != 0:
-            local.unlink(missing_ok=True)
-            raise InfraError(f"copying {remote} from the guest failed: {proc.stderr.decode()}")
+            untar = subprocess.run(
+                ["tar", "-C", str(local), "-xf", "-"], stdin=ssh_proc.stdout, check=False
+            )
+            if ssh_proc.stdout:
+                ssh_proc.stdout.close()
+            stderr = ssh_proc.stderr.read() if ssh_proc.stderr else b""
+            failed = ssh_proc.wait() != 0 or untar.returncode != 0
+        else:
+            local.parent.mkdir(parents=True, exist_ok=True)
+            with local.open("wb") as fh:
+                proc = subprocess.run(
+                    [*self.ssh_argv(), f"cat {q}"],
+                    stdin=subprocess.DEVNULL,
+                    stdout=fh,
+                    stderr=subprocess.PIPE,
+                    check=False,
+                )
+            stderr, failed = proc.stderr, proc.returncode != 0
+            if failed:
+                local.unlink(missing_ok=True)
+        if failed:
+            raise InfraError(f"copying {remote} from the guest failed: {stderr.decode()[-500:]}")
 
     def boot_id(self) -> str:
         return self.run("cat /proc/sys/kernel/random/boot_id", timeout=30).stdout.strip()
 
-    def wait_for_ssh(self, timeout: float = BOOT_TIMEOUT, not_boot_id: str | None = None) -> float:
+    def wait_for_ssh(self, timeout: float, not_boot_id: str | None = None) -> float:
         """Wait until ssh answers (from a new boot, if ``not_boot_id``); return the seconds."""
         started = time.monotonic()
+        console_offset = self.console_log.stat().st_size if self.console_log.exists() else 0
         while time.monotonic() - started < timeout:
             if self.proc.poll() is not None:
                 raise InfraError(
                     f"QEMU exited with {self.proc.returncode} before ssh answered; "
                     f"console: {self.console_log}\n{_tail(self.console_log)}"
                 )
-            probe = subprocess.run(
-                [*self._ssh("-o", "ConnectTimeout=5"), "cat /proc/sys/kernel/random/boot_id"],
-                capture_output=True,
-                text=True,
-                stdin=subprocess.DEVNULL,
-                timeout=30,
-                check=False,
-            )
-            if probe.returncode == 0 and probe.stdout.strip() != not_boot_id:
-                return time.monotonic() - started
-            time.sleep(2)
+            if self._panicked(console_offset):
+                raise InfraError(
+                    f"the guest kernel panicked; console: {self.console_log}\n"
+                    f"{_tail(self.console_log)}"
+                )
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                probe = subprocess.run(
+                    [
+                        *self.ssh_argv("-o", "ConnectTimeout=5"),
+                        "cat /proc/sys/kernel/random/boot_id",
+                    ],
+                    capture_output=True,
+                    text=True,
+                    stdin=subprocess.DEVNULL,
+                    timeout=30,
+                    check=False,
+                )
+                if probe.returncode == 0 and probe.stdout.strip() != not_boot_id:
+                    return time.monotonic() - started
+            time.sleep(1)
         raise InfraError(
-            f"the guest did not answer ssh within {timeout:.0f} s; "
+            f"the guest did not answer ssh within {timeout:.0f} s under {self.accelerator}; "
             f"console: {self.console_log}\n{_tail(self.console_log)}"
         )
 
-    def reboot(self) -> None:
-        """Reboot the guest and wait until ssh answers from the new boot."""
+    def _panicked(self, offset: int) -> bool:
+        try:
+            with self.console_log.open("rb") as fh:
+                fh.seek(offset)
+                return PANIC_MARK in fh.read()
+        except OSError:
+            return False
+
+    def reboot(self) -> float:
+        """Reboot the guest and wait until ssh answers from the new boot; return the seconds."""
         before = self.boot_id()
-        subprocess.run(
-            [*self._ssh(), "systemctl reboot"], capture_output=True, timeout=60, check=False
-        )
-        seconds = self.wait_for_ssh(not_boot_id=before)
+        say("rebooting the guest")
+        started = time.monotonic()
+        # The connection may drop before systemctl returns: its exit status says nothing.
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            subprocess.run(
+                [*self.ssh_argv(), "systemctl reboot"],
+                capture_output=True,
+                stdin=subprocess.DEVNULL,
+                timeout=60,
+                check=False,
+            )
+        self.wait_for_ssh(boot_timeout(self.accelerator), not_boot_id=before)
+        seconds = time.monotonic() - started
         say(f"guest rebooted; ssh answered after {seconds:.0f} s")
+        return seconds
 
     def shutdown(self, timeout: float = 60) -> None:
         """Power the guest off, then make sure QEMU is gone."""
         if self.proc.poll() is None:
-            subprocess.run(
-                [*self._ssh(), "systemctl poweroff"], capture_output=True, timeout=30, check=False
-            )
             with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout)
-        self.kill()
+                subprocess.run(
+                    [*self.ssh_argv(), "systemctl poweroff"],
+                    capture_output=True,
+                    stdin=subprocess.DEVNULL,
+                    timeout=30,
+                    check=False,
+                )
+        qemu.stop(self.proc, grace=timeout)
 
     def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
+        qemu.stop(self.proc)
 
 
 def _run_dir() -> Path:
     base = out_dir() / "vm"
     base.mkdir(parents=True, exist_ok=True)
-    path = base / time.strftime(f"%Y%m%d-%H%M%S-{os.getpid()}")
-    path.mkdir()
-    latest = base / "latest"
-    latest.unlink(missing_ok=True)
-    latest.symlink_to(path.name)
+    path = Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=base))
+    path.chmod(0o755)
+    link = base / f".latest.{os.getpid()}"
+    link.unlink(missing_ok=True)
+    link.symlink_to(path.name)
+    link.replace(base / "latest")  # atomic: concurrent runs never see it missing
     return path
 
 
-@contextlib.contextmanager
-def boot(image: Image, *, timeout: float = BOOT_TIMEOUT) -> Iterator[Vm]:
-    """Boot ``image`` and yield the running :class:`Vm`; QEMU is killed on exit."""
-    run_dir = _run_dir()
-    overlay = run_dir / "overlay.qcow2"
-    run(
-        ["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", image.path, overlay],
-        log=run_dir / "qemu.log",
-    )
-    key = ssh.make_key(run_dir)
-    accelerator = accel.choose(image.kernel)
-    port = free_port()
-    ssh.write_config(run_dir / "ssh_config", port, key)
-    console = run_dir / "console.log"
-    cmd = qemu_command(image, overlay, accelerator, port, console, ssh.key_cmdline_arg(key))
-    (run_dir / "qemu-command.sh").write_text(shlex.join(cmd) + "\n")
-    say(f"booting the VM under {accelerator} (console: {console})")
-    with (run_dir / "qemu.log").open("ab") as qemu_log:
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=qemu_log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,  # QEMU must not outlive us
-        )
-    vm = Vm(run_dir, proc, port)
-    previous = None
-    if threading_is_main():
-        previous = signal.signal(signal.SIGTERM, _sigterm)
-    try:
-        seconds = vm.wait_for_ssh(timeout)
-        say(f"ssh answered after {seconds:.0f} s")
-        yield vm
-    finally:
-        vm.kill()
-        overlay.unlink(missing_ok=True)
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-
-
-def threading_is_main() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
-
-
-def _sigterm(signum: int, frame: object) -> None:
+def _on_sigterm(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def shell() -> None:
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM unwinds like Ctrl-C, so the ``finally`` that kills QEMU runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def boot(image: Image | None = None, *, timeout: float | None = None) -> Iterator[Vm]:
+    """Boot ``image`` (default: the cached image, built if needed) and yield the running Vm.
+
+    QEMU is killed when the block exits; the run directory (console log, ssh
+    config, command log) stays in ``out/vm/`` and ``out/vm/latest`` points at it.
+    """
+    if image is None:
+        from ci import rootfs
+
+        image = rootfs.ensure_image()
+    run_dir = _run_dir()
+    overlay = run_dir / "overlay.qcow2"
+    qemu.create_overlay(image, overlay, log=run_dir / "qemu.log")
+    key = ssh.make_key(run_dir)
+    accelerator = accel.choose(image.kernel)
+    launch = qemu.Launch(
+        image=image,
+        overlay=overlay,
+        accelerator=accelerator,
+        port=qemu.free_port(),
+        console=run_dir / "console.log",
+        cmdline_extra=ssh.key_cmdline_arg(key),
+    )
+    wait = timeout if timeout is not None else boot_timeout(accelerator)
+    say(f"booting the VM under {accelerator} (run: {run_dir})")
+    with _sigterm_interrupts():
+        started = time.monotonic()
+        proc, launch = qemu.start(launch, log=run_dir / "qemu.log")
+        try:
+            (run_dir / "qemu-command.sh").write_text(shlex.join(qemu.command(launch)) + "\n")
+            ssh.write_config(run_dir / "ssh_config", launch.port, key)
+            vm = Vm(run_dir, proc, launch.port, accelerator)
+            vm.wait_for_ssh(wait)
+            vm.boot_seconds = time.monotonic() - started
+            say(f"ssh answered after {vm.boot_seconds:.0f} s")
+            yield vm
+        finally:
+            qemu.stop(proc)
+            overlay.unlink(missing_ok=True)
+
+
+def show_command(accelerator: str | None = None) -> str:
+    """The QEMU command a boot would run, without building or booting anything.
+
+    Paths are those of the cache entry for the current inputs (it may not be
+    built yet); the accelerator is ``accelerator``, else ``WINTERMUTE_ACCEL``,
+    else ``tcg`` (the KVM probe runs only at boot); the port and key are examples.
+    """
+    from ci import rootfs
+
+    entry = rootfs.entry_dir(rootfs.cache_key(rootfs.kernel_candidate()))
+    image = Image(
+        entry / "image.raw", entry / "vmlinuz", entry / "initrd.img", "(not read)", entry.name
+    )
+    run_dir = out_dir() / "vm" / "RUN"
+    launch = qemu.Launch(
+        image=image,
+        overlay=run_dir / "overlay.qcow2",
+        accelerator=accelerator or accel.forced() or "tcg",
+        port=2222,
+        console=run_dir / "console.log",
+        cmdline_extra="wintermute.ssh_key=BASE64_PUBLIC_KEY",
+    )
+    return shlex.join(qemu.command(launch))
+
+
+def shell() -> int:
     """Boot the VM and open an interactive ssh session; the VM stops when it ends."""
-    from ci import rootfs
-
-    image = rootfs.ensure_image()
-    with boot(image) as vm:
+    with boot() as vm:
         say(f"ssh -F {vm.ssh_config} {ssh.HOST_ALIAS}   (exit the shell to stop the VM)")
-        subprocess.run(ssh.ssh_argv(vm.ssh_config), check=False)
+        code = subprocess.run(vm.ssh_argv(), check=False).returncode
         vm.shutdown()
+        return code
 
 
-def smoke() -> str:
-    """Boot, check the guest reached a running system, return its kernel release."""
-    from ci import rootfs
+@dataclass(frozen=True)
+class SmokeReport:
+    kernel_release: str
+    system_state: str
+    boot_seconds: float
+    accelerator: str
 
-    image = rootfs.ensure_image()
-    with boot(image) as vm:
-        state = vm.run("systemctl is-system-running --wait", check=False, timeout=180)
+
+def smoke() -> SmokeReport:
+    """Boot, check the guest reached a running system; raise naming failed units if not."""
+    with boot() as vm:
         release = vm.run("uname -r").stdout.strip()
-        say(f"guest kernel {release}, system state: {state.stdout.strip()}")
+        state = vm.run("systemctl is-system-running --wait", check=False, timeout=180)
+        report = SmokeReport(release, state.stdout.strip(), vm.boot_seconds, vm.accelerator)
+        say(
+            f"guest kernel {release} under {vm.accelerator}: ssh after {vm.boot_seconds:.0f} s, "
+            f"system {report.system_state}"
+        )
+        if report.system_state != "running":
+            failed = vm.run("systemctl --failed --no-legend --plain", check=False).stdout
+            raise InfraError(
+                f"the guest's system is {report.system_state}, not running; failed units:\n"
+                f"{failed.strip()}\nconsole: {vm.console_log}"
+            )
         vm.shutdown()
-        return release
+        return report
 
 
-__all__ = ["Image", "Vm", "boot", "qemu_command", "shell", "smoke"]
+__all__ = ["Image", "Result", "SmokeReport", "Vm", "boot", "shell", "show_command", "smoke"]

@@ -1,0 +1,120 @@
+"""The VM image's inputs: cache key, package list, APT sources, guest config."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ci import rootfs
+
+
+@pytest.fixture
+def rootfs_inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of ci/rootfs to change without touching the repository."""
+    copy = tmp_path / "rootfs"
+    shutil.copytree(rootfs.ROOTFS_DIR, copy)
+    monkeypatch.setattr(rootfs, "PACKAGES_FILE", copy / "packages.txt")
+    monkeypatch.setattr(rootfs, "SOURCES_FILE", copy / "sources.list")
+    monkeypatch.setattr(rootfs, "OVERLAY_DIR", copy / "overlay")
+    return copy
+
+
+def test_image_key_is_stable_for_the_same_inputs(rootfs_inputs: Path) -> None:
+    """The same inputs give the same cache key."""
+    assert rootfs.cache_key("6.1.1-1") == rootfs.cache_key("6.1.1-1")
+
+
+def test_image_key_changes_when_the_package_list_changes(rootfs_inputs: Path) -> None:
+    """Adding a package to packages.txt makes a new image."""
+    before = rootfs.cache_key("6.1.1-1")
+    with (rootfs_inputs / "packages.txt").open("a") as fh:
+        fh.write("strace\n")
+    assert rootfs.cache_key("6.1.1-1") != before
+
+
+def test_image_key_changes_when_a_guest_config_file_changes(rootfs_inputs: Path) -> None:
+    """Editing a file of the overlay makes a new image."""
+    before = rootfs.cache_key("6.1.1-1")
+    (rootfs_inputs / "overlay" / "etc" / "hostname").write_text("other\n")
+    assert rootfs.cache_key("6.1.1-1") != before
+
+
+def test_image_key_changes_with_the_kernel_version(rootfs_inputs: Path) -> None:
+    """A new linux-image-amd64 makes a new image (its kernel must match the host's headers)."""
+    assert rootfs.cache_key("6.1.1-1") != rootfs.cache_key("6.1.2-1")
+
+
+def test_package_list_ignores_comments_and_blank_lines() -> None:
+    """packages.txt lists package names only."""
+    names = rootfs.packages()
+    assert "openssh-server" in names and "linux-image-amd64" in names
+    assert all(name and not name.startswith("#") and " " not in name for name in names)
+
+
+def test_image_key_ignores_overlay_permission_bits_git_does_not_keep(rootfs_inputs: Path) -> None:
+    """A checkout made under another umask (0664 instead of 0644) gives the same key."""
+    hostname = rootfs_inputs / "overlay" / "etc" / "hostname"
+    hostname.chmod(0o644)
+    before = rootfs.cache_key("6.1.1-1")
+    hostname.chmod(0o664)
+    assert rootfs.cache_key("6.1.1-1") == before
+
+
+def test_image_key_changes_when_a_guest_file_becomes_executable(rootfs_inputs: Path) -> None:
+    """The executable bit reaches the guest, so it is an input."""
+    hostname = rootfs_inputs / "overlay" / "etc" / "hostname"
+    hostname.chmod(0o644)
+    before = rootfs.cache_key("6.1.1-1")
+    hostname.chmod(0o755)
+    assert rootfs.cache_key("6.1.1-1") != before
+
+
+def test_image_key_changes_when_the_apt_sources_change(rootfs_inputs: Path) -> None:
+    """Another mirror or suite makes a new image."""
+    before = rootfs.cache_key("6.1.1-1")
+    with (rootfs_inputs / "sources.list").open("a") as fh:
+        fh.write("deb http://deb.debian.org/debian bookworm-backports main\n")
+    assert rootfs.cache_key("6.1.1-1") != before
+
+
+def test_image_key_changes_with_the_recipe_version(
+    rootfs_inputs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bumping RECIPE (build steps changed) makes a new image."""
+    before = rootfs.cache_key("6.1.1-1")
+    monkeypatch.setattr(rootfs, "RECIPE", rootfs.RECIPE + "-next")
+    assert rootfs.cache_key("6.1.1-1") != before
+
+
+def test_apt_sources_are_the_three_bookworm_main_lines() -> None:
+    """The image is built from Debian's own mirrors only, never the host's sources."""
+    lines = [line for line in rootfs.SOURCES_FILE.read_text().splitlines() if line.strip()]
+    assert lines == [
+        "deb http://deb.debian.org/debian bookworm main",
+        "deb http://deb.debian.org/debian bookworm-updates main",
+        "deb http://deb.debian.org/debian-security bookworm-security main",
+    ]
+
+
+def test_mmdebstrap_is_given_the_sources_file_explicitly(tmp_path: Path) -> None:
+    """mmdebstrap reads ci/rootfs/sources.list, as root, with the package list."""
+    argv = rootfs._mmdebstrap_argv(tmp_path / "root")
+    assert argv[0] == "mmdebstrap" and "--mode=root" in argv
+    assert argv[-3:] == ["bookworm", str(tmp_path / "root"), str(rootfs.SOURCES_FILE)]
+    assert any(a.startswith("--include=") and "openssh-server" in a for a in argv)
+
+
+def test_public_key_unit_runs_before_sshd_and_only_with_a_key() -> None:
+    """The per-run key is installed before ssh.service starts, from the kernel command line."""
+    unit = (rootfs.OVERLAY_DIR / "etc/systemd/system/wintermute-ssh-key.service").read_text()
+    assert "Before=ssh.service" in unit
+    assert "ConditionKernelCommandLine=wintermute.ssh_key" in unit
+
+
+def test_guest_sshd_allows_root_with_keys_only() -> None:
+    """Root logs in with a key; passwords are refused."""
+    conf = (rootfs.OVERLAY_DIR / "etc/ssh/sshd_config.d/wintermute.conf").read_text().split("\n")
+    assert "PermitRootLogin prohibit-password" in conf
+    assert "PasswordAuthentication no" in conf

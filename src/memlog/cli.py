@@ -1,25 +1,37 @@
 # SPDX-License-Identifier: MIT OR Apache-2.0
 """The ``memlog`` command: write, show, follow and manage /dev/memlog records.
 
-Exit status: 0 ok, 1 error (one line on stderr), 2 usage.
+``show`` and ``tail`` print JSON lines by default (one object per record,
+the blob in base64: blobs are binary, CBOR by convention); ``show --format
+raw`` writes the records' exact bytes, which :func:`memlog.iter_records`
+splits again.
+
+Exit status: 0 ok (also when the reader of the output goes away, or on
+Ctrl-C in ``tail -f``), 1 error (one line on stderr), 2 usage, 130 other
+interruptions.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
+import os
 import re
 import sys
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import BinaryIO, TextIO
 
 from memlog import __version__, uapi
-from memlog.device import Device
+from memlog.device import Device, session_bytes
 from memlog.errors import MemlogError
 from memlog.records import Record
+
+Opener = Callable[[str, str], Device]
+"""Opens the device: ``opener(path, mode)``; tests pass one making a Device on fake syscalls."""
 
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -45,7 +57,21 @@ def _positive(text: str) -> int:
     return int(text)
 
 
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number")
+    return int(text)
+
+
+def _session(text: str) -> bytes:
+    try:
+        return session_bytes(text)
+    except MemlogError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def record_json(record: Record) -> str:
+    """One JSON line for ``record`` (without the newline)."""
     return json.dumps(
         {
             "seq": record.seq,
@@ -70,6 +96,13 @@ def _emit(records: Iterable[Record], fmt: str, out: TextIO, raw: BinaryIO) -> No
             out.flush()
 
 
+def _outputs() -> tuple[TextIO, BinaryIO]:
+    """Standard output as text and as bytes."""
+    if sys.stdout is None:  # started with stdout closed (memlog show >&-)
+        raise MemlogError("standard output is closed")
+    return sys.stdout, sys.stdout.buffer
+
+
 def _select_view(dev: Device, args: argparse.Namespace) -> None:
     if getattr(args, "all", False):
         dev.filter_uid(uapi.UID_ALL)
@@ -77,21 +110,21 @@ def _select_view(dev: Device, args: argparse.Namespace) -> None:
         dev.filter_uid(args.uid)
 
 
-def cmd_write(args: argparse.Namespace) -> int:
+def cmd_write(args: argparse.Namespace, opener: Opener) -> int:
     blob = sys.stdin.buffer.read(uapi.RECORD_MAX + 1)
     if not blob:
         raise MemlogError("nothing to write: standard input is empty")
     if len(blob) > uapi.RECORD_MAX:
         raise MemlogError(f"standard input is larger than {uapi.RECORD_MAX} bytes (64 KiB)")
-    with Device(args.device, "w") as dev:
-        if args.session:
+    with opener(args.device, "w") as dev:
+        if args.session is not None:
             dev.set_session(args.session)
         dev.write(blob)
     return 0
 
 
-def cmd_show(args: argparse.Namespace) -> int:
-    with Device(args.device, "r") as dev:
+def cmd_show(args: argparse.Namespace, opener: Opener) -> int:
+    with opener(args.device, "r") as dev:
         _select_view(dev, args)
         records: Iterable[Record] = iter(dev)
         if args.since is not None:
@@ -99,21 +132,22 @@ def cmd_show(args: argparse.Namespace) -> int:
             records = (r for r in records if r.ts_ns >= cutoff)
         if args.limit is not None:
             records = deque(records, maxlen=args.limit)
-        _emit(records, args.format, sys.stdout, sys.stdout.buffer)
+        _emit(records, args.format, *_outputs())
     return 0
 
 
-def cmd_tail(args: argparse.Namespace) -> int:
-    with Device(args.device, "r") as dev:
+def cmd_tail(args: argparse.Namespace, opener: Opener) -> int:
+    with opener(args.device, "r") as dev:
         _select_view(dev, args)
-        _emit(deque(dev, maxlen=args.lines), "json", sys.stdout, sys.stdout.buffer)
+        _emit(deque(dev, maxlen=args.lines), "json", *_outputs())
         if args.follow:
-            _emit(dev.follow(), "json", sys.stdout, sys.stdout.buffer)
+            with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how one stops following
+                _emit(dev.follow(), "json", *_outputs())
     return 0
 
 
-def cmd_stats(args: argparse.Namespace) -> int:
-    with Device(args.device, "r") as dev:
+def cmd_stats(args: argparse.Namespace, opener: Opener) -> int:
+    with opener(args.device, "r") as dev:
         _select_view(dev, args)
         stats = dev.stats()
     for name, value in vars(stats).items():
@@ -121,16 +155,16 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_clear(args: argparse.Namespace) -> int:
-    with Device(args.device, "r") as dev:
+def cmd_clear(args: argparse.Namespace, opener: Opener) -> int:
+    with opener(args.device, "r") as dev:
         _select_view(dev, args)
         dev.clear()
     return 0
 
 
-def cmd_version(args: argparse.Namespace) -> int:
-    print(f"memlog {__version__}")
-    with Device(args.device, "r") as dev:
+def cmd_version(args: argparse.Namespace, opener: Opener) -> int:
+    print(f"memlog {__version__}", flush=True)
+    with opener(args.device, "r") as dev:
         print(f"kernel record schema {dev.version()}")
     return 0
 
@@ -141,23 +175,40 @@ def _add_view(parser: argparse.ArgumentParser) -> None:
     view.add_argument("--all", action="store_true", help="every uid's records (needs root)")
 
 
+def _command(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, summary: str
+) -> argparse.ArgumentParser:
+    """A subcommand whose one-line summary is both its help and its description."""
+    return sub.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="memlog",
         description="Write, show and follow the records kept in /dev/memlog.",
         epilog="Exit status: 0 ok, 1 error, 2 usage.",
     )
-    parser.add_argument("--version", action="version", version=f"memlog {__version__}")
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"memlog {__version__}",
+        help="print this tool's version and exit",
+    )
     parser.add_argument(
         "--device", default=uapi.DEVICE_PATH, help="the device node (default: %(default)s)"
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("write", help="store standard input (1 byte to 64 KiB) as one record")
-    p.add_argument("--session", help="tag the record with this session id (a UUID)")
+    p = _command(sub, "write", "store standard input (1 byte to 64 KiB) as one record")
+    p.add_argument(
+        "--session",
+        type=_session,
+        metavar="UUID",
+        help="tag the record with this session id (a UUID, or 32 hex digits)",
+    )
     p.set_defaults(func=cmd_write)
 
-    p = sub.add_parser("show", help="print the records (yours, or with root another uid's)")
+    p = _command(sub, "show", "print the records (yours, or with root another uid's)")
     p.add_argument(
         "--since", type=parse_duration, metavar="DUR", help="only the last DUR (30s, 10m, 2h, 1d)"
     )
@@ -171,37 +222,51 @@ def build_parser() -> argparse.ArgumentParser:
     _add_view(p)
     p.set_defaults(func=cmd_show)
 
-    p = sub.add_parser("tail", help="print the newest records, and with -f the ones that follow")
+    p = _command(sub, "tail", "print the newest records, and with -f the ones that follow")
     p.add_argument(
-        "-n", "--lines", type=_positive, default=10, metavar="N", help="how many (default 10)"
+        "-n", "--lines", type=_count, default=10, metavar="N", help="how many (default 10)"
     )
-    p.add_argument("-f", "--follow", action="store_true", help="keep printing new records")
+    p.add_argument(
+        "-f", "--follow", action="store_true", help="keep printing new records until Ctrl-C"
+    )
     _add_view(p)
     p.set_defaults(func=cmd_tail)
 
-    p = sub.add_parser("stats", help="print the ring's counters")
+    p = _command(sub, "stats", "print the ring's counters")
     _add_view(p)
     p.set_defaults(func=cmd_stats)
 
-    p = sub.add_parser("clear", help="drop the records (needs root)")
+    p = _command(sub, "clear", "drop the records (needs root)")
     _add_view(p)
     p.set_defaults(func=cmd_clear)
 
-    p = sub.add_parser("version", help="print this tool's and the kernel's versions")
+    p = _command(sub, "version", "print this tool's and the kernel's versions")
     p.set_defaults(func=cmd_version)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that flushing it at exit fails no more."""
+    try:
+        stdout = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # not a file descriptor (output captured in-process): nothing is left to flush
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, stdout)
+    os.close(devnull)
+
+
+def main(argv: Sequence[str] | None = None, *, opener: Opener = Device) -> int:
+    """Run the command line ``argv`` (default: sys.argv[1:]); return the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args))
+        return int(args.func(args, opener))
     except MemlogError as exc:
         print(f"memlog: error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        return 0
     except BrokenPipeError:
         # the reader went away (memlog show | head): not an error
-        sys.stderr.close()
+        _silence_stdout()
         return 0
+    except KeyboardInterrupt:
+        return 130

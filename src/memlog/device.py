@@ -1,5 +1,9 @@
 # SPDX-License-Identifier: MIT OR Apache-2.0
-"""``Device``: /dev/memlog as a Python object."""
+"""``Device``: /dev/memlog as a Python object.
+
+Every system call goes through a :class:`Syscalls` object so that tests can
+substitute a fake one and run without the module (``Device(syscalls=...)``).
+"""
 
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ READ_BUFFER = uapi.RECORD_HEADER.size + uapi.RECORD_MAX
 
 
 class Syscalls:
-    """The system calls Device makes; tests substitute a fake."""
+    """The system calls Device makes (the os/fcntl/select ones); tests substitute a fake."""
 
     open = staticmethod(os.open)
     close = staticmethod(os.close)
@@ -30,9 +34,17 @@ class Syscalls:
 
     @staticmethod
     def poll(fd: int, timeout_ms: int | None) -> bool:
+        """True once ``fd`` is readable, False after ``timeout_ms`` (None: no limit)."""
         poller = select.poll()
         poller.register(fd, select.POLLIN)
-        return bool(poller.poll(timeout_ms))
+        return any(events & select.POLLIN for _, events in poller.poll(timeout_ms))
+
+
+def _u32(value: int, what: str) -> bytes:
+    """``value`` as a __u32 ioctl argument."""
+    if not 0 <= value <= 0xFFFFFFFF:
+        raise MemlogError(f"{what} {value} is not a 32-bit unsigned number")
+    return uapi.U32.pack(value)
 
 
 def session_bytes(session: bytes | str | uuid.UUID) -> bytes:
@@ -52,8 +64,15 @@ def session_bytes(session: bytes | str | uuid.UUID) -> bytes:
 class Device:
     """An open /dev/memlog: write records, read them back, ask the kernel about them.
 
-    ``mode`` is ``"r"``, ``"w"`` or ``"rw"``. Every failure raises a
-    :class:`memlog.errors.MemlogError` whose message says what to do.
+    ``mode`` is ``"r"``, ``"w"`` or ``"rw"``; use it as a context manager::
+
+        with Device(mode="rw") as dev:
+            dev.write(b"context")
+            for record in dev:
+                ...
+
+    Every failure raises a :class:`memlog.errors.MemlogError` whose message
+    says what to do; ``syscalls`` replaces the real system calls (tests).
     """
 
     def __init__(
@@ -71,11 +90,13 @@ class Device:
     # -- lifetime
 
     def fileno(self) -> int:
+        """The open file descriptor (for select/poll); MemlogError once closed."""
         if self._fd is None:
             raise MemlogError(f"{self.path} is closed")
         return self._fd
 
     def close(self) -> None:
+        """Close the file descriptor; closing twice is harmless."""
         if self._fd is not None:
             self._sys.close(self._fd)
             self._fd = None
@@ -91,7 +112,12 @@ class Device:
     # -- records
 
     def write(self, blob: bytes) -> None:
-        """Store ``blob`` (1 to 64 KiB) as one record."""
+        """Store ``blob`` (1 byte to 64 KiB) as one record.
+
+        An empty blob raises MemlogError and one over RECORD_MAX raises
+        RecordTooLargeError, both without calling the kernel; the kernel's
+        EMSGSIZE (larger than the ring) is RecordTooLargeError too.
+        """
         if not blob:
             raise MemlogError("refusing to write an empty record")
         if len(blob) > uapi.RECORD_MAX:
@@ -106,7 +132,7 @@ class Device:
             raise MemlogError(f"short write: {written} of {len(blob)} bytes")
 
     def read(self) -> Record | None:
-        """The next unread record, or None when there is none."""
+        """The next unread record of this file's view, or None when there is none."""
         try:
             buf = self._sys.read(self.fileno(), READ_BUFFER)
         except OSError as exc:
@@ -119,7 +145,7 @@ class Device:
             yield record
 
     def rewind(self) -> None:
-        """Start reading again from the oldest record."""
+        """Start reading again from the oldest record (lseek(fd, 0, SEEK_SET))."""
         try:
             self._sys.lseek(self.fileno(), 0, os.SEEK_SET)
         except OSError as exc:
@@ -131,7 +157,11 @@ class Device:
         return self._sys.poll(self.fileno(), timeout_ms)
 
     def follow(self, timeout: float | None = None) -> Iterator[Record]:
-        """Yield records as they arrive; stop after ``timeout`` seconds without one."""
+        """Yield the unread records, then each new one as it arrives.
+
+        Stops after ``timeout`` seconds without a new record; with None
+        (the default) it never stops on its own.
+        """
         while True:
             yield from self
             if not self.wait(timeout):
@@ -160,14 +190,22 @@ class Device:
 
     def filter_uid(self, uid: int) -> None:
         """Read another uid's records, or every uid's with ``uapi.UID_ALL`` (admin); rewinds."""
-        self._ioctl(uapi.IOC_FILTER_UID, uapi.U32.pack(uid), "filter uid")
+        self._ioctl(uapi.IOC_FILTER_UID, _u32(uid, "uid"), "filter uid")
 
     def set_ring_size(self, size: int) -> None:
-        """Resize every ring (needs CAP_SYS_ADMIN)."""
-        self._ioctl(uapi.IOC_SET_RING_SIZE, uapi.U32.pack(size), "set ring size")
+        """Resize every ring to ``size`` bytes (needs CAP_SYS_ADMIN); shrinking evicts.
+
+        A size outside RING_SIZE_MIN..RING_SIZE_MAX raises MemlogError without
+        calling the kernel.
+        """
+        if not uapi.RING_SIZE_MIN <= size <= uapi.RING_SIZE_MAX:
+            raise MemlogError(
+                f"ring size {size} is outside {uapi.RING_SIZE_MIN}..{uapi.RING_SIZE_MAX} bytes"
+            )
+        self._ioctl(uapi.IOC_SET_RING_SIZE, _u32(size, "ring size"), "set ring size")
 
     def set_session(self, session: bytes | str | uuid.UUID) -> None:
-        """Tag this file's later writes with a 16-byte session id."""
+        """Tag this file's later writes with a session id (16 bytes, a UUID or its text)."""
         self._ioctl(uapi.IOC_SET_SESSION, session_bytes(session), "set session")
 
     def version(self) -> int:

@@ -29,31 +29,49 @@ class RecordTooLargeError(MemlogError):
 
 
 class RecordFormatError(MemlogError):
-    """Bytes read do not form a valid memlog record."""
+    """Bytes read do not form a valid memlog record (or stats)."""
+
+
+DEFAULT_GROUP = "memlog"
+
+# open(2) errors meaning "no driver behind this path": no node, or a node left without its module
+_MISSING_ON_OPEN = frozenset({errno.ENOENT, errno.ENODEV, errno.ENXIO})
 
 
 def _group_of(path: str) -> str:
+    """The group owning ``path`` (the one to join), or memlog if it cannot be told."""
     try:
         return grp.getgrgid(os.stat(path).st_gid).gr_name
     except (OSError, KeyError):
-        return "memlog"
+        return DEFAULT_GROUP
 
 
 def from_oserror(exc: OSError, path: str, action: str) -> MemlogError:
-    """Map an OSError from ``action`` on ``path`` to the matching MemlogError."""
+    """Map an OSError from ``action`` (``"open"``, ``"write"``, ``"clear"``...) on ``path``.
+
+    The one place errnos become MemlogErrors: ENOENT/ENODEV/ENXIO on open ->
+    DeviceMissingError, EACCES -> PermissionDeniedError, EPERM ->
+    NotPermittedError, EMSGSIZE -> RecordTooLargeError, ENOTTY (not memlog's
+    ioctl) -> a MemlogError saying so, anything else ->
+    MemlogError naming the action and the system's message.
+    """
     code = exc.errno
-    if code == errno.ENOENT and action == "open":
-        return DeviceMissingError(
-            f"{path} does not exist: is the memlog module loaded? (modprobe memlog)"
-        )
+    if code in _MISSING_ON_OPEN and action == "open":
+        what = "does not exist" if code == errno.ENOENT else "has no driver behind it"
+        return DeviceMissingError(f"{path} {what}: is the memlog module loaded? (modprobe memlog)")
     if code == errno.EACCES:
         group = _group_of(path)
         return PermissionDeniedError(
-            f"permission denied opening {path}: join the {group} group "
+            f"permission denied on {path}: join the {group} group "
             f"(usermod -aG {group} $USER) and log in again"
         )
     if code == errno.EPERM:
         return NotPermittedError(f"{action}: not permitted: needs CAP_SYS_ADMIN (run as root)")
     if code == errno.EMSGSIZE:
-        return RecordTooLargeError(f"{action}: record too large for the ring (at most 64 KiB)")
-    return MemlogError(f"{action} on {path}: {os.strerror(code or 0)}")
+        return RecordTooLargeError(
+            f"{action}: record too large: over 64 KiB or larger than the ring "
+            "(sysctl kernel.memlog.ring_size)"
+        )
+    if code == errno.ENOTTY:
+        return MemlogError(f"{action}: {path} is not the memlog device (ioctl not supported)")
+    return MemlogError(f"{action} on {path}: {os.strerror(code) if code else exc}")

@@ -12,7 +12,7 @@ from memlog.errors import RecordFormatError
 
 @dataclass(frozen=True)
 class Record:
-    """One record: the kernel's stamp and the writer's blob."""
+    """One record: the kernel's stamp (seq, time, writer's uid and pid, session) and the blob."""
 
     seq: int
     ts_ns: int
@@ -45,7 +45,11 @@ class Record:
 
 
 def parse_record(buf: bytes) -> Record:
-    """Parse one ``<header><blob>`` record, checking magic, schema and length."""
+    """Parse one ``<header><blob>`` record as one read(2) returns it.
+
+    Raises RecordFormatError unless the magic, schema version and reserved
+    field are the expected ones and exactly ``length`` bytes of blob follow.
+    """
     size = uapi.RECORD_HEADER.size
     if len(buf) < size:
         raise RecordFormatError(
@@ -70,8 +74,8 @@ def parse_record(buf: bytes) -> Record:
 
 
 def iter_records(data: bytes) -> list[Record]:
-    """Split a concatenation of records (e.g. ``memlog show --format raw``) into records."""
-    records = []
+    """Split a concatenation of records (``memlog show --format raw``) into a list of them."""
+    records: list[Record] = []
     offset = 0
     size = uapi.RECORD_HEADER.size
     while offset < len(data):
@@ -97,4 +101,7 @@ class Stats:
 
     @classmethod
     def from_bytes(cls, buf: bytes) -> Stats:
+        """Parse the 48-byte ``struct memlog_stats`` MEMLOG_IOC_STATS fills."""
+        if len(buf) != uapi.STATS.size:
+            raise RecordFormatError(f"stats of {len(buf)} bytes, expected {uapi.STATS.size}")
         return cls(*uapi.STATS.unpack(buf))

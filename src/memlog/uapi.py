@@ -28,21 +28,34 @@ RECORD_HEADER = struct.Struct("<IIIIQQII16s")
 # total_writes, total_evictions, records_in_ring, ring_bytes, ring_capacity,
 # oldest_ts_ns, newest_ts_ns
 STATS = struct.Struct("<QQQIIQQ")
+# __u32 ioctl arguments (SET_RING_SIZE, FILTER_UID, GET_VERSION)
 U32 = struct.Struct("<I")
 
 # Linux's generic _IOC encoding (x86, arm, riscv...): nr 8 bits, type 8, size 14, dir 2.
+_IOC_NRBITS = 8
+_IOC_TYPEBITS = 8
+_IOC_SIZEBITS = 14
+_IOC_DIRBITS = 2
 _IOC_NRSHIFT = 0
-_IOC_TYPESHIFT = 8
-_IOC_SIZESHIFT = 16
-_IOC_DIRSHIFT = 30
+_IOC_TYPESHIFT = _IOC_NRSHIFT + _IOC_NRBITS
+_IOC_SIZESHIFT = _IOC_TYPESHIFT + _IOC_TYPEBITS
+_IOC_DIRSHIFT = _IOC_SIZESHIFT + _IOC_SIZEBITS
 IOC_NONE = 0
 IOC_WRITE = 1
 IOC_READ = 2
 
 
+def _check_bits(name: str, value: int, bits: int) -> None:
+    if not 0 <= value < (1 << bits):
+        raise ValueError(f"ioctl {name} {value} does not fit in {bits} bits")
+
+
 def ioc(direction: int, type_: int, nr: int, size: int) -> int:
-    if not 0 <= size < (1 << 14):
-        raise ValueError(f"ioctl argument size {size} does not fit in 14 bits")
+    """Linux's ``_IOC(dir, type, nr, size)``: an ioctl request number."""
+    _check_bits("direction", direction, _IOC_DIRBITS)
+    _check_bits("type", type_, _IOC_TYPEBITS)
+    _check_bits("number", nr, _IOC_NRBITS)
+    _check_bits("argument size", size, _IOC_SIZEBITS)
     return (
         (direction << _IOC_DIRSHIFT)
         | (type_ << _IOC_TYPESHIFT)
@@ -52,14 +65,17 @@ def ioc(direction: int, type_: int, nr: int, size: int) -> int:
 
 
 def io(type_: int, nr: int) -> int:
+    """``_IO(type, nr)``: an ioctl without an argument."""
     return ioc(IOC_NONE, type_, nr, 0)
 
 
 def ior(type_: int, nr: int, size: int) -> int:
+    """``_IOR(type, nr, T)`` with ``size == sizeof(T)``: the kernel fills the argument."""
     return ioc(IOC_READ, type_, nr, size)
 
 
 def iow(type_: int, nr: int, size: int) -> int:
+    """``_IOW(type, nr, T)`` with ``size == sizeof(T)``: the kernel reads the argument."""
     return ioc(IOC_WRITE, type_, nr, size)
 
 

@@ -56,6 +56,9 @@ UNITS_MASKED = (
     "man-db.timer",
     "dpkg-db-backup.timer",
     "systemd-timesyncd.service",
+    # QEMU runs with -nodefaults: no screen, so no getty on tty1-6 (ttyS0 has one)
+    "getty@tty1.service",
+    "getty-static.service",
 )
 # Entries of other keys are removed once nobody has used them for this long
 # (a run started just before the inputs changed may still be about to boot one).

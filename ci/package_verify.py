@@ -55,6 +55,5 @@ def installed_vm() -> Iterator[Any]:
         )
         say(f"installing memlog-dkms in the guest with apt-get (log: {log})")
         guest.run(f"{APT} update && {APT} install memlog-dkms", timeout=1200, log=log)
-        say("rebooting the guest")
-        guest.reboot()
+        guest.reboot()  # says so, and how long it took
         yield guest

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import dataclasses
+import shlex
 import signal
 import socket
 import subprocess
@@ -94,7 +95,7 @@ def _tail(path: Path, lines: int = 20) -> str:
 
 def _spawn(cmd: list[str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as fh:
-        fh.write(f"$ {' '.join(cmd)}\n".encode())
+        fh.write(f"$ {shlex.join(cmd)}\n".encode())
         fh.flush()
         return subprocess.Popen(
             cmd,

@@ -308,20 +308,20 @@ def boot(image: Image | None = None, *, timeout: float | None = None) -> Iterato
         image = rootfs.ensure_image()
     run_dir = _run_dir()
     overlay = run_dir / "overlay.qcow2"
-    qemu.create_overlay(image, overlay, log=run_dir / "qemu.log")
-    key = ssh.make_key(run_dir)
-    accelerator = accel.choose(image.kernel)
-    launch = qemu.Launch(
-        image=image,
-        overlay=overlay,
-        accelerator=accelerator,
-        port=qemu.free_port(),
-        console=run_dir / "console.log",
-        cmdline_extra=ssh.key_cmdline_arg(key),
-    )
-    wait = timeout if timeout is not None else boot_timeout(accelerator)
-    say(f"booting the VM under {accelerator} (run: {run_dir})")
-    with _sigterm_interrupts():
+    with _sigterm_interrupts(), _removed_at_exit(overlay):
+        qemu.create_overlay(image, overlay, log=run_dir / "qemu.log")
+        key = ssh.make_key(run_dir)
+        accelerator = accel.choose(image.kernel)
+        launch = qemu.Launch(
+            image=image,
+            overlay=overlay,
+            accelerator=accelerator,
+            port=qemu.free_port(),
+            console=run_dir / "console.log",
+            cmdline_extra=ssh.key_cmdline_arg(key),
+        )
+        wait = timeout if timeout is not None else boot_timeout(accelerator)
+        say(f"booting the VM under {accelerator} (run: {run_dir})")
         started = time.monotonic()
         proc, launch = qemu.start(launch, log=run_dir / "qemu.log")
         try:
@@ -334,7 +334,15 @@ def boot(image: Image | None = None, *, timeout: float | None = None) -> Iterato
             yield vm
         finally:
             qemu.stop(proc)
-            overlay.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _removed_at_exit(path: Path) -> Iterator[None]:
+    """The run's overlay can be gigabytes: it goes when the run ends; the logs stay."""
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def show_command(accelerator: str | None = None) -> str:

@@ -130,13 +130,26 @@ def image(c: Context) -> None:
     print(f"{img.path} (kernel {img.kernel_release})")
 
 
-@task
+@task(
+    help={
+        "command": "run this shell command in the guest instead of an interactive shell",
+        "show_command": "print the QEMU command a boot would run, and boot nothing",
+    }
+)
 @_edge
-def vm_shell(c: Context) -> None:
-    """Boot the VM (with a throw-away overlay) and open an interactive ssh session."""
+def vm_shell(c: Context, command: str | None = None, show_command: bool = False) -> None:
+    """Boot the VM (with a throw-away overlay) and open a shell, or run --command, in it.
+
+    The task's exit status is the guest command's (or shell's).
+    """
     from ci import vm
 
-    vm.shell()
+    if show_command:
+        print(vm.show_command())
+        return
+    code = vm.shell(command)
+    if code:
+        raise Exit(code=code)
 
 
 @task(help={"k": "only tests matching this pytest -k expression"})

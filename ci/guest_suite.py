@@ -16,6 +16,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from wintermute.errors import InfraError, WintermuteError
 from wintermute.paths import REPO, log_dir, out_dir
@@ -76,6 +77,12 @@ def run_guest_suite(nodeids: list[str]) -> dict[str, GuestResult]:
             )
             say(f"running {len(nodeids)} functional tests in the guest (log: {guest_log})")
             proc = guest.run(cmd, check=False, timeout=GUEST_TIMEOUT, log=guest_log)
+            crash = guest.crashes_since_boot()
+            if crash is not None:
+                raise InfraError(
+                    f"the guest kernel complained during the functional suite ({crash}); "
+                    f"console: {guest.console_log}"
+                )
             try:
                 guest.get(f"{GUEST_ROOT}/results.json", results_local)
                 guest.get(f"{GUEST_ROOT}/junit.xml", junit_local)
@@ -83,11 +90,26 @@ def run_guest_suite(nodeids: list[str]) -> dict[str, GuestResult]:
                 raise InfraError(
                     f"the guest pytest wrote no results (exit {proc.returncode}); see {guest_log}"
                 ) from exc
-    data = json.loads(results_local.read_text())
-    return {
-        nodeid: GuestResult(entry["outcome"], entry["longrepr"])
-        for nodeid, entry in data["tests"].items()
-    }
+    return parse_results(json.loads(results_local.read_text()), guest_log)
+
+
+def parse_results(data: dict[str, Any], guest_log: Path) -> dict[str, GuestResult]:
+    """The guest's per-test results; a test whose body never ran did not pass.
+
+    The guest session must have ended as pytest ends a run (0: all passed, 1:
+    some failed); anything else (interrupted, internal error, usage) fails
+    every test with the guest's exit status.
+    """
+    status = data.get("exitstatus")
+    if status not in (0, 1):
+        raise InfraError(f"the guest pytest ended with status {status}; see {guest_log}")
+    results = {}
+    for nodeid, entry in data["tests"].items():
+        outcome, longrepr = entry["outcome"], entry["longrepr"]
+        if outcome == "passed" and not entry.get("called"):
+            outcome, longrepr = "failed", "its setup passed but the test itself never ran"
+        results[nodeid] = GuestResult(outcome, longrepr)
+    return results
 
 
 class GuestSuiteRun:

@@ -19,9 +19,12 @@ _results: dict[str, dict[str, Any]] = {}
 
 def pytest_runtest_logreport(report: Any) -> None:
     entry = _results.setdefault(
-        report.nodeid, {"outcome": "passed", "when": "call", "longrepr": "", "duration": 0.0}
+        report.nodeid,
+        {"outcome": "passed", "when": "call", "longrepr": "", "duration": 0.0, "called": False},
     )
     entry["duration"] += report.duration
+    if report.when == "call":
+        entry["called"] = True  # the test body ran: only then can it have passed
     if report.skipped and entry["outcome"] == "passed":
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         entry.update(outcome="skipped", when=report.when, longrepr=reason)

@@ -41,6 +41,7 @@ class Launch:
     port: int
     console: Path
     cmdline_extra: str = ""
+    cpus: int = CPUS
 
 
 def free_port() -> int:
@@ -59,7 +60,7 @@ def command(launch: Launch) -> list[str]:
     """The QEMU command line for one run (no -no-reboot: the guest may reboot)."""
     cmd = [
         "qemu-system-x86_64", "-accel", launch.accelerator,
-        "-m", str(MEMORY_MB), "-smp", str(CPUS),
+        "-m", str(MEMORY_MB), "-smp", str(launch.cpus),
         "-nodefaults", "-no-user-config", "-display", "none",
         "-serial", f"file:{launch.console}",
         "-kernel", str(launch.image.kernel), "-initrd", str(launch.image.initrd),
@@ -93,7 +94,7 @@ def _tail(path: Path, lines: int = 20) -> str:
     return ""
 
 
-def _spawn(cmd: list[str], log: Path) -> subprocess.Popen[bytes]:
+def _spawn(cmd: list[str], log: Path, *, detach: bool) -> subprocess.Popen[bytes]:
     with log.open("ab") as fh:
         fh.write(f"$ {shlex.join(cmd)}\n".encode())
         fh.flush()
@@ -102,15 +103,22 @@ def _spawn(cmd: list[str], log: Path) -> subprocess.Popen[bytes]:
             stdin=subprocess.DEVNULL,
             stdout=fh,
             stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,  # QEMU must not outlive us
+            # QEMU must not outlive us, unless asked to (a guest kept for a person)
+            preexec_fn=None if detach else _die_with_parent,
+            start_new_session=detach,
         )
 
 
-def start(launch: Launch, log: Path) -> tuple[subprocess.Popen[bytes], Launch]:
-    """Start QEMU; returns the process and the launch it runs (its port may be a new one)."""
+def start(
+    launch: Launch, log: Path, *, detach: bool = False
+) -> tuple[subprocess.Popen[bytes], Launch]:
+    """Start QEMU; returns the process and the launch it runs (its port may be a new one).
+
+    ``detach``: QEMU survives this process (own session, no parent-death signal).
+    """
     for _ in range(PORT_ATTEMPTS):
         offset = log.stat().st_size if log.exists() else 0
-        proc = _spawn(command(launch), log)
+        proc = _spawn(command(launch), log, detach=detach)
         try:
             proc.wait(STARTUP_SECONDS)
         except subprocess.TimeoutExpired:

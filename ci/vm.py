@@ -6,12 +6,18 @@ chooses the accelerator, starts QEMU with ssh forwarded to a free port on
 127.0.0.1, and waits for ssh with a hard timeout.  The serial console goes to
 ``console.log`` in the run directory, the QEMU command to ``qemu-command.sh``.
 QEMU is always killed when the block ends, however it ends (an exception,
-Ctrl-C, SIGTERM), and dies with this process should it be killed outright.
+Ctrl-C, SIGTERM), and dies with this process should it be killed outright;
+``boot(keep=True)`` instead leaves it running for a person to look around.
+
+A guest whose kernel crashes (``BUG:``, ``Oops``, a panic) fails the command
+that was running with the console log's tail, at once rather than at the
+command's timeout.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shlex
 import signal
@@ -19,7 +25,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,11 +40,17 @@ from wintermute.run import say
 # is headroom for a machine busy building kernels.
 BOOT_TIMEOUT = {"kvm": 120.0, "tcg": 240.0}
 BOOT_TIMEOUT_ENV = "WINTERMUTE_BOOT_TIMEOUT"
-PANIC_MARK = b"Kernel panic - not syncing"
+# What a dying guest kernel prints on the serial console.
+CRASH_MARKS = (
+    b"Kernel panic - not syncing",
+    b"BUG: ",
+    b"Oops: ",
+    b"general protection fault",
+    b"double fault",
+    b"WARNING: CPU: ",
+)
 COMMAND_TIMEOUT = 600.0
-
-# What a guest command returns: args, returncode, stdout, stderr.
-Result = subprocess.CompletedProcess
+POLL_SECONDS = 0.5
 
 
 def boot_timeout(accelerator: str) -> float:
@@ -58,15 +70,34 @@ def _tail(path: Path, lines: int = 25) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
+def crash_line(console: Path, offset: int = 0) -> str | None:
+    """The first line of ``console`` from ``offset`` on that shows the kernel crashing."""
+    try:
+        with console.open("rb") as fh:
+            fh.seek(offset)
+            data = fh.read()
+    except OSError:
+        return None
+    for line in data.splitlines():
+        if any(mark in line for mark in CRASH_MARKS):
+            return line.decode(errors="replace").strip()
+    return None
+
+
 @dataclass
 class Vm:
     """A running guest, reached with ssh as root."""
 
     run_dir: Path
     proc: subprocess.Popen[bytes]
-    port: int
+    launch: qemu.Launch
     accelerator: str
     boot_seconds: float = 0.0
+    _boot_offset: int = 0
+
+    @property
+    def port(self) -> int:
+        return self.launch.port
 
     @property
     def console_log(self) -> Path:
@@ -98,21 +129,7 @@ class Vm:
         if user:
             text = f"runuser -u {shlex.quote(user)} -- sh -c {shlex.quote(text)}"
         log_path = log or self.log
-        try:
-            proc = subprocess.run(
-                [*self.ssh_argv(), text],
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                stdin=subprocess.DEVNULL,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            with log_path.open("a") as fh:
-                fh.write(f"$ {text}\n# timed out after {timeout:.0f} s\n")
-            raise InfraError(
-                f"guest command timed out after {timeout:.0f} s: {text}; see {log_path}"
-            ) from exc
+        proc = self._watched(text, timeout, log_path)
         with log_path.open("a") as fh:
             fh.write(f"$ {text}\n{proc.stdout}{proc.stderr}# exit {proc.returncode}\n")
         if check and proc.returncode != 0:
@@ -121,6 +138,59 @@ class Vm:
                 f"{proc.stdout[-2000:]}{proc.stderr[-2000:]}"
             )
         return proc
+
+    def _watched(
+        self, text: str, timeout: float, log_path: Path
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``text`` over ssh, failing at once if the guest's kernel crashes or QEMU dies."""
+        offset = self._console_size()
+        started = time.monotonic()
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            ssh_proc = subprocess.Popen(
+                [*self.ssh_argv(), text], stdin=subprocess.DEVNULL, stdout=out, stderr=err
+            )
+            try:
+                while ssh_proc.poll() is None:
+                    problem = self._trouble(offset)
+                    if problem is None and time.monotonic() - started > timeout:
+                        problem = f"guest command timed out after {timeout:.0f} s"
+                    if problem is not None:
+                        with log_path.open("a") as fh:
+                            fh.write(f"$ {text}\n# {problem}\n")
+                        raise InfraError(
+                            f"{problem}: {text}; console: {self.console_log}\n"
+                            f"{_tail(self.console_log)}"
+                        )
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        ssh_proc.wait(POLL_SECONDS)
+            finally:
+                if ssh_proc.poll() is None:
+                    ssh_proc.kill()
+                    ssh_proc.wait()
+            out.seek(0)
+            err.seek(0)
+            return subprocess.CompletedProcess(
+                text,
+                ssh_proc.returncode,
+                out.read().decode(errors="replace"),
+                err.read().decode(errors="replace"),
+            )
+
+    def _console_size(self) -> int:
+        return self.console_log.stat().st_size if self.console_log.exists() else 0
+
+    def _trouble(self, console_offset: int) -> str | None:
+        """Why the guest can no longer answer, if it cannot: a crash or QEMU gone."""
+        if self.proc.poll() is not None:
+            return f"QEMU exited with {self.proc.returncode}"
+        line = crash_line(self.console_log, console_offset)
+        if line is not None:
+            return f"the guest kernel crashed ({line})"
+        return None
+
+    def crashes_since_boot(self) -> str | None:
+        """The first crash line the console shows since this guest last booted, if any."""
+        return crash_line(self.console_log, self._boot_offset)
 
     def put(self, local: Path, remote: str) -> None:
         """Copy a file to ``remote``, or a directory's contents into ``remote``."""
@@ -190,16 +260,13 @@ class Vm:
     def wait_for_ssh(self, timeout: float, not_boot_id: str | None = None) -> float:
         """Wait until ssh answers (from a new boot, if ``not_boot_id``); return the seconds."""
         started = time.monotonic()
-        console_offset = self.console_log.stat().st_size if self.console_log.exists() else 0
+        console_offset = self._console_size()
+        self._boot_offset = console_offset
         while time.monotonic() - started < timeout:
-            if self.proc.poll() is not None:
+            problem = self._trouble(console_offset)
+            if problem is not None:
                 raise InfraError(
-                    f"QEMU exited with {self.proc.returncode} before ssh answered; "
-                    f"console: {self.console_log}\n{_tail(self.console_log)}"
-                )
-            if self._panicked(console_offset):
-                raise InfraError(
-                    f"the guest kernel panicked; console: {self.console_log}\n"
+                    f"{problem} before ssh answered; console: {self.console_log}\n"
                     f"{_tail(self.console_log)}"
                 )
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -222,14 +289,6 @@ class Vm:
             f"console: {self.console_log}\n{_tail(self.console_log)}"
         )
 
-    def _panicked(self, offset: int) -> bool:
-        try:
-            with self.console_log.open("rb") as fh:
-                fh.seek(offset)
-                return PANIC_MARK in fh.read()
-        except OSError:
-            return False
-
     def reboot(self) -> float:
         """Reboot the guest and wait until ssh answers from the new boot; return the seconds."""
         before = self.boot_id()
@@ -247,6 +306,26 @@ class Vm:
         self.wait_for_ssh(boot_timeout(self.accelerator), not_boot_id=before)
         seconds = time.monotonic() - started
         say(f"guest rebooted; ssh answered after {seconds:.0f} s")
+        return seconds
+
+    def restart(self, kernel: Path, initrd: Path, *, cpus: int | None = None) -> float:
+        """Power off, then boot the same disk with another kernel; return ssh's seconds.
+
+        QEMU boots the kernel directly (no boot loader in the image), so a newly
+        installed guest kernel is copied out and handed to a new QEMU.
+        """
+        self.shutdown()
+        image = dataclasses.replace(self.launch.image, kernel=kernel, initrd=initrd)
+        launch = dataclasses.replace(
+            self.launch, image=image, cpus=cpus if cpus is not None else self.launch.cpus
+        )
+        say(f"booting the guest disk with {kernel.name} under {self.accelerator}")
+        started = time.monotonic()
+        self.proc, self.launch = qemu.start(launch, log=self.run_dir / "qemu.log")
+        ssh.write_config(self.ssh_config, self.launch.port, self.run_dir / "id_ed25519")
+        self.wait_for_ssh(boot_timeout(self.accelerator))
+        seconds = time.monotonic() - started
+        say(f"ssh answered after {seconds:.0f} s")
         return seconds
 
     def shutdown(self, timeout: float = 60) -> None:
@@ -296,11 +375,15 @@ def _sigterm_interrupts() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def boot(image: Image | None = None, *, timeout: float | None = None) -> Iterator[Vm]:
+def boot(
+    image: Image | None = None, *, timeout: float | None = None, keep: bool = False
+) -> Iterator[Vm]:
     """Boot ``image`` (default: the cached image, built if needed) and yield the running Vm.
 
-    QEMU is killed when the block exits; the run directory (console log, ssh
-    config, command log) stays in ``out/vm/`` and ``out/vm/latest`` points at it.
+    QEMU is killed when the block exits, unless ``keep``: then it goes on running
+    (with its overlay) after this process ends, and how to reach and stop it is
+    printed.  The run directory (console log, ssh config, command log) stays in
+    ``out/vm/`` and ``out/vm/latest`` points at it.
     """
     if image is None:
         from ci import rootfs
@@ -308,7 +391,8 @@ def boot(image: Image | None = None, *, timeout: float | None = None) -> Iterato
         image = rootfs.ensure_image()
     run_dir = _run_dir()
     overlay = run_dir / "overlay.qcow2"
-    with _sigterm_interrupts(), _removed_at_exit(overlay):
+    vm: Vm | None = None
+    with _sigterm_interrupts(), _removed_at_exit(overlay, unless=lambda: keep):
         qemu.create_overlay(image, overlay, log=run_dir / "qemu.log")
         key = ssh.make_key(run_dir)
         accelerator = accel.choose(image.kernel)
@@ -323,26 +407,33 @@ def boot(image: Image | None = None, *, timeout: float | None = None) -> Iterato
         wait = timeout if timeout is not None else boot_timeout(accelerator)
         say(f"booting the VM under {accelerator} (run: {run_dir})")
         started = time.monotonic()
-        proc, launch = qemu.start(launch, log=run_dir / "qemu.log")
+        proc, launch = qemu.start(launch, log=run_dir / "qemu.log", detach=keep)
+        vm = Vm(run_dir, proc, launch, accelerator)
         try:
             (run_dir / "qemu-command.sh").write_text(shlex.join(qemu.command(launch)) + "\n")
             ssh.write_config(run_dir / "ssh_config", launch.port, key)
-            vm = Vm(run_dir, proc, launch.port, accelerator)
             vm.wait_for_ssh(wait)
             vm.boot_seconds = time.monotonic() - started
             say(f"ssh answered after {vm.boot_seconds:.0f} s")
             yield vm
         finally:
-            qemu.stop(proc)
+            if keep and vm.proc.poll() is None:
+                say(
+                    f"the guest keeps running: ssh -F {vm.ssh_config} {ssh.HOST_ALIAS}; "
+                    f"stop it with: kill {vm.proc.pid}"
+                )
+            else:
+                qemu.stop(vm.proc)
 
 
 @contextlib.contextmanager
-def _removed_at_exit(path: Path) -> Iterator[None]:
+def _removed_at_exit(path: Path, unless: Callable[[], bool]) -> Iterator[None]:
     """The run's overlay can be gigabytes: it goes when the run ends; the logs stay."""
     try:
         yield
     finally:
-        path.unlink(missing_ok=True)
+        if not unless():
+            path.unlink(missing_ok=True)
 
 
 def show_command(accelerator: str | None = None) -> str:
@@ -370,41 +461,22 @@ def show_command(accelerator: str | None = None) -> str:
     return shlex.join(qemu.command(launch))
 
 
-def shell() -> int:
-    """Boot the VM and open an interactive ssh session; the VM stops when it ends."""
+def shell(command: str | None = None) -> int:
+    """Boot the VM and run ``command`` in it, or an interactive shell; return its exit status.
+
+    The VM stops when the command or shell ends.  A guest that crashed meanwhile
+    is an InfraError, not the command's status.
+    """
     with boot() as vm:
-        say(f"ssh -F {vm.ssh_config} {ssh.HOST_ALIAS}   (exit the shell to stop the VM)")
-        code = subprocess.run(vm.ssh_argv(), check=False).returncode
+        if command is None:
+            say(f"ssh -F {vm.ssh_config} {ssh.HOST_ALIAS}   (exit the shell to stop the VM)")
+        argv = vm.ssh_argv() if command is None else [*vm.ssh_argv(), command]
+        code = subprocess.run(argv, check=False).returncode
+        crash = vm.crashes_since_boot()
+        if crash is not None:
+            raise InfraError(f"the guest kernel crashed ({crash}); console: {vm.console_log}")
         vm.shutdown()
         return code
 
 
-@dataclass(frozen=True)
-class SmokeReport:
-    kernel_release: str
-    system_state: str
-    boot_seconds: float
-    accelerator: str
-
-
-def smoke() -> SmokeReport:
-    """Boot, check the guest reached a running system; raise naming failed units if not."""
-    with boot() as vm:
-        release = vm.run("uname -r").stdout.strip()
-        state = vm.run("systemctl is-system-running --wait", check=False, timeout=180)
-        report = SmokeReport(release, state.stdout.strip(), vm.boot_seconds, vm.accelerator)
-        say(
-            f"guest kernel {release} under {vm.accelerator}: ssh after {vm.boot_seconds:.0f} s, "
-            f"system {report.system_state}"
-        )
-        if report.system_state != "running":
-            failed = vm.run("systemctl --failed --no-legend --plain", check=False).stdout
-            raise InfraError(
-                f"the guest's system is {report.system_state}, not running; failed units:\n"
-                f"{failed.strip()}\nconsole: {vm.console_log}"
-            )
-        vm.shutdown()
-        return report
-
-
-__all__ = ["Image", "Result", "SmokeReport", "Vm", "boot", "shell", "show_command", "smoke"]
+__all__ = ["Image", "Vm", "boot", "crash_line", "shell", "show_command"]

@@ -68,7 +68,7 @@ def test_qemu_start_retries_with_a_new_port_when_the_port_is_taken(
     ports: list[int] = []
 
     class FakeProc:
-        def __init__(self, cmd: list[str], log: Path) -> None:
+        def __init__(self, cmd: list[str], log: Path, *, detach: bool) -> None:
             port = int(cmd[cmd.index("-netdev") + 1].split(":")[2].split("-")[0])
             ports.append(port)
             self.taken = len(ports) == 1

@@ -520,7 +520,7 @@ static struct miscdevice memlog_misc = {
 	.minor = MISC_DYNAMIC_MINOR,
 	.name = MEMLOG_DEVICE_NAME,
 	.fops = &memlog_fops,
-	.mode = 0660,
+	/* No .mode: the node is 0600 root:root until the udev rule says otherwise */
 };
 
 /* The sysctl's value while its handler runs, under memlog_lock */

@@ -1,26 +1,110 @@
 """Install the built Debian packages on a booted VM the way a user would.
 
-The ``.deb`` files are served from a local flat APT repository (made with
-``apt-ftparchive``) copied into the guest, which has no other network: its
-only APT source is that repository.  ``apt-get install memlog-dkms`` then pulls
-``memlog-tools`` and has DKMS build the module in the guest against the
-guest's own kernel headers; the VM is rebooted so the checks see what a user
-sees after a reboot.
+:func:`installed_guest` builds what the checks need — the packages from one
+kernel.yaml, the same packages one version newer (the upgrade), and a second
+kernel with its headers from bookworm-backports (the kernel upgrade) — then
+boots the VM, serves the packages from local flat APT repositories (made with
+``apt-ftparchive``; the guest has no network and no other APT source), runs
+``apt-get install memlog-dkms`` (DKMS builds the module in the guest, against
+the guest's own headers) and reboots, so the checks see what a user sees.
+
+How long each step took, from "packages built" to "checks done", goes to
+``out/vm-verify-timings.json`` (see :class:`Timings`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import os
+import shlex
 import shutil
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from ci.guest_debs import Request
+from wintermute import config
 from wintermute.paths import log_dir, out_dir
 from wintermute.run import capture, say
 
-GUEST_REPO = "/srv/memlog-apt"
 APT = "DEBIAN_FRONTEND=noninteractive apt-get -y -q"
+SOURCES = "/etc/apt/sources.list.d"
+# guest directory of each local repository
+GUEST_REPOS = {
+    "current": "/srv/apt/memlog",
+    "upgrade": "/srv/apt/memlog-next",
+    "kernel": "/srv/apt/kernel",
+}
+# A second kernel for the kernel upgrade: bookworm-backports' cloud flavour
+# (virtio built in, a third of the generic flavour's size).
+SECOND_KERNEL = Request(
+    suites=("bookworm", "bookworm-backports"),
+    packages=(
+        "linux-image-cloud-amd64/bookworm-backports",
+        "linux-headers-cloud-amd64/bookworm-backports",
+    ),
+)
+TIMINGS_FILE = "vm-verify-timings.json"
+
+
+@dataclass
+class Timings:
+    """Seconds per step, in the order they happened; written as JSON after every step."""
+
+    path: Path
+    accelerator: str = ""
+    steps: list[tuple[str, float]] = field(default_factory=list)
+
+    def add(self, step: str, seconds: float) -> None:
+        self.steps.append((step, round(seconds, 1)))
+        self.write()
+
+    @contextlib.contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        started = time.monotonic()
+        yield
+        self.add(name, time.monotonic() - started)
+
+    def write(self) -> None:
+        data = {
+            "accelerator": self.accelerator,
+            "cpus": os.cpu_count(),
+            "steps": [{"step": name, "seconds": secs} for name, secs in self.steps],
+            # "of which" steps are parts of the step before them
+            "total_seconds": round(
+                sum(secs for name, secs in self.steps if not name.startswith("of which")), 1
+            ),
+        }
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=1) + "\n")
+        tmp.replace(self.path)
+
+
+@dataclass
+class Guest:
+    """The booted guest with the packages installed, and what the scenarios need."""
+
+    vm: Any  # ci.vm.Vm
+    cfg: config.Config
+    upgrade_cfg: config.Config
+    timings: Timings
+    log: Path
+    second_kernel_debs: list[Path]
+    stock_release: str  # the image's own kernel
+
+    def apt(self, args: str, timeout: float = 1200) -> str:
+        return self.vm.run(f"{APT} {args}", timeout=timeout, log=self.log).stdout
+
+    def enable_repo(self, name: str) -> None:
+        """Let apt see one more of the local repositories."""
+        line = f"deb [trusted=yes] file:{GUEST_REPOS[name]} ./"
+        self.vm.run(f"echo {shlex.quote(line)} > {SOURCES}/{name}.list", log=self.log)
+        self.apt("update")
 
 
 def apt_repository(debs: list[Path], dest: Path) -> Path:
@@ -36,24 +120,119 @@ def apt_repository(debs: list[Path], dest: Path) -> Path:
 
 
 @contextlib.contextmanager
-def installed_vm() -> Iterator[Any]:
-    """Build the packages, boot the VM, apt-get install memlog-dkms, reboot; yield the VM."""
-    from ci import rootfs, vm
+def _environment(**values: str) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+def build_debs(kernel_yaml: Path, out: Path) -> list[Path]:
+    """The Debian packages ``kernel_yaml`` describes, built into ``out``."""
     from wintermute.packaging import debian
 
-    debs = [p for p in debian.build() if p.suffix == ".deb"]
-    repo = apt_repository(debs, out_dir() / "apt-repo")
+    with _environment(WINTERMUTE_KERNEL_YAML=str(kernel_yaml), WINTERMUTE_OUT=str(out)):
+        return [p for p in debian.build() if p.suffix == ".deb"]
+
+
+def next_version(version: str) -> str:
+    """The version an upgrade installs: the last component plus one (0.1.0 -> 0.1.1)."""
+    *head, last = version.split(".")
+    return ".".join([*head, str(int(last) + 1)])
+
+
+def upgrade_description(kernel_yaml: Path, dest: Path) -> Path:
+    """``kernel_yaml`` with memlog.version one step newer: the upgrade's description."""
+    data = yaml.safe_load(kernel_yaml.read_text())
+    data["memlog"]["version"] = next_version(str(data["memlog"]["version"]))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(
+        f"# {kernel_yaml} with the next version, for the upgrade scenario\n"
+        + yaml.safe_dump(data, sort_keys=False)
+    )
+    return dest
+
+
+def _dkms_build_seconds(guest: Any, version: str, log: Path) -> float:
+    """How long DKMS's make ran in the guest, from its make.log (date at the top, mtime)."""
+    make_log = f"/var/lib/dkms/memlog/{version}/build/make.log"
+    out = guest.run(
+        f'start=$(date -d "$(sed -n 2p {make_log})" +%s) && '
+        f"end=$(stat -c %Y {make_log}) && echo $((end - start))",
+        check=False,
+        log=log,
+    ).stdout.strip()
+    return float(out) if out.isdigit() else -1.0
+
+
+@contextlib.contextmanager
+def installed_guest(kernel_yaml: Path, *, keep: bool = False) -> Iterator[Guest]:
+    """Build, boot, ``apt-get install memlog-dkms``, reboot; yield the :class:`Guest`."""
+    from ci import guest_debs, rootfs, vm
+
+    cfg = config.load(kernel_yaml)
+    work = out_dir() / "vm-verify"
+    upgrade_yaml = upgrade_description(kernel_yaml, work / "kernel-upgrade.yaml")
+    upgrade_cfg = config.load(upgrade_yaml)
+    say(f"building the packages from {kernel_yaml} and, for the upgrade, version "
+        f"{upgrade_cfg.memlog.version}")  # fmt: skip
+    repos = {
+        "current": apt_repository(build_debs(kernel_yaml, work / "current"), work / "repo-current"),
+        "upgrade": apt_repository(
+            build_debs(upgrade_yaml, work / "upgrade"), work / "repo-upgrade"
+        ),
+    }
     image = rootfs.ensure_image()
+    second_kernel = guest_debs.fetch(image, SECOND_KERNEL)
+    repos["kernel"] = apt_repository(second_kernel, work / "repo-kernel")
     log = log_dir() / "vm-install.log"
-    with vm.boot(image) as guest:
-        guest.put(repo, GUEST_REPO)
-        sources = "/etc/apt/sources.list.d"
-        guest.run(
-            f"rm -f /etc/apt/sources.list {sources}/*.list {sources}/*.sources && "
-            f"echo 'deb [trusted=yes] file:{GUEST_REPO} ./' > {sources}/memlog.list",
-            log=log,
-        )
-        say(f"installing memlog-dkms in the guest with apt-get (log: {log})")
-        guest.run(f"{APT} update && {APT} install memlog-dkms", timeout=1200, log=log)
-        guest.reboot()  # says so, and how long it took
+    log.unlink(missing_ok=True)
+    timings = Timings(out_dir() / TIMINGS_FILE)
+    started = time.monotonic()
+    with vm.boot(image, keep=keep) as guest_vm:
+        timings.accelerator = guest_vm.accelerator
+        timings.add("boot (QEMU start to ssh)", time.monotonic() - started)
+        with timings.step("copy the repositories in"):
+            for name, local in repos.items():
+                guest_vm.put(local, GUEST_REPOS[name])
+        guest = Guest(guest_vm, cfg, upgrade_cfg, timings, log, second_kernel, image.kernel_release)
+        guest_vm.run(f"rm -f /etc/apt/sources.list {SOURCES}/*.list {SOURCES}/*.sources", log=log)
+        say(f"installing {cfg.packages.dkms} in the guest with apt-get (log: {log})")
+        with timings.step("apt-get install (DKMS build included)"):
+            guest.enable_repo("current")
+            guest.apt(f"install {cfg.packages.dkms}")
+        timings.add("of which DKMS's make", _dkms_build_seconds(guest_vm, cfg.memlog.version, log))
+        with timings.step("reboot"):
+            guest_vm.reboot()
         yield guest
+
+
+def verify(kernel_yaml: Path, *, keep: bool = False, pytest_args: tuple[str, ...] = ()) -> int:
+    """``invoke vm-verify``: prepare the guest once, then run tests/system against it.
+
+    Returns pytest's exit status (0: every check passed, 1: a check failed).  A
+    failure before the checks (build, boot, ssh, apt in the guest) raises
+    InfraError naming its log.
+    """
+    import pytest
+
+    from ci.pytest_support import AttachedGuest
+    from wintermute.paths import REPO
+
+    with installed_guest(kernel_yaml, keep=keep) as guest:
+        code = pytest.main(
+            [
+                str(REPO / "tests" / "system"),
+                f"--junitxml={out_dir() / 'junit-system.xml'}",
+                *pytest_args,
+            ],
+            plugins=[AttachedGuest(guest)],
+        )
+    say(f"timings: {guest.timings.path}")
+    return int(code)

@@ -1,130 +1,129 @@
-"""``invoke dkms-install``: install memlog on this machine as a DKMS module, as a user would.
+"""``invoke dkms-install``: install memlog on this Debian machine from its packages, as users do.
 
-Idempotent: the driver source goes to ``/usr/src/memlog-VERSION`` (replaced,
-and the DKMS registration redone, only if it changed), then ``dkms add``,
-``build`` and ``install`` for every installed kernel that has headers, then the
-system files (group, udev rule, sysctl.d, modules-load.d).  If the running
-kernel cannot load modules (as on these build machines: a sandbox kernel
-without /lib/modules) it says so in one line; the builds still happen.
+One install path: the Debian packages (built by ``invoke deb``, or the ones
+``--debs DIR`` names) are installed with ``apt-get install``; memlog-dkms pulls
+memlog-tools.  DKMS then builds and installs the module for every kernel that
+has headers, and memlog-tools brings the group, the udev rule, the sysctl.d
+and modules-load.d files.  Finally the module is loaded, if this kernel can.
+
+Before anything is built or installed, it refuses where it cannot work: not
+root, no apt-get, no headers for the running kernel, or a running kernel
+older than the oldest one memlog supports (DKMS would skip it).  Afterwards it
+checks that DKMS really installed memlog for the running kernel.  Run again,
+it changes nothing: apt-get finds the same versions installed.
 """
 
 from __future__ import annotations
 
-import filecmp
 import os
 import platform
+import re
 import shutil
-import subprocess
 from pathlib import Path
 
 from wintermute.config import Config
 from wintermute.config import load as load_config
-from wintermute.errors import UserError
-from wintermute.packaging import render as rendering
-from wintermute.packaging.system_files import INSTALLED_PATHS
+from wintermute.errors import InfraError, UserError
 from wintermute.run import capture, run, say
 
 MODULES = Path("/lib/modules")
 LOG = "dkms-install.log"
 
 
-def kernels_with_headers() -> list[str]:
-    """Releases under /lib/modules that have a ``build`` directory (headers)."""
-    if not MODULES.is_dir():
-        return []
-    return sorted(d.name for d in MODULES.iterdir() if (d / "build" / "Makefile").exists())
+def _series(release: str) -> tuple[int, int]:
+    match = re.match(r"^(\d+)\.(\d+)", release)
+    if not match:
+        raise UserError(f"cannot read a kernel version from the release {release!r}")
+    return int(match.group(1)), int(match.group(2))
 
 
-def _same_dir(a: Path, b: Path) -> bool:
-    if not b.is_dir():
-        return False
-    cmp = filecmp.dircmp(a, b)
-    if cmp.left_only or cmp.right_only or cmp.diff_files or cmp.funny_files:
-        return False
-    return all(_same_dir(a / d, b / d) for d in cmp.common_dirs)
-
-
-def _status(cfg: Config, release: str) -> str:
-    out = capture(["dkms", "status", "-m", "memlog", "-v", cfg.memlog.version, "-k", release])
-    return out.strip()
-
-
-def install_source(cfg: Config, rendered: Path) -> Path:
-    """Put the DKMS source tree in /usr/src; re-register it with DKMS if it changed."""
-    version = cfg.memlog.version
-    dest = Path(f"/usr/src/memlog-{version}")
-    source = rendered / "dkms"
-    if _same_dir(source, dest):
-        return dest
-    if capture(["dkms", "status", "-m", "memlog", "-v", version]).strip():
-        run(
-            ["dkms", "remove", f"memlog/{version}", "--all"],
-            log=LOG,
-            step="source changed: dkms remove",
+def preflight(cfg: Config, release: str, modules: Path = MODULES) -> None:
+    """Raise UserError, before anything changes, where installing cannot work."""
+    if os.geteuid() != 0:
+        raise UserError("dkms-install installs packages: run it as root")
+    if not shutil.which("apt-get"):
+        raise UserError(
+            "dkms-install installs Debian packages with apt-get; on Arch use "
+            "invoke arch and pacman -U"
         )
-    if dest.exists():
-        shutil.rmtree(dest)
-    shutil.copytree(source, dest)
-    run(["dkms", "add", f"memlog/{version}"], log=LOG, step=f"dkms add memlog/{version}")
-    return dest
-
-
-def install_module(cfg: Config, release: str) -> None:
-    version = cfg.memlog.version
-    if _status(cfg, release).endswith("installed"):
-        say(f"memlog/{version} already installed for {release}")
-        return
-    spec = ["-m", "memlog", "-v", version, "-k", release]
-    run(["dkms", "build", *spec], log=LOG, step=f"dkms build memlog/{version} for {release}")
-    run(["dkms", "install", *spec], log=LOG, step=f"dkms install memlog/{version} for {release}")
-
-
-def install_system_files(cfg: Config, rendered: Path) -> None:
-    for name, target in INSTALLED_PATHS.items():
-        src = rendered / "system" / name
-        dest = Path(target)
-        if dest.exists() and filecmp.cmp(src, dest, shallow=False):
-            continue
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, dest)
-        dest.chmod(0o644)
-    group = cfg.memlog.system.group
-    if subprocess.run(["getent", "group", group], capture_output=True, check=False).returncode:
-        if shutil.which("systemd-sysusers"):
-            run(["systemd-sysusers", INSTALLED_PATHS["sysusers.conf"]], log=LOG)
-        else:
-            run(["groupadd", "--system", group], log=LOG)
-        say(f"created the system group {group}")
-    if Path("/run/udev/control").exists():
-        run(["udevadm", "control", "--reload-rules"], log=LOG)
-
-
-def load_now() -> None:
-    release = platform.release()
-    if not (MODULES / release).is_dir() or not Path("/proc/modules").exists():
-        say(
-            f"the running kernel ({release}) cannot load modules here; memlog is installed "
-            "for the kernels above and loads when one of them boots"
+    if not (modules / release / "build" / "Makefile").exists():
+        raise UserError(
+            f"no kernel headers for the running kernel {release}, so DKMS cannot build "
+            f"memlog for it: apt-get install linux-headers-{release}, then run this again "
+            "(nothing was installed)"
         )
+    oldest = cfg.memlog.min_kernel
+    if _series(release) < _series(oldest):
+        raise UserError(
+            f"the running kernel {release} is older than {oldest}, the oldest memlog "
+            "supports (nothing was installed)"
+        )
+
+
+def package_files(cfg: Config, directory: Path) -> list[Path]:
+    """The two .deb files of kernel.yaml's version in ``directory``."""
+    version = f"{cfg.memlog.version}-{cfg.memlog.release}"
+    files = []
+    for package in (cfg.packages.tools, cfg.packages.dkms):
+        deb = directory / f"{package}_{version}_all.deb"
+        if not deb.is_file():
+            raise UserError(f"{deb} is missing: build the packages with invoke deb")
+        files.append(deb.resolve())
+    return files
+
+
+def installed_version(package: str) -> str | None:
+    """The installed version of ``package``, or None (dpkg-query fails for unknown ones)."""
+    try:
+        out = capture(["dpkg-query", "-W", "-f", "${Status} ${Version}", package])
+    except InfraError:
+        return None
+    parts = out.split()
+    return parts[-1] if len(parts) == 4 and parts[2] == "installed" else None
+
+
+def dkms_status(cfg: Config, release: str) -> str:
+    spec = ["-m", "memlog", "-v", cfg.memlog.version, "-k", release]
+    return capture(["dkms", "status", *spec]).strip()
+
+
+def load_module() -> None:
+    """modprobe memlog where this kernel can load modules (not in a sandbox kernel)."""
+    if not Path("/proc/modules").exists():
+        say("this kernel cannot load modules: memlog loads at the next boot")
         return
     run(["modprobe", "memlog"], log=LOG, step="modprobe memlog")
+    if shutil.which("udevadm"):
+        run(["udevadm", "settle"], log=LOG)
 
 
-def dkms_install() -> list[str]:
-    """Install memlog through DKMS for every kernel with headers; return those releases."""
-    if os.geteuid() != 0:
-        raise UserError("dkms-install writes to /usr/src and /lib/modules: run it as root")
-    if not shutil.which("dkms"):
-        raise UserError("dkms is not installed: apt-get install dkms (or run scripts/setup-host)")
+def dkms_install(debs: Path | None = None) -> str:
+    """Install memlog-dkms and memlog-tools with apt-get; return the running kernel's release."""
     cfg = load_config()
-    releases = kernels_with_headers()
-    if not releases:
-        raise UserError("no kernel headers under /lib/modules: apt-get install linux-headers-amd64")
-    rendered = rendering.render()
-    install_source(cfg, rendered)
-    for release in releases:
-        install_module(cfg, release)
-    install_system_files(cfg, rendered)
-    say(f"memlog/{cfg.memlog.version} is installed by DKMS for: {', '.join(releases)}")
-    load_now()
-    return releases
+    release = platform.release()
+    preflight(cfg, release)
+    if debs is None:
+        from wintermute.packaging import debian
+
+        files = [p for p in debian.build() if p.suffix == ".deb"]
+    else:
+        files = package_files(cfg, debs)
+    version = f"{cfg.memlog.version}-{cfg.memlog.release}"
+    if installed_version(cfg.packages.dkms) == version:
+        say(f"{cfg.packages.dkms} {version} is already installed")
+    run(
+        ["apt-get", "install", "-y", "-q", *map(str, files)],
+        log=LOG,
+        env={"DEBIAN_FRONTEND": "noninteractive"},
+        step=f"apt-get install {' '.join(f.name for f in files)}",
+    )
+    status = dkms_status(cfg, release)
+    if not status.endswith("installed"):
+        make_log = f"/var/lib/dkms/memlog/{cfg.memlog.version}/build/make.log"
+        raise InfraError(
+            f"DKMS did not install memlog for {release} (dkms status: {status or 'nothing'}); "
+            f"see {make_log}"
+        )
+    load_module()
+    say(f"memlog {version} is installed for {release}")
+    return release

@@ -1,51 +1,117 @@
 """The installed system, checked with pytest-testinfra over ssh into the VM.
 
-A session fixture builds the Debian packages, serves them from a local APT
-repository, boots the VM, installs ``memlog-dkms`` with apt-get exactly as a
-user would (DKMS builds the module in the guest), reboots, and hands testinfra
-a host for the booted guest.  Tests that remove packages run last, in file
-order.
+The guest: packages built from ``tests/system/kernel.yaml`` (every system value
+differs from the driver's and the default kernel.yaml's, so a template or rule
+that ignores kernel.yaml fails here), served from a local APT repository,
+``apt-get install memlog-dkms`` exactly as a user would, then a reboot (see
+``ci/package_verify.py``).  ``invoke vm-verify`` hands over a guest of its own
+(built from the default kernel.yaml) through ``ci.pytest_support.AttachedGuest``.
+
+The facts of ``test_installed_system.py`` are checked twice: on the image's
+stock kernel, and after a second kernel (with its headers) was installed and
+booted.  Then the lifecycle scenarios run, in this order: package upgrade,
+removal and purge, ``invoke dkms-install``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import testinfra
 
-from ci.pytest_support import live_output
-from wintermute import config
+from ci.pytest_support import attached_guest, live_output
+
+VM_KERNEL_YAML = Path(__file__).with_name("kernel.yaml")
+KERNELS = ("stock-kernel", "second-kernel")
+# run order of the files; within a file, the order it is written in
+PHASES = (
+    "test_installed_system.py[stock-kernel]",
+    "test_kernel_upgrade.py",
+    "test_installed_system.py[second-kernel]",
+    "test_package_upgrade.py",
+    "test_package_removal.py",
+    "test_dkms_install_task.py",
+    "test_guest_health.py",
+)
 
 
 @pytest.fixture(scope="session")
-def cfg() -> config.Config:
-    return config.load()
-
-
-@pytest.fixture(scope="session")
-def installed_vm(pytestconfig: pytest.Config) -> Iterator[Any]:
-    from ci import package_verify
-
+def guest(pytestconfig: pytest.Config) -> Iterator[Any]:
+    """The booted guest with the packages installed and rebooted (ci.package_verify.Guest)."""
+    attached = attached_guest(pytestconfig)
     with contextlib.ExitStack() as stack:
-        with live_output(pytestconfig):  # building, booting, installing: show progress
-            vm = stack.enter_context(package_verify.installed_vm())
-        yield vm
+        if attached is not None:
+            found = attached
+        else:
+            from ci import package_verify
+
+            with live_output(pytestconfig):  # building, booting, installing: show progress
+                found = stack.enter_context(package_verify.installed_guest(VM_KERNEL_YAML))
+        started = time.monotonic()
+        yield found
+        found.timings.add("checks and scenarios", time.monotonic() - started)
 
 
 @pytest.fixture(scope="session")
-def host(installed_vm: Any) -> Any:
-    """testinfra's host, for the guest with the packages installed and rebooted."""
-    return testinfra.get_host("ssh://wintermute-vm", ssh_config=str(installed_vm.ssh_config))
+def cfg(guest: Any) -> Any:
+    """The kernel.yaml the guest's packages were built from."""
+    return guest.cfg
 
 
+@pytest.fixture(scope="session")
+def second_kernel(guest: Any, pytestconfig: pytest.Config) -> Any:
+    """The second kernel installed (DKMS builds memlog for it) and booted."""
+    from ci import kernel_upgrade
+
+    with live_output(pytestconfig):
+        return kernel_upgrade.install_and_boot(guest)
+
+
+@pytest.fixture(scope="session", params=KERNELS)
+def booted_kernel(request: pytest.FixtureRequest) -> str:
+    """Which kernel the guest runs: its stock one, then the second one."""
+    if request.param == "second-kernel":
+        request.getfixturevalue("second_kernel")
+    return str(request.param)
+
+
+def _testinfra_host(guest: Any) -> Any:
+    return testinfra.get_host("ssh://wintermute-vm", ssh_config=str(guest.vm.ssh_config))
+
+
+@pytest.fixture(scope="session")
+def host(guest: Any, booted_kernel: str) -> Any:
+    """testinfra's host for the guest, on each kernel in turn."""
+    return _testinfra_host(guest)
+
+
+@pytest.fixture(scope="session")
+def final_host(guest: Any, second_kernel: Any) -> Any:
+    """testinfra's host for the lifecycle scenarios, which run once, on the second kernel."""
+    return _testinfra_host(guest)
+
+
+def _phase(item: pytest.Item) -> int:
+    name = item.path.name
+    param = getattr(item, "callspec", None)
+    kernel = param.params.get("booted_kernel") if param is not None else None
+    key = f"{name}[{kernel}]" if kernel else name
+    return PHASES.index(key) if key in PHASES else len(PHASES)
+
+
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     mine = [item for item in items if "/tests/system/" in str(item.path)]
+    if not mine:
+        return
     for item in mine:
         item.add_marker("vm")
-    removal = [item for item in mine if item.get_closest_marker("removes_packages")]
-    for item in removal:
-        items.remove(item)
-    items.extend(removal)
+    first = items.index(mine[0])
+    rest = [item for item in items if item not in mine]
+    ordered = sorted(mine, key=_phase)  # stable: file order within a phase
+    items[:] = rest[:first] + ordered + rest[first:]

@@ -57,10 +57,26 @@ def build_module(c: Context, release: str | None = None) -> None:
     print(result.ko)
 
 
-@task(help={"series": "one kernel series (6.1, 6.12, 7.2); default: all"})
+def _matrix_help() -> str:
+    """build-matrix's --series help: the series of wintermute-kernel/series.yaml."""
+    try:
+        from wintermute.config import kernel_matrix
+
+        choices = ", ".join(f"{row.series} ({row.suite})" for row in kernel_matrix())
+    except (ImportError, WintermuteError) as exc:
+        return f"one kernel series of wintermute-kernel/series.yaml ({exc}); default: all"
+    return f"one kernel series: {choices}, from wintermute-kernel/series.yaml; default: all"
+
+
+@task(help={"series": _matrix_help()})
 @_edge
 def build_matrix(c: Context, series: str | None = None) -> None:
-    """Compile the driver in-tree and out-of-tree against Debian's 6.1, 6.12 and 7.2 trees."""
+    """Compile the driver in-tree and out-of-tree against Debian's tree of each kernel series.
+
+    The series, and the Debian suite whose linux-source-X.Y package provides
+    each, are listed in wintermute-kernel/series.yaml; the oldest is the oldest
+    kernel memlog supports.
+    """
     from wintermute import kernel_trees, module_build
 
     for name in [series] if series else list(kernel_trees.SERIES):
@@ -101,23 +117,46 @@ def arch(c: Context) -> None:
         print(path)
 
 
-@task
+@task(help={"debs": "install the .debs in this directory instead of building them"})
 @_edge
-def dkms_install(c: Context) -> None:
-    """Install memlog here through DKMS for every kernel with headers, plus its system files.
+def dkms_install(c: Context, debs: str | None = None) -> None:
+    """Install memlog on this Debian machine: build the packages, apt-get install them.
 
-    Idempotent. Where the running kernel cannot load modules it says so and still
-    builds and installs for the installed headers.
+    DKMS builds the module for every kernel with headers; the group, udev rule,
+    sysctl and autoload come with memlog-tools; the module is then loaded.
+    Refuses, before installing anything, without headers for the running kernel.
+    Run again, it changes nothing.
     """
+    from pathlib import Path
+
     from wintermute.dkms_install import dkms_install as install
 
-    install()
+    install(Path(debs) if debs else None)
 
 
-@task
-def vm_verify(c: Context) -> None:
-    """Build the .debs, apt-get install them in the VM, reboot, run the testinfra suite."""
-    _pytest("tests/system", "--junitxml=out/junit-system.xml")
+@task(
+    help={
+        "keep": "leave the guest running afterwards and print how to ssh in and stop it",
+        "k": "only checks matching this pytest -k expression",
+    }
+)
+@_edge
+def vm_verify(c: Context, keep: bool = False, k: str | None = None) -> None:
+    """Build the .debs once, apt-get install them in the VM, reboot, run the testinfra suite.
+
+    The suite then installs a second kernel, upgrades, removes and purges the
+    packages, and runs dkms-install in the guest.  Exit 1: a check failed;
+    exit 2: a build, boot or install step failed (the E: line names its log).
+    Step timings: out/vm-verify-timings.json.
+    """
+    from ci import package_verify
+    from wintermute import config
+
+    code = package_verify.verify(
+        config.default_path(), keep=keep, pytest_args=("-k", k) if k else ()
+    )
+    if code:
+        raise Exit(code=1)
 
 
 @task
@@ -187,9 +226,13 @@ def verify(c: Context) -> None:
     for name, step in steps:
         print(f"==> invoke {name}", file=sys.stderr, flush=True)
         step()
+    from wintermute.config import kernel_matrix
+
+    series = ", ".join(row.series for row in kernel_matrix())
     print(
-        "verified: memlog builds warning-free in and out of tree on 6.1, 6.12 and 7.2; "
+        f"verified: memlog builds warning-free in and out of tree on {series}; "
         "its functional suite passes in the VM; out/debian and out/arch hold the packages; "
         "apt-get install memlog-dkms in the VM passes the testinfra suite "
-        "(reports: out/junit-functional.xml, out/junit-system.xml)"
+        "(reports: out/junit-functional.xml, out/junit-system.xml; "
+        "timings: out/vm-verify-timings.json)"
     )

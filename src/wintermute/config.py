@@ -1,25 +1,43 @@
-"""Load and validate ``wintermute-kernel/kernel.yaml``, the one description of what ships.
+"""Load and validate the descriptions in ``wintermute-kernel/``.
 
-Every problem is reported as one line naming the file and the key
-(``kernel.yaml: memlog.system.device_mode: '0999' is not an octal mode``),
-before anything is built.
+``kernel.yaml`` says what ships; ``series.yaml`` is the kernel series matrix
+the driver is compiled against, whose oldest series is the oldest kernel memlog
+supports (``memlog.min_kernel``).  Each file is checked against its JSON Schema
+(draft 2020-12: ``kernel.schema.json``, ``series.schema.json``) by
+``jsonschema``.  Two things the schema cannot know are filled in when it is
+loaded: the ring-size limits, from :mod:`memlog.uapi` (the mirror of
+``include/uapi/linux/memlog.h``), and the series ``kernel.series`` may name,
+from ``series.yaml``.
+
+Every problem is one :class:`UserError` line naming the file and the key
+(``kernel.yaml: memlog.system.device_mode: '0999' is not an octal file mode
+like "0660"``), before anything is built.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import os
-import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+import reprlib
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+from jsonschema import Draft202012Validator, TypeChecker, validators
+from jsonschema.exceptions import ValidationError, best_match, by_relevance
 
+from memlog import uapi
 from wintermute.errors import UserError
 from wintermute.paths import REPO
 
-KERNEL_YAML = REPO / "wintermute-kernel" / "kernel.yaml"
+DESCRIPTIONS = REPO / "wintermute-kernel"
+KERNEL_YAML = DESCRIPTIONS / "kernel.yaml"
+KERNEL_SCHEMA = DESCRIPTIONS / "kernel.schema.json"
+SERIES_YAML = DESCRIPTIONS / "series.yaml"
+SERIES_SCHEMA = DESCRIPTIONS / "series.schema.json"
 
 
 def default_path() -> Path:
@@ -28,15 +46,7 @@ def default_path() -> Path:
     return Path(env) if env else KERNEL_YAML
 
 
-RING_SIZE_MIN = 64 << 10
-RING_SIZE_MAX = 256 << 20
-
-_VERSION = re.compile(r"^[0-9]+(\.[0-9]+)*$")
-_SERIES = re.compile(r"^[0-9]+\.[0-9]+$")
-_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
-_GROUP = re.compile(r"^[a-z_][a-z0-9_-]*$")
-_MODE = re.compile(r"^0?[0-7]{3}$")
-_MAINTAINER = re.compile(r"^[^<>]+ <[^<>@\s]+@[^<>@\s]+>$")
+# --- what the files hold ------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -50,7 +60,7 @@ class System:
 class Memlog:
     version: str
     release: int
-    min_kernel: str
+    min_kernel: str  # the oldest series of series.yaml
     system: System
 
 
@@ -79,135 +89,224 @@ class Config:
 
     def as_dict(self) -> dict[str, Any]:
         """The values templates see, as plain nested dicts."""
-        from dataclasses import asdict
-
         data = asdict(self)
         data.pop("source")
         return data
 
 
-# --- the schema: key -> checker; a checker returns the clean value or raises ValueError
+@dataclass(frozen=True)
+class KernelSeries:
+    """One series of the build matrix and the Debian package that carries its source."""
 
-Checker = Callable[[Any], Any]
-
-
-def _string(pattern: re.Pattern[str] | None = None, what: str = "") -> Checker:
-    def check(value: Any) -> str:
-        if not isinstance(value, str):
-            raise ValueError(f"expected a string, got {type(value).__name__} {value!r}")
-        if not value.strip():
-            raise ValueError("must not be empty")
-        if pattern is not None and not pattern.match(value):
-            raise ValueError(f"{value!r} is not {what}")
-        return value
-
-    return check
+    series: str
+    suite: str
+    source_package: str
 
 
-def _mode(value: Any) -> str:
-    if isinstance(value, int) and not isinstance(value, bool):
-        raise ValueError(
-            f'{value!r} is a number; write the mode as a quoted octal string like "0660"'
-        )
-    text = _string()(value)
-    if not _MODE.match(text):
-        raise ValueError(f'{text!r} is not an octal file mode like "0660"')
-    return text.zfill(4)
-
-
-def _int_range(low: int, high: int) -> Checker:
-    def check(value: Any) -> int:
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise ValueError(f"expected an integer, got {type(value).__name__} {value!r}")
-        if not low <= value <= high:
-            raise ValueError(f"{value} is outside {low}..{high}")
-        return value
-
-    return check
-
-
-def _version(value: Any) -> str:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        raise ValueError(f"{value!r} is a number; quote the version")
-    return _string(_VERSION, "a version like 1.2.3")(value)
-
-
-_SCHEMA: dict[str, Any] = {
-    "maintainer": _string(_MAINTAINER, "'Name <email>'"),
-    "homepage": _string(re.compile(r"^https?://\S+$"), "an http(s) URL"),
-    "memlog": {
-        "version": _version,
-        "release": _int_range(1, 10_000),
-        "min_kernel": _string(_SERIES, 'a kernel series like "6.1"'),
-        "system": {
-            "group": _string(_GROUP, "a valid group name"),
-            "device_mode": _mode,
-            "ring_size": _int_range(RING_SIZE_MIN, RING_SIZE_MAX),
-        },
-    },
-    "packages": {
-        "tools": _string(_PACKAGE, "a package name"),
-        "dkms": _string(_PACKAGE, "a package name"),
-    },
-    "kernel": {
-        "package": _string(_PACKAGE, "a package name"),
-        "series": _string(_SERIES, 'a kernel series like "7.2"'),
-        "source_package": _string(_PACKAGE, "a package name"),
-        "suite": _string(re.compile(r"^[a-z-]+$"), "a Debian suite name"),
-    },
-}
-
-
-def _validate(data: Any, schema: Mapping[str, Any], where: str) -> dict[str, Any]:
-    if not isinstance(data, dict):
-        raise ValueError(f"{where or 'top level'}: expected a mapping, got {type(data).__name__}")
-    for key in data:
-        if key not in schema:
-            known = ", ".join(sorted(schema))
-            raise ValueError(f"{where}{key}: unknown key (expected one of: {known})")
-    clean: dict[str, Any] = {}
-    for key, rule in schema.items():
-        path = f"{where}{key}"
-        if key not in data or data[key] is None:
-            raise ValueError(f"{path}: missing value")
-        if isinstance(rule, dict):
-            clean[key] = _validate(data[key], rule, f"{path}.")
-        else:
-            try:
-                clean[key] = rule(data[key])
-            except ValueError as exc:
-                raise ValueError(f"{path}: {exc}") from None
-    return clean
+# --- loading --------------------------------------------------------------------
 
 
 def load(path: Path | None = None) -> Config:
     """Read and validate ``path`` (default: :func:`default_path`); one-line UserError if bad."""
     path = path or default_path()
-    name = path.relative_to(REPO) if path.is_relative_to(REPO) else path
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UserError(f"{name}: cannot read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise UserError(f"{name}: invalid YAML{at}: {problem}") from None
-    try:
-        data = _validate(raw, _SCHEMA, "")
-    except ValueError as exc:
-        raise UserError(f"{name}: {exc}") from None
-    m = data["memlog"]
+    data = _load_valid(path, _kernel_validator())
+    memlog, system = data["memlog"], data["memlog"]["system"]
     return Config(
         maintainer=data["maintainer"],
         homepage=data["homepage"],
         memlog=Memlog(
-            version=m["version"],
-            release=m["release"],
-            min_kernel=m["min_kernel"],
-            system=System(**m["system"]),
+            version=memlog["version"],
+            release=memlog["release"],
+            min_kernel=kernel_matrix()[0].series,
+            system=System(
+                group=system["group"],
+                device_mode=system["device_mode"].zfill(4),
+                ring_size=system["ring_size"],
+            ),
         ),
         packages=Packages(**data["packages"]),
         kernel=Kernel(**data["kernel"]),
         source=path,
     )
+
+
+def load_matrix(path: Path = SERIES_YAML) -> tuple[KernelSeries, ...]:
+    """Read and validate a series file: its kernel series, oldest first."""
+    data = _load_valid(path, _validator(_read_schema(SERIES_SCHEMA)))
+    rows = [KernelSeries(**row) for row in data["series"]]
+    seen: set[str] = set()
+    for index, row in enumerate(rows):
+        if row.series in seen:
+            raise UserError(
+                f"{_shown(path)}: series[{index}].series: {row.series!r} is listed twice"
+            )
+        seen.add(row.series)
+    return tuple(sorted(rows, key=lambda row: tuple(map(int, row.series.split(".")))))
+
+
+@functools.cache
+def kernel_matrix() -> tuple[KernelSeries, ...]:
+    """``series.yaml``'s kernel series, oldest first (read once per process)."""
+    return load_matrix(SERIES_YAML)
+
+
+def kernel_schema() -> dict[str, Any]:
+    """``kernel.schema.json`` with the values it takes from the UAPI mirror and series.yaml."""
+    schema = _read_schema(KERNEL_SCHEMA)
+    defs = schema["$defs"]
+    defs["ring_size"].update(minimum=uapi.RING_SIZE_MIN, maximum=uapi.RING_SIZE_MAX)
+    defs["matrix_series"]["enum"] = [row.series for row in kernel_matrix()]
+    return schema
+
+
+@functools.cache
+def _kernel_validator() -> Draft202012Validator:
+    return _validator(kernel_schema())
+
+
+def _shown(path: Path) -> Path:
+    """``path`` as messages show it: relative to the repository when inside it."""
+    return path.relative_to(REPO) if path.is_relative_to(REPO) else path
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UserError(f"{_shown(path)}: cannot read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise UserError(f"{_shown(path)}: invalid YAML{at}: {problem}") from None
+
+
+def _read_schema(path: Path) -> dict[str, Any]:
+    try:
+        schema: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UserError(f"{_shown(path)}: cannot read: {exc.strerror}") from None
+    except ValueError as exc:
+        raise UserError(f"{_shown(path)}: invalid JSON: {exc}") from None
+    return schema
+
+
+def _load_valid(path: Path, validator: Draft202012Validator) -> dict[str, Any]:
+    """The YAML document at ``path`` if ``validator`` finds nothing wrong with it."""
+    data: dict[str, Any] = _read_yaml(path)
+    error = best_match(validator.iter_errors(data), key=_RELEVANCE)
+    if error is not None:
+        raise UserError(f"{_shown(path)}: {_describe(error)}")
+    return data
+
+
+# --- validation -----------------------------------------------------------------
+
+
+def _is_int(checker: TypeChecker, instance: Any) -> bool:
+    """YAML's integers only: JSON Schema would also take 1.0, which renders as "1.0"."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+# Draft 2020-12 with whole numbers only; the same on jsonschema 4.10 (Debian 12) and later.
+_Validator = validators.extend(
+    Draft202012Validator,
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_int),
+)
+
+
+def _validator(schema: dict[str, Any]) -> Draft202012Validator:
+    validator: Draft202012Validator = _Validator(schema)
+    return validator
+
+
+# best_match reports the problem highest up in the document.  When two keywords
+# fail on the same value, these win: a misspelt key is reported as unknown (with
+# the keys expected) rather than as the key it should have been, missing; an
+# empty string as empty rather than as not matching its pattern.
+_RELEVANCE = by_relevance(strong=frozenset({"additionalProperties", "minLength"}))
+
+
+# --- error messages -------------------------------------------------------------
+
+_TYPE_NAMES = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "null": "nothing",
+}
+_KINDS = {
+    bool: "boolean",
+    int: "number",
+    float: "number",
+    str: "string",
+    list: "list",
+    dict: "mapping",
+}
+_REPR = reprlib.Repr()
+_REPR.maxstring = 60
+_REPR.maxother = 60
+
+
+def _describe(error: ValidationError) -> str:
+    """``key.path: what is wrong``, one line a user can act on.
+
+    The schema's own words come first: ``x-messages`` (per failing keyword) and
+    ``x-removed`` (per key no longer written); jsonschema's wording is the last resort.
+    """
+    path: list[str | int] = list(error.absolute_path)
+    schema: Mapping[str, Any] = error.schema if isinstance(error.schema, Mapping) else {}
+    if error.validator == "additionalProperties":
+        known = schema.get("properties", {})
+        key = str(next(k for k in error.instance if k not in known))
+        path.append(key)
+        removed = schema.get("x-removed", {})
+        text = removed.get(key) or f"unknown key (expected one of: {', '.join(sorted(known))})"
+    elif error.validator == "required":
+        path.append(next(k for k in error.validator_value if k not in error.instance))
+        text = "missing value"
+    elif error.validator == "type" and error.instance is None:
+        text = "missing value" if path else "the file is empty"
+    else:
+        text = _message(error, schema)
+    where = _key_path(path)
+    return f"{where}: {text}" if where else text
+
+
+def _key_path(path: Iterable[str | int]) -> str:
+    """``memlog.system.group``, ``series[1].suite``: a key path as the user writes it."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def _message(error: ValidationError, schema: Mapping[str, Any]) -> str:
+    keyword, expected = error.validator, error.validator_value
+    fields = {k: v for k, v in schema.items() if isinstance(k, str) and k.isidentifier()}
+    fields |= {
+        "value": _REPR.repr(error.instance),
+        "kind": _KINDS.get(type(error.instance), type(error.instance).__name__),
+        "choices": ", ".join(map(str, expected)) if keyword == "enum" else "",
+    }
+    template = schema.get("x-messages", {}).get(keyword)
+    if template is not None:
+        return str(template).format_map(fields)
+    if keyword == "type":
+        wanted = " or ".join(
+            _TYPE_NAMES[t] for t in ([expected] if isinstance(expected, str) else expected)
+        )
+        return f"expected {wanted}, got a {fields['kind']} {fields['value']}"
+    if keyword == "minLength" and expected == 1:
+        return "must not be empty"
+    if keyword in ("minimum", "maximum") and {"minimum", "maximum"} <= schema.keys():
+        return f"{fields['value']} is outside {schema['minimum']}..{schema['maximum']}"
+    if keyword == "enum":
+        return f"{fields['value']} is not one of: {fields['choices']}"
+    return error.message

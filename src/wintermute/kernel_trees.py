@@ -1,7 +1,8 @@
 """Debian's kernel source trees the driver must build on, fetched, prepared and cached.
 
-Each series comes from Debian's ``linux-source-X.Y`` package of one suite
-(:data:`SERIES`), fetched through a private APT configuration under
+Each series of the compile matrix, ``wintermute-kernel/series.yaml``
+(:data:`MATRIX`), comes from Debian's ``linux-source-X.Y`` package of one
+suite, fetched through a private APT configuration under
 ``cache/apt/<suite>/`` (the machine's own APT sources are never touched).  A
 prepared tree is extracted, configured (``defconfig`` plus ``CONFIG_MEMLOG=m``),
 wired for memlog in-tree (``drivers/char/Kconfig``, ``drivers/char/Makefile``)
@@ -40,13 +41,16 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from wintermute import config
 from wintermute.driver_source import stage_driver_source
 from wintermute.errors import InfraError, UserError
 from wintermute.paths import DRIVER_DIR, atomic_file, cache_dir
 from wintermute.run import capture, run, say
 
-# The compile matrix: series -> the Debian suite whose linux-source-<series> provides it.
-SERIES: dict[str, str] = {"6.1": "bookworm", "6.12": "trixie", "7.2": "sid"}
+# The compile matrix, oldest first: series -> its row of wintermute-kernel/series.yaml.
+MATRIX: dict[str, config.KernelSeries] = {entry.series: entry for entry in config.kernel_matrix()}
+# series -> the Debian suite whose source package provides it.
+SERIES: dict[str, str] = {name: entry.suite for name, entry in MATRIX.items()}
 MIRROR = "http://deb.debian.org/debian"
 INDEX_MAX_AGE = 24 * 3600
 # Bump when _prepare() changes in a way the constants below do not show.
@@ -61,14 +65,23 @@ SCRATCH = "memlog"
 MARKER = ".prepared"
 
 
+def matrix_entry(series: str) -> config.KernelSeries:
+    """The matrix's row of ``series``; a UserError listing the choices if it has none."""
+    if series not in MATRIX:
+        raise UserError(
+            f"unknown kernel series {series!r}: choose one of {', '.join(MATRIX)}"
+            " (wintermute-kernel/series.yaml)"
+        )
+    return MATRIX[series]
+
+
 def package(series: str) -> str:
-    return f"linux-source-{series}"
+    """The Debian package carrying the source of ``series``, e.g. ``linux-source-6.1``."""
+    return matrix_entry(series).source_package
 
 
 def suite_of(series: str) -> str:
-    if series not in SERIES:
-        raise UserError(f"unknown kernel series {series!r}: choose one of {', '.join(SERIES)}")
-    return SERIES[series]
+    return matrix_entry(series).suite
 
 
 # --- the private APT configuration -----------------------------------------
@@ -139,7 +152,7 @@ def candidate_version(series: str) -> str:
 @functools.lru_cache(maxsize=32)
 def _candidate(series: str, apt_base: str, updated: int) -> str:
     """apt-cache policy, asked once per process and index (it takes about 0.4 s)."""
-    suite = SERIES[series]
+    suite = suite_of(series)
     policy = capture(["apt-cache", *apt_options(suite), "policy", package(series)])
     for line in policy.splitlines():
         key, _, value = line.strip().partition(":")
@@ -198,7 +211,7 @@ def _fetch_source(series: str, version: str, dest: Path) -> Path:
         pkg = f"{package(series)}={version}"
         try:
             run(
-                ["apt-get", *apt_options(SERIES[series]), "download", pkg],
+                ["apt-get", *apt_options(suite_of(series)), "download", pkg],
                 cwd=tmp,
                 log=log,
                 step=f"downloading {package(series)} {version} (about 150 MB)",

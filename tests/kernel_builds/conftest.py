@@ -10,7 +10,7 @@ from wintermute import kernel_trees
 
 @pytest.fixture(scope="session", autouse=True)
 def prepared_trees(pytestconfig: pytest.Config) -> None:
-    """Download, extract and prepare the trees (cached) before the builds, progress visible."""
+    """Download, extract and prepare the trees of series.yaml (cached), progress visible."""
 
     with live_output(pytestconfig):
         for series in kernel_trees.SERIES:

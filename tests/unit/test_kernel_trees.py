@@ -8,9 +8,13 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
-from wintermute import kernel_trees
+from wintermute import config, kernel_trees
 from wintermute.errors import InfraError, UserError
+
+# The newest series of the matrix, as the tests below fetch it.
+NEWEST = config.kernel_matrix()[-1]
 
 
 @pytest.fixture(autouse=True)
@@ -21,15 +25,20 @@ def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return cache
 
 
-def test_matrix_is_6_1_6_12_and_7_2_from_their_suites() -> None:
-    """One table: 6.1 from bookworm, 6.12 from trixie, 7.2 from sid."""
-    assert kernel_trees.SERIES == {"6.1": "bookworm", "6.12": "trixie", "7.2": "sid"}
-    assert kernel_trees.package("7.2") == "linux-source-7.2"
+def test_matrix_is_series_yaml_oldest_first() -> None:
+    """The series, their suites and source packages are series.yaml's, oldest first."""
+    rows = yaml.safe_load(config.SERIES_YAML.read_text())["series"]
+    assert {r["series"]: r["suite"] for r in rows} == kernel_trees.SERIES
+    assert list(kernel_trees.SERIES) == [s.series for s in config.kernel_matrix()]
+    for r in rows:
+        assert kernel_trees.suite_of(r["series"]) == r["suite"]
+        assert kernel_trees.package(r["series"]) == r["source_package"]
 
 
 def test_unknown_series_is_a_user_error_listing_the_choices() -> None:
     """A series outside the matrix is refused before anything is fetched."""
-    with pytest.raises(UserError, match=re.escape("6.1, 6.12, 7.2")):
+    choices = ", ".join(s.series for s in config.kernel_matrix())
+    with pytest.raises(UserError, match=re.escape(f"choose one of {choices}")):
         kernel_trees.prepared_tree("5.10")
 
 
@@ -90,27 +99,29 @@ def test_forced_refresh_runs_even_with_a_fresh_index(monkeypatch: pytest.MonkeyP
     assert len(calls) == 2
 
 
-POLICY = """\
-linux-source-7.2:
+VERSION = f"{NEWEST.series}.13-1"
+POLICY = f"""\
+{NEWEST.source_package}:
   Installed: (none)
-  Candidate: 7.2.13-1
+  Candidate: {VERSION}
   Version table:
-     7.2.13-1 500
+     {VERSION} 500
 """
 
 
 def test_candidate_version_is_read_from_apt_cache_policy(monkeypatch: pytest.MonkeyPatch) -> None:
     """The Candidate line gives the package version used in the cache key."""
     monkeypatch.setattr(kernel_trees, "capture", lambda cmd, **kw: POLICY)
-    assert kernel_trees.candidate_version("7.2") == "7.2.13-1"
+    assert kernel_trees.candidate_version(NEWEST.series) == VERSION
 
 
 def test_missing_candidate_is_an_infra_error(monkeypatch: pytest.MonkeyPatch) -> None:
     """A suite without the package names the suite and the apt log."""
-    policy = POLICY.replace("7.2.13-1", "(none)")
+    policy = POLICY.replace(VERSION, "(none)")
     monkeypatch.setattr(kernel_trees, "capture", lambda cmd, **kw: policy)
-    with pytest.raises(InfraError, match=r"sid offers no linux-source-7.2; see .*apt-sid.log"):
-        kernel_trees.candidate_version("7.2")
+    suite, package = NEWEST.suite, NEWEST.source_package
+    with pytest.raises(InfraError, match=rf"{suite} offers no {package}; see .*apt-{suite}.log"):
+        kernel_trees.candidate_version(NEWEST.series)
 
 
 def test_recipe_hash_covers_compiler_and_driver_kconfig() -> None:
@@ -173,32 +184,32 @@ def test_scratch_kconfig_never_triggers_syncconfig(tmp_path: Path) -> None:
 
 
 def _cached_entry(series: str, recipe: str) -> Path:
-    entry = kernel_trees.trees_dir() / kernel_trees.entry_name(series, "7.2.13-1", recipe)
-    tree = entry / "linux-source-7.2"
+    entry = kernel_trees.trees_dir() / kernel_trees.entry_name(series, f"{series}.13-1", recipe)
+    tree = entry / kernel_trees.package(series)
     tree.mkdir(parents=True)
-    (entry / kernel_trees.MARKER).write_text("linux-source-7.2\n")
+    (entry / kernel_trees.MARKER).write_text(f"{tree.name}\n")
     return tree
 
 
 def test_entry_without_marker_is_not_a_cached_tree() -> None:
     """An interrupted preparation (no .prepared) is never handed out."""
-    tree = _cached_entry("7.2", "abcd1234")
-    assert kernel_trees.cached_tree("7.2", "abcd1234") == tree
+    tree = _cached_entry(NEWEST.series, "abcd1234")
+    assert kernel_trees.cached_tree(NEWEST.series, "abcd1234") == tree
     (tree.parent / kernel_trees.MARKER).unlink()
-    assert kernel_trees.cached_tree("7.2", "abcd1234") is None
+    assert kernel_trees.cached_tree(NEWEST.series, "abcd1234") is None
 
 
 def test_offline_uses_the_cached_tree(monkeypatch: pytest.MonkeyPatch) -> None:
     """If the index cannot be refreshed, a prepared tree already cached is used."""
-    tree = _cached_entry("7.2", "abcd1234")
+    tree = _cached_entry(NEWEST.series, "abcd1234")
     monkeypatch.setattr(kernel_trees, "current_recipe", lambda: "abcd1234")
-    kernel_trees.write_apt_config("sid")  # stale index: a refresh is attempted
+    kernel_trees.write_apt_config(NEWEST.suite)  # stale index: a refresh is attempted
 
     def offline(cmd: list[str], **kw: object) -> None:
         raise InfraError("apt-get update failed with exit 100")
 
     monkeypatch.setattr(kernel_trees, "run", offline)
-    assert kernel_trees.prepared_tree("7.2") == tree
+    assert kernel_trees.prepared_tree(NEWEST.series) == tree
 
 
 def test_offline_without_a_cached_tree_fails(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -210,4 +221,4 @@ def test_offline_without_a_cached_tree_fails(monkeypatch: pytest.MonkeyPatch) ->
 
     monkeypatch.setattr(kernel_trees, "run", offline)
     with pytest.raises(InfraError, match="apt-get update failed"):
-        kernel_trees.prepared_tree("7.2")
+        kernel_trees.prepared_tree(NEWEST.series)

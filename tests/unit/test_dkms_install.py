@@ -34,7 +34,7 @@ def test_dkms_install_refuses_without_headers_for_the_running_kernel(
     cfg: config.Config, modules: Path
 ) -> None:
     """No headers for the running kernel: one line naming the package to install."""
-    with pytest.raises(UserError, match="apt-get install linux-headers-6.12.9-amd64") as info:
+    with pytest.raises(UserError, match=r"apt-get install linux-headers-6\.12\.9-amd64") as info:
         dkms_install.preflight(cfg, "6.12.9-amd64", modules)
     assert "nothing was installed" in str(info.value) and "\n" not in str(info.value)
 

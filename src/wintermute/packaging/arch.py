@@ -2,14 +2,17 @@
 
 ``render`` writes one directory per package under ``out/render/arch/``: the
 PKGBUILD (from ``templates/arch/<package>/PKGBUILD.j2``, with the sources'
-sha256sums), its local source files and its ``.SRCINFO``.
+sha256sums) and its local source files.
 
-``build`` runs ``makepkg`` as an unprivileged user (makepkg refuses root),
-checks that makepkg's own ``--printsrcinfo`` matches the rendered
-``.SRCINFO``, and puts the ``.pkg.tar.zst`` files in ``out/arch/``.
+``build`` runs ``makepkg`` as the unprivileged user :data:`BUILD_USER`
+(makepkg refuses root; ``scripts/setup-host`` creates the user, the build only
+checks that it exists), writes each ``.SRCINFO`` with makepkg's own
+``--printsrcinfo``, and puts the ``.pkg.tar.zst`` files in ``out/arch/``.
 ``--nodeps``: the packages' dependencies (dkms, python, systemd) are Arch
 packages, absent on the Debian build machine; nothing is compiled, so nothing
-from them is needed to build.
+from them is needed to build.  It then installs both packages with the real
+``pacman`` into a scratch root under a temporary directory and checks them
+there with ``pacman -Qkk`` and ``pacman -Qo`` (:func:`verify_in_scratch_root`).
 
 Reproducible: same inputs and ``SOURCE_DATE_EPOCH``, same package bytes,
 wherever ``out/`` is.  makepkg writes its build paths (``builddir``,
@@ -24,9 +27,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pwd
 import re
+import shlex
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,13 +38,15 @@ from typing import Any
 
 import jinja2
 
+from wintermute.config import Config
+from wintermute.config import load as load_config
 from wintermute.errors import InfraError, UserError
 from wintermute.packaging import render as rendering
 from wintermute.packaging import userspace
 from wintermute.packaging.dkms import render as render_dkms
 from wintermute.packaging.reproducible import source_date_epoch
 from wintermute.packaging.system_files import INSTALLED_PATHS
-from wintermute.paths import out_dir
+from wintermute.paths import log_dir, out_dir
 from wintermute.run import capture, run, say
 
 BUILD_USER = "wintermute-build"
@@ -48,7 +54,7 @@ PKGEXT = ".pkg.tar.zst"
 MAKEPKG_CONF = "makepkg.conf"
 # Where makepkg sees out/build/arch (see the module docstring).
 BUILD_MOUNT = Path("/run/wintermute-arch-build")
-TOOLS = ("makepkg", "fakeroot", "bsdtar", "zstd", "unshare", "runuser", "shellcheck")
+TOOLS = ("makepkg", "fakeroot", "bsdtar", "zstd", "unshare", "runuser", "shellcheck", "pacman")
 LOG = "arch-build.log"
 
 
@@ -116,65 +122,6 @@ def _render_tools(env: jinja2.Environment, ctx: dict[str, Any], dest: Path, tmp:
     _write_pkgbuild(env, ctx, "memlog-tools", dest, files)
 
 
-# --- .SRCINFO, as makepkg --printsrcinfo writes it (libmakepkg/srcinfo.sh) for a
-# single-package, arch=('any') PKGBUILD; build() checks the two agree.
-
-_SRCINFO_SCALARS = ("pkgdesc", "pkgver", "pkgrel", "epoch", "url", "install", "changelog")
-_SRCINFO_ARRAYS = (
-    "arch", "groups", "license", "checkdepends", "makedepends", "depends", "optdepends",
-    "provides", "conflicts", "replaces", "noextract", "options", "backup", "source",
-    "validpgpkeys", "cksums", "md5sums", "sha1sums", "sha224sums", "sha256sums",
-    "sha384sums", "sha512sums", "b2sums",
-)  # fmt: skip
-_WHITESPACE = re.compile(r"[ \t\n\r\f\v]+")  # srcinfo.sh squeezes [[:space:]] runs
-# Source the PKGBUILD in a clean bash and print NAME, COUNT, VALUES... NUL-separated.
-_DUMP = r"""
-source ./PKGBUILD || exit 1
-for name in "$@"; do
-	declare -p "$name" >/dev/null 2>&1 || continue
-	declare -n ref="$name"
-	printf '%s\0%s\0' "$name" "${#ref[@]}"
-	if (( ${#ref[@]} )); then printf '%s\0' "${ref[@]}"; fi
-	unset -n ref
-done
-"""
-
-
-def pkgbuild_values(pkg_dir: Path) -> dict[str, list[str]]:
-    """The PKGBUILD's variables, read by sourcing it with bash (as makepkg does)."""
-    names = ("pkgname", "pkgbase", *_SRCINFO_SCALARS, *_SRCINFO_ARRAYS)
-    out = subprocess.run(
-        ["bash", "--noprofile", "--norc", "-c", _DUMP, "bash", *names],
-        cwd=pkg_dir, capture_output=True, check=False, env={"PATH": "/usr/bin:/bin", "LC_ALL": "C"},
-    )  # fmt: skip
-    if out.returncode:
-        raise InfraError(
-            f"bash cannot source {pkg_dir / 'PKGBUILD'}: {out.stderr.decode().strip()}"
-        )
-    fields = out.stdout.decode().split("\0")
-    values: dict[str, list[str]] = {}
-    i = 0
-    while i + 1 < len(fields):
-        name, count = fields[i], int(fields[i + 1])
-        values[name] = fields[i + 2 : i + 2 + count]
-        i += 2 + count
-    return values
-
-
-def srcinfo(pkg_dir: Path) -> str:
-    """The ``.SRCINFO`` of the PKGBUILD in ``pkg_dir``, byte for byte as makepkg prints it."""
-    values = pkgbuild_values(pkg_dir)
-    [pkgname] = values["pkgname"]
-    if values.get("arch") != ["any"]:
-        raise InfraError(f"{pkg_dir.name}: only arch=('any') PKGBUILDs are supported here")
-    lines = [f"pkgbase = {values.get('pkgbase', [pkgname])[0]}"]
-    for name in (*_SRCINFO_SCALARS, *_SRCINFO_ARRAYS):
-        for value in values.get(name, []):
-            lines.append(f"\t{name} = {_WHITESPACE.sub(' ', value).strip(' ')}")
-    lines += ["", f"pkgname = {pkgname}"]
-    return "\n".join(lines) + "\n"
-
-
 def render(env: jinja2.Environment, ctx: dict[str, Any], dest: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for package, renderer in ((ctx["packages"]["dkms"], _render_dkms),
@@ -184,32 +131,33 @@ def render(env: jinja2.Environment, ctx: dict[str, Any], dest: Path) -> None:
             work = Path(tmp) / package
             work.mkdir()
             renderer(env, ctx, pkg_dir, work)
-            (pkg_dir / ".SRCINFO").write_text(srcinfo(pkg_dir), encoding="utf-8")
 
 
 # --- building
 
 
-def ensure_build_user() -> str:
-    """The unprivileged system user makepkg runs as (it refuses root); created if missing."""
-    if subprocess.run(["id", BUILD_USER], capture_output=True, check=False).returncode:
-        run(
-            ["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
-             "--shell", "/usr/sbin/nologin", BUILD_USER],
-            log=LOG,
-        )  # fmt: skip
+def check_build_user() -> str:
+    """The unprivileged user makepkg runs as (it refuses root); scripts/setup-host creates it."""
+    try:
+        pwd.getpwnam(BUILD_USER)
+    except KeyError:
+        raise UserError(
+            f"the Arch build user {BUILD_USER} does not exist; "
+            "run scripts/setup-host (as root) to create it"
+        ) from None
     return BUILD_USER
 
 
 def _check_host() -> None:
     if os.geteuid() != 0:
         raise UserError(
-            "building the Arch packages needs root: it creates the build user and runs makepkg "
-            "as that user in a private mount namespace; run it as root (sudo)"
+            "building the Arch packages needs root: it runs makepkg as the build user in a "
+            "private mount namespace and pacman on a scratch root; run it as root (sudo)"
         )
     missing = [tool for tool in TOOLS if shutil.which(tool) is None]
     if missing:
         raise UserError(f"missing {', '.join(missing)}; run scripts/setup-host first")
+    check_build_user()
 
 
 def _in_build_tree(
@@ -246,65 +194,237 @@ def makepkg_env(epoch: int, packager: str) -> dict[str, str]:
 _MAKEPKG = ["makepkg", "--config", str(BUILD_MOUNT / MAKEPKG_CONF)]
 
 
-def makepkg_printsrcinfo(build_root: Path, package: str, env: dict[str, str]) -> str:
-    """makepkg's own .SRCINFO for ``build_root/package`` (a tree :func:`build` laid out)."""
-    return capture(_in_build_tree(build_root, package, [*_MAKEPKG, "--printsrcinfo"], env))
-
-
-def _config_maintainer() -> str:
-    from wintermute.config import load
-
-    return load().maintainer
-
-
-def build(render_dir: Path | None = None) -> list[Path]:
-    """Build every Arch package into out/arch/; return the package files."""
-    _check_host()
-    render_dir = render_dir or rendering.render()
-    arch_dir = render_dir / "arch"
-    ensure_build_user()
+def _lay_out_build_tree(packages: list[Path]) -> Path:
+    """out/build/arch: a copy of each package directory, makepkg.conf, owned by the build user."""
     BUILD_MOUNT.mkdir(mode=0o755, exist_ok=True)
     build_root = out_dir() / "build" / "arch"
     if build_root.exists():
         shutil.rmtree(build_root)
-    packages = sorted(p for p in arch_dir.iterdir() if p.is_dir())
     for src in packages:
         shutil.copytree(src, build_root / src.name)
     shutil.copyfile(rendering.TEMPLATES / "arch" / MAKEPKG_CONF, build_root / MAKEPKG_CONF)
     for sub in ("pkgdest", "home", "work"):
         (build_root / sub).mkdir()
     run(["chown", "-R", f"{BUILD_USER}:", build_root], log=LOG)
-    env = makepkg_env(source_date_epoch(), _config_maintainer())
+    return build_root
+
+
+def write_srcinfo(build_root: Path, package: str, env: dict[str, str]) -> Path:
+    """``build_root/package/.SRCINFO``: what makepkg --printsrcinfo prints, as the build user."""
+    to_file = ["sh", "-c", 'exec "$@" >.SRCINFO', "sh", *_MAKEPKG, "--printsrcinfo"]
+    run(_in_build_tree(build_root, package, to_file, env), log=LOG)
+    path = build_root / package / ".SRCINFO"
+    # The AUR names a package's git repository after its pkgbase: the directory
+    # published as out/arch/PACKAGE must build PACKAGE.
+    first = path.read_text(encoding="utf-8").partition("\n")[0]
+    if first != f"pkgbase = {package}":
+        raise InfraError(
+            f"{path} begins {first!r}, not 'pkgbase = {package}': "
+            f"the PKGBUILD in {package}/ must have pkgname={package}"
+        )
+    return path
+
+
+def _makepkg(build_root: Path, package: str, env: dict[str, str]) -> None:
+    flags = ["--nodeps", "--clean", "--cleanbuild", "--force", "--noconfirm"]
+    run(
+        _in_build_tree(build_root, package, [*_MAKEPKG, *flags], env),
+        log=LOG,
+        step=f"makepkg {package}",
+    )
+
+
+def _publish(src: Path, srcinfo: Path, pkg_out: Path) -> None:
+    """The AUR-ready directory: PKGBUILD, makepkg's .SRCINFO and the install script."""
+    pkg_out.mkdir()
+    for path in sorted(src.iterdir()):
+        if path.name == "PKGBUILD" or path.suffix == ".install":
+            shutil.copyfile(path, pkg_out / path.name)
+    shutil.copyfile(srcinfo, pkg_out / ".SRCINFO")
+
+
+def _collect(build_root: Path, dest: Path, expected: int) -> list[Path]:
+    results = []
+    for path in sorted((build_root / "pkgdest").glob(f"*{PKGEXT}")):
+        shutil.copyfile(path, dest / path.name)  # a copy, so the caller owns it
+        results.append(dest / path.name)
+    if len(results) != expected:
+        raise InfraError(f"makepkg made {len(results)} packages for {expected} PKGBUILDs")
+    return results
+
+
+def build(render_dir: Path | None = None) -> list[Path]:
+    """Build every Arch package into out/arch/, check it with pacman; return the package files."""
+    _check_host()
+    cfg = load_config()
+    render_dir = render_dir or rendering.render()
+    packages = sorted(p for p in (render_dir / "arch").iterdir() if p.is_dir())
+    build_root = _lay_out_build_tree(packages)
+    env = makepkg_env(source_date_epoch(), cfg.maintainer)
     dest = out_dir() / "arch"
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir()
     for src in packages:
-        printed = makepkg_printsrcinfo(build_root, src.name, env)
-        if printed != (src / ".SRCINFO").read_text(encoding="utf-8"):
-            raise InfraError(
-                f"the rendered {src / '.SRCINFO'} differs from makepkg --printsrcinfo:\n{printed}"
-            )
-        run(
-            _in_build_tree(
-                build_root, src.name,
-                [*_MAKEPKG, "--nodeps", "--clean", "--cleanbuild", "--force", "--noconfirm"],
-                env,
-            ),
-            log=LOG,
-            step=f"makepkg {src.name}",
-        )  # fmt: skip
-        # the AUR-ready directory: PKGBUILD, .SRCINFO and the install script
-        pkg_out = dest / src.name
-        pkg_out.mkdir()
-        for path in sorted(src.iterdir()):
-            if path.name in ("PKGBUILD", ".SRCINFO") or path.suffix == ".install":
-                shutil.copyfile(path, pkg_out / path.name)
-    results = []
-    for path in sorted((build_root / "pkgdest").glob(f"*{PKGEXT}")):
-        shutil.copyfile(path, dest / path.name)  # a copy, so the caller owns it
-        results.append(dest / path.name)
-    if len(results) != len(packages):
-        raise InfraError(f"makepkg made {len(results)} packages for {len(packages)} PKGBUILDs")
+        srcinfo = write_srcinfo(build_root, src.name, env)
+        _makepkg(build_root, src.name, env)
+        _publish(src, srcinfo, dest / src.name)
+    results = _collect(build_root, dest, len(packages))
     say(f"built {', '.join(p.name for p in results)} in {dest}")
+    verify_in_scratch_root(results, cfg)
     return results
+
+
+# --- installing into a scratch root
+#
+# The real pacman installs the built packages into ROOT = SCRATCH/root, where
+# SCRATCH is a temporary directory, and every path pacman uses points into
+# SCRATCH: the configuration (templates/arch/pacman.conf, not /etc/pacman.conf),
+# the database and the log file (which --root alone already moves into ROOT),
+# and the package cache, the GnuPG directory and the hook directory (which
+# --root alone leaves at the machine's /var/cache/pacman/pkg, /etc/pacman.d/gnupg
+# and /etc/pacman.d/hooks).  Nothing outside SCRATCH and out/logs changes.
+
+PACMAN_CONF = "pacman.conf"
+PACMAN_LOG = "arch-pacman.log"
+
+
+def _pacman(root: Path, *args: str | os.PathLike[str]) -> list[str]:
+    """pacman on the scratch ``root``, with SCRATCH's configuration and empty hook directory."""
+    scratch = root.parent
+    return [
+        "pacman",
+        "--config", str(scratch / PACMAN_CONF),
+        "--root", str(root),
+        "--dbpath", str(root / "var/lib/pacman"),
+        "--cachedir", str(root / "var/cache/pacman/pkg"),
+        "--gpgdir", str(root / "etc/pacman.d/gnupg"),
+        "--logfile", str(root / "var/log/pacman.log"),
+        "--hookdir", str(scratch / "hooks"),
+        *map(os.fspath, args),
+    ]  # fmt: skip
+
+
+def install_into_scratch_root(packages: list[Path], scratch: Path) -> Path:
+    """Install ``packages`` with pacman into ``scratch/root``; return that root.
+
+    ``scratch`` is an empty directory the caller owns and removes; nothing
+    outside it changes.
+    """
+    root = scratch / "root"
+    for sub in ("var/lib/pacman", "var/cache/pacman/pkg", "var/log"):
+        (root / sub).mkdir(parents=True)
+    (scratch / "hooks").mkdir()
+    shutil.copyfile(rendering.TEMPLATES / "arch" / PACMAN_CONF, scratch / PACMAN_CONF)
+    # -dd: the packages depend on dkms, python and systemd, Arch packages that
+    # cannot be installed on this Debian machine; skip every dependency check.
+    # --noscriptlet: pacman would run memlog-tools' post_install chrooted into
+    # ROOT, which has no /bin/sh (it fails with "call to execv failed").
+    # --hookdir (an empty directory) keeps the machine's /etc/pacman.d/hooks
+    # out; ROOT/usr/share/libalpm/hooks, which pacman always reads, is empty.
+    # Not exercised therefore: the install script, and what the hooks of the
+    # systemd and dkms packages do on a real Arch system (create the group from
+    # sysusers.d, reload udev, apply sysctl.d, build the module with DKMS).
+    run(
+        _pacman(root, "-U", "--noconfirm", "-dd", "--noscriptlet", *packages),
+        log=PACMAN_LOG,
+        step="pacman -U into a scratch root",
+    )
+    return root
+
+
+def query(root: Path, *args: str) -> str:
+    """A read-only pacman query on ``root``: its stdout; the command and output are logged."""
+    cmd = _pacman(root, *args)
+    with (log_dir() / PACMAN_LOG).open("a", encoding="utf-8") as log:
+        log.write(f"$ {shlex.join(cmd)}\n")
+        log.flush()
+        try:
+            out = capture(cmd)
+        except InfraError as exc:
+            log.write(f"# {exc}\n")
+            raise
+        log.write(out)
+    return out
+
+
+_QKK_WARNING = re.compile(r"warning: (.+\(.+\))$", re.MULTILINE)
+
+
+def check_installed_files(root: Path, names: list[str]) -> str:
+    """pacman -Qkk: each file of ``names`` has its mtree's type, mode, owner, size, mtime, sums.
+
+    Returns pacman's summary ("NAME: N total files, 0 altered files" each); an
+    altered file fails the command, and the error lists pacman's reasons.
+    """
+    try:
+        return query(root, "-Qkk", *names)
+    except InfraError as exc:
+        reasons = _QKK_WARNING.findall(str(exc))
+        if not reasons:
+            raise
+        raise InfraError(
+            f"pacman -Qkk: installed files differ from their package: {'; '.join(reasons)}; "
+            f"see {log_dir() / PACMAN_LOG}"
+        ) from exc
+
+
+_OWNED = re.compile(r"(?P<path>.+?)/? is owned by (?P<package>\S+) \S+")
+
+
+def owners(root: Path, paths: list[str]) -> dict[str, str]:
+    """pacman -Qo: ``paths`` (absolute, as seen inside ``root``) -> the package owning each.
+
+    A path missing from ``root`` is left out; pacman fails on one that is there
+    but owned by no package.
+    """
+    present = [path for path in paths if (root / path.lstrip("/")).exists()]
+    if not present:
+        return {}
+    out = query(root, "-Qo", *(f"{root}{path}" for path in present))
+    found = {}
+    for line in out.splitlines():
+        if match := _OWNED.fullmatch(line):
+            found[match["path"].removeprefix(str(root))] = match["package"]
+    return found
+
+
+def expected_owners(cfg: Config) -> dict[str, str]:
+    """What the packages must install -> the package that owns it."""
+    tools = cfg.packages.tools
+    return {
+        "/usr/bin/memlog": tools,
+        f"/usr/lib/{tools}/memlog/__init__.py": tools,
+        f"/usr/lib/{tools}/memlog/cli.py": tools,
+        **dict.fromkeys(INSTALLED_PATHS.values(), tools),
+        "/usr/share/man/man1/memlog.1.gz": tools,  # makepkg's zipman compresses it
+        f"/usr/src/memlog-{cfg.memlog.version}/dkms.conf": cfg.packages.dkms,
+    }
+
+
+def check_owners(root: Path, expected: dict[str, str]) -> None:
+    """Each path in ``expected`` is in ``root``, owned by the package it names."""
+    found = owners(root, list(expected))
+    wrong = [
+        f"{path} is owned by {found[path]}, not {package}"
+        if path in found
+        else f"{path} is missing (expected from {package})"
+        for path, package in expected.items()
+        if found.get(path) != package
+    ]
+    if wrong:
+        raise InfraError(
+            f"after pacman -U into a scratch root: {'; '.join(wrong)}; see {log_dir() / PACMAN_LOG}"
+        )
+
+
+def verify_in_scratch_root(packages: list[Path], cfg: Config) -> None:
+    """Install ``packages`` into a scratch root in a temporary directory; check them there."""
+    with tempfile.TemporaryDirectory(prefix="wintermute-arch-root-") as tmp:
+        root = install_into_scratch_root(packages, Path(tmp))
+        check_installed_files(root, [cfg.packages.dkms, cfg.packages.tools])
+        check_owners(root, expected_owners(cfg))
+    say(
+        "pacman installed both into a scratch root: -Qkk finds no altered file, "
+        "-Qo names the expected owner of each path"
+    )

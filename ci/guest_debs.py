@@ -27,6 +27,8 @@ from wintermute.run import capture, run
 
 MIRROR = "http://deb.debian.org/debian"
 LOG = "guest-debs.log"
+# Bump when how the packages are chosen changes in a way the request does not show.
+RECIPE = "2"
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,12 @@ def _configure(suites: tuple[str, ...]) -> Path:
     for sub in ("lists/partial", "state", "cache/archives/partial"):
         (base / sub).mkdir(parents=True, exist_ok=True)
     (base / "sources.list").write_text("".join(f"deb {MIRROR} {s} main\n" for s in suites))
-    (base / "preferences").write_text("")
+    # Suites after the first only serve what is asked for from them by name
+    # (pkg/suite): bookworm-backports' "ButAutomaticUpgrades" would otherwise
+    # upgrade the guest's installed packages (its 6.1 kernel, for one) too.
+    (base / "preferences").write_text(
+        "".join(f"Package: *\nPin: release n={suite}\nPin-Priority: 90\n\n" for suite in suites[1:])
+    )
     return base
 
 
@@ -92,7 +99,7 @@ def fetch(image: Image, request: Request) -> list[Path]:
         step=f"apt-get update ({', '.join(request.suites)})",
     )
     h = hashlib.sha256()
-    h.update(json.dumps([image.key, request.suites, request.packages]).encode())
+    h.update(json.dumps([RECIPE, image.key, request.suites, request.packages]).encode())
     h.update(_index_signature(base).encode())
     entry = cache_dir() / "guest-debs" / h.hexdigest()[:16]
     if not (entry / "debs.json").exists():

@@ -96,12 +96,14 @@ class Guest:
     log: Path
     second_kernel_debs: list[Path]
     stock_release: str  # the image's own kernel
+    repos: dict[str, Path] = field(default_factory=dict)  # name -> the repository on the host
 
     def apt(self, args: str, timeout: float = 1200) -> str:
         return self.vm.run(f"{APT} {args}", timeout=timeout, log=self.log).stdout
 
     def enable_repo(self, name: str) -> None:
-        """Let apt see one more of the local repositories."""
+        """Copy one more of the local repositories into the guest and let apt see it."""
+        self.vm.put(self.repos[name], GUEST_REPOS[name])
         line = f"deb [trusted=yes] file:{GUEST_REPOS[name]} ./"
         self.vm.run(f"echo {shlex.quote(line)} > {SOURCES}/{name}.list", log=self.log)
         self.apt("update")
@@ -159,9 +161,9 @@ def upgrade_description(kernel_yaml: Path, dest: Path) -> Path:
     return dest
 
 
-def _dkms_build_seconds(guest: Any, version: str, log: Path) -> float:
+def _dkms_build_seconds(guest: Any, version: str, release: str, log: Path) -> float:
     """How long DKMS's make ran in the guest, from its make.log (date at the top, mtime)."""
-    make_log = f"/var/lib/dkms/memlog/{version}/build/make.log"
+    make_log = f"/var/lib/dkms/memlog/{version}/{release}/x86_64/log/make.log"
     out = guest.run(
         f'start=$(date -d "$(sed -n 2p {make_log})" +%s) && '
         f"end=$(stat -c %Y {make_log}) && echo $((end - start))",
@@ -207,7 +209,10 @@ def installed_guest(kernel_yaml: Path, *, keep: bool = False) -> Iterator[Guest]
         with timings.step("apt-get install (DKMS build included)"):
             guest.enable_repo("current")
             guest.apt(f"install {cfg.packages.dkms}")
-        timings.add("of which DKMS's make", _dkms_build_seconds(guest_vm, cfg.memlog.version, log))
+        timings.add(
+            "of which DKMS's make",
+            _dkms_build_seconds(guest_vm, cfg.memlog.version, image.kernel_release, log),
+        )
         with timings.step("reboot"):
             guest_vm.reboot()
         yield guest

@@ -272,7 +272,7 @@ class Vm:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 probe = subprocess.run(
                     [
-                        *self.ssh_argv("-o", "ConnectTimeout=5"),
+                        *self.ssh_argv(*ssh.UNSHARED, "-o", "ConnectTimeout=5"),
                         "cat /proc/sys/kernel/random/boot_id",
                     ],
                     capture_output=True,
@@ -297,12 +297,13 @@ class Vm:
         # The connection may drop before systemctl returns: its exit status says nothing.
         with contextlib.suppress(subprocess.TimeoutExpired):
             subprocess.run(
-                [*self.ssh_argv(), "systemctl reboot"],
+                [*self.ssh_argv(*ssh.UNSHARED), "systemctl reboot"],
                 capture_output=True,
                 stdin=subprocess.DEVNULL,
                 timeout=60,
                 check=False,
             )
+        ssh.close_master(self.ssh_config)
         self.wait_for_ssh(boot_timeout(self.accelerator), not_boot_id=before)
         seconds = time.monotonic() - started
         say(f"guest rebooted; ssh answered after {seconds:.0f} s")
@@ -333,15 +334,17 @@ class Vm:
         if self.proc.poll() is None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 subprocess.run(
-                    [*self.ssh_argv(), "systemctl poweroff"],
+                    [*self.ssh_argv(*ssh.UNSHARED), "systemctl poweroff"],
                     capture_output=True,
                     stdin=subprocess.DEVNULL,
                     timeout=30,
                     check=False,
                 )
+        ssh.close_master(self.ssh_config)
         qemu.stop(self.proc, grace=timeout)
 
     def kill(self) -> None:
+        ssh.close_master(self.ssh_config)
         qemu.stop(self.proc)
 
 
@@ -423,6 +426,7 @@ def boot(
                     f"stop it with: kill {vm.proc.pid}"
                 )
             else:
+                ssh.close_master(vm.ssh_config)
                 qemu.stop(vm.proc)
 
 

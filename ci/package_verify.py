@@ -200,10 +200,9 @@ def installed_guest(kernel_yaml: Path, *, keep: bool = False) -> Iterator[Guest]
     with vm.boot(image, keep=keep) as guest_vm:
         timings.accelerator = guest_vm.accelerator
         timings.add("boot (QEMU start to ssh)", time.monotonic() - started)
-        with timings.step("copy the repositories in"):
-            for name, local in repos.items():
-                guest_vm.put(local, GUEST_REPOS[name])
-        guest = Guest(guest_vm, cfg, upgrade_cfg, timings, log, second_kernel, image.kernel_release)
+        guest = Guest(
+            guest_vm, cfg, upgrade_cfg, timings, log, second_kernel, image.kernel_release, repos
+        )
         guest_vm.run(f"rm -f /etc/apt/sources.list {SOURCES}/*.list {SOURCES}/*.sources", log=log)
         say(f"installing {cfg.packages.dkms} in the guest with apt-get (log: {log})")
         with timings.step("apt-get install (DKMS build included)"):

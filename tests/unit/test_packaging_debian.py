@@ -1,18 +1,26 @@
-"""The rendered Debian source tree: kernel.yaml's values, dh, DEP-5, clean maintainer scripts."""
+"""The Debian source package: kernel.yaml's values, debhelper's helpers, the repo's sources."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fnmatch
+import os
 import re
 import subprocess
+import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from wintermute import config
+from wintermute.driver_source import stage_driver_source
+from wintermute.errors import UserError
 from wintermute.packaging import debian, render
-from wintermute.packaging.system_files import INSTALLED_PATHS
+from wintermute.packaging.reproducible import tarball
+from wintermute.packaging.system_files import INSTALLED_PATHS, installed_paths
+from wintermute.paths import REPO
 
 MAINTAINER_SCRIPTS = ("preinst", "postinst", "prerm", "postrm")
 # SPDX identifier in a source file -> its DEP-5 licence in debian/copyright
@@ -21,6 +29,7 @@ DEP5_LICENCE = {
     "GPL-2.0 WITH Linux-syscall-note": "GPL-2 with Linux-syscall-note exception",
     "MIT OR Apache-2.0": "Expat or Apache-2.0",
 }
+EPOCH = 1700000000
 
 
 def _render(dest: Path, cfg: config.Config | None = None) -> Path:
@@ -41,6 +50,15 @@ def _with(cfg: config.Config, **changes: object) -> config.Config:
     return dataclasses.replace(
         cfg, memlog=memlog, packages=dataclasses.replace(cfg.packages, **packages)
     )
+
+
+@contextlib.contextmanager
+def _umask(mask: int) -> Iterator[None]:
+    old = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(old)
 
 
 @pytest.fixture(scope="module")
@@ -64,10 +82,23 @@ def _paragraphs(text: str) -> list[dict[str, str]]:
     return paragraphs
 
 
-def test_source_tree_is_named_after_the_upstream_version(tree: Path) -> None:
-    """The source tree is memlog-VERSION, with debian/, dkms/ and root/."""
+def _list(field: str) -> set[str]:
+    """A comma-separated relationship field as a set of its entries."""
+    return {d.strip() for d in field.replace("\n", " ").split(",") if d.strip()}
+
+
+def _install_lines(path: Path) -> list[tuple[str, str]]:
+    """(source pattern, destination directory) of each line of a debhelper .install file."""
+    return [(src, dest) for src, dest in (line.split() for line in path.read_text().splitlines())]
+
+
+# --- the rendered debian/
+
+
+def test_rendered_tree_is_debian_only_named_after_the_upstream_version(tree: Path) -> None:
+    """Rendering gives memlog-VERSION/debian/ only: the sources come from the upstream tarball."""
     assert tree.name == f"memlog-{config.load().memlog.version}"
-    assert {p.name for p in tree.iterdir()} == {"debian", "dkms", "root"}
+    assert [p.name for p in tree.iterdir()] == ["debian"]
 
 
 def test_control_names_packages_and_maintainer_from_kernel_yaml(tree: Path) -> None:
@@ -80,20 +111,32 @@ def test_control_names_packages_and_maintainer_from_kernel_yaml(tree: Path) -> N
     assert all(b["Architecture"] == "all" for b in binaries)
 
 
-def test_control_uses_debhelper_13_dh_dkms_and_the_dkms_autopkgtest(tree: Path) -> None:
-    """Build-Depends: debhelper-compat (= 13), dh-sequence-dkms; Testsuite: autopkgtest-pkg-dkms."""
+def test_control_build_depends_on_the_helpers_that_do_the_work(tree: Path) -> None:
+    """debhelper 13, the dkms and installsysusers sequences, dh-python and pybuild's pyproject."""
     source = _paragraphs((tree / "debian" / "control").read_text())[0]
-    build_depends = {d.strip() for d in source["Build-Depends"].split(",")}
-    assert build_depends == {"debhelper-compat (= 13)", "dh-sequence-dkms"}
+    assert _list(source["Build-Depends"]) >= {
+        "debhelper-compat (= 13)",
+        "dh-sequence-dkms",
+        "dh-sequence-installsysusers",
+        "dh-python",
+        "pybuild-plugin-pyproject",
+        "python3-setuptools",
+    }
     assert source["Testsuite"] == "autopkgtest-pkg-dkms"
     assert source["Rules-Requires-Root"] == "no"
+
+
+def test_tools_package_depends_on_what_the_helpers_compute(tree: Path) -> None:
+    """memlog-tools' Depends is ${python3:Depends} and ${misc:Depends}: no hand-written ones."""
+    tools = _paragraphs((tree / "debian" / "control").read_text())[1]
+    assert _list(tools["Depends"]) == {"${python3:Depends}", "${misc:Depends}"}
 
 
 def test_dkms_package_depends_on_dkms_with_build_exclusive_kernel_min(tree: Path) -> None:
     """memlog-dkms needs dkms >= 3.0.3 (BUILD_EXCLUSIVE_KERNEL_MIN) and the matching tools."""
     cfg = config.load()
     dkms = _paragraphs((tree / "debian" / "control").read_text())[2]
-    depends = {d.strip() for d in dkms["Depends"].replace("\n", " ").split(",")}
+    depends = _list(dkms["Depends"])
     assert {"dkms (>= 3.0.3)", f"{cfg.packages.tools} (= ${{source:Version}})"} <= depends
     assert "${misc:Depends}" in depends
 
@@ -112,54 +155,70 @@ def test_changelog_is_dated_by_source_date_epoch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The changelog's date is SOURCE_DATE_EPOCH, which dpkg then derives back from it."""
-    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", str(EPOCH))
     changelog = _render(tmp_path) / "debian" / "changelog"
     timestamp = subprocess.run(
         ["dpkg-parsechangelog", "-l", str(changelog), "-S", "Timestamp"],
         capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
-    assert timestamp == "1700000000"
+    assert timestamp == str(EPOCH)
 
 
-def test_source_format_is_quilt(tree: Path) -> None:
-    """3.0 (quilt): the version carries a Debian revision, so the package is not native."""
-    assert (tree / "debian" / "source" / "format").read_text() == "3.0 (quilt)\n"
-
-
-def test_rules_runs_dh_and_dh_dkms_with_the_upstream_version(tree: Path) -> None:
-    """debian/rules is `dh $@` plus dh_dkms -V taking its version from the changelog."""
+def test_rules_is_dh_with_python3_and_pybuild(tree: Path) -> None:
+    """debian/rules runs dh with the python3 addon and the pybuild build system."""
     rules = tree / "debian" / "rules"
-    text = rules.read_text()
     assert rules.stat().st_mode & 0o111
-    assert "%:\n\tdh $@\n" in text
-    assert "dh_dkms -p" in text and "-V $(DEB_VERSION_UPSTREAM)" in text
+    assert "%:\n\tdh $@ --with python3 --buildsystem=pybuild\n" in rules.read_text()
 
 
-def test_dkms_package_installs_the_tree_under_usr_src_memlog_version(tree: Path) -> None:
-    """memlog-dkms.install puts dkms/ (sources and dkms.conf) in /usr/src/memlog-VERSION/."""
+def test_rules_names_the_udev_rule_after_the_device(tree: Path) -> None:
+    """dh_installudev --name=memlog: the rule is 60-memlog.rules, whatever the package is called."""
+    text = (tree / "debian" / "rules").read_text()
+    assert "override_dh_installudev:\n\tdh_installudev --name=memlog\n" in text
+
+
+def test_helper_files_are_the_rendered_templates(tree: Path, tmp_path: Path) -> None:
+    """Each file a debhelper helper takes (udev, sysusers, sysctl...) is its template, rendered."""
     cfg = config.load()
-    install = (tree / "debian" / f"{cfg.packages.dkms}.install").read_text().split()
-    assert install == ["dkms/*", f"usr/src/memlog-{cfg.memlog.version}/"]
-    assert (tree / "dkms" / "dkms.conf").is_file()
-    assert (tree / "dkms" / "include" / "uapi" / "linux" / "memlog.h").is_file()
+    tools, dkms = cfg.packages.tools, cfg.packages.dkms
+    expected = {  # the names dh_installudev --name=memlog, dh_installsysusers, ... look for
+        f"{tools}.memlog.udev": "system/udev.rules",
+        f"{tools}.sysusers": "system/sysusers.conf",
+        "sysctl.d/60-memlog.conf": "system/sysctl.conf",
+        "modules-load.d/memlog.conf": "system/modules-load.conf",
+        "memlog.1": "doc/memlog.1",
+        f"{dkms}.dkms": "dkms/dkms.conf",
+    }
+    env, ctx = render.environment(), render.context(cfg)
+    for group in ("system", "doc", "dkms"):
+        render.render_group(env, ctx, group, tmp_path / group)
+    for name, source in expected.items():
+        assert (tree / "debian" / name).read_text() == (tmp_path / source).read_text(), name
 
 
-def test_system_files_are_rendered_at_their_installed_paths(tree: Path, tmp_path: Path) -> None:
-    """root/ holds the four system files at INSTALLED_PATHS, as templates/system renders them."""
-    env, ctx = render.environment(), render.context(config.load())
-    render.render_group(env, ctx, "system", tmp_path)
-    for name, installed in INSTALLED_PATHS.items():
-        assert (tree / "root" / installed.lstrip("/")).read_text() == (tmp_path / name).read_text()
+def test_sysusers_file_creates_the_group_kernel_yaml_names(tmp_path: Path) -> None:
+    """A different group in kernel.yaml is the group debian/<tools>.sysusers creates."""
+    cfg = _with(config.load(), group="agents")
+    sysusers = _render(tmp_path, cfg) / "debian" / f"{cfg.packages.tools}.sysusers"
+    assert "g agents - -" in sysusers.read_text().splitlines()
 
 
-def test_launcher_runs_memlog_cli_main(tree: Path) -> None:
-    """/usr/bin/memlog is an executable python3 script calling memlog.cli:main."""
-    launcher = tree / "root" / "usr" / "bin" / "memlog"
-    text = launcher.read_text()
-    assert launcher.stat().st_mode & 0o111
-    assert text.startswith("#!/usr/bin/python3\n")
-    assert "from memlog.cli import main" in text
-    assert (tree / "root" / debian.PYTHON_LIBRARY_DIR.lstrip("/") / "cli.py").is_file()
+def test_dkms_install_lays_out_the_source_as_stage_driver_source_does(
+    tree: Path, tmp_path: Path
+) -> None:
+    """memlog-dkms.install lays the upstream files out in /usr/src/memlog-VERSION/ as DKMS wants."""
+    cfg = config.load()
+    installed = set()
+    for pattern, dest in _install_lines(tree / "debian" / f"{cfg.packages.dkms}.install"):
+        for rel in fnmatch.filter(debian.upstream_files(), pattern):
+            installed.add(f"{dest.rstrip('/')}/{Path(rel).name}")
+    staged = stage_driver_source(tmp_path / "staged")
+    expected = {
+        f"usr/src/memlog-{cfg.memlog.version}/{p.relative_to(staged).as_posix()}"
+        for p in staged.rglob("*")
+        if p.is_file()
+    }
+    assert installed == expected
 
 
 def test_maintainer_scripts_pass_shellcheck(tree: Path) -> None:
@@ -167,27 +226,10 @@ def test_maintainer_scripts_pass_shellcheck(tree: Path) -> None:
     scripts = sorted(
         p for p in (tree / "debian").iterdir() if p.name.rpartition(".")[2] in MAINTAINER_SCRIPTS
     )
-    assert {p.name for p in scripts} >= {"memlog-tools.postinst", "memlog-tools.prerm"}
+    assert {p.name for p in scripts} == {"memlog-tools.postinst"}
     proc = subprocess.run(["shellcheck", "-s", "sh", *map(str, scripts)], capture_output=True,
                           text=True)  # fmt: skip
     assert proc.returncode == 0, proc.stdout
-
-
-def test_maintainer_scripts_keep_the_debhelper_token(tree: Path) -> None:
-    """Each maintainer script has #DEBHELPER#, so debhelper's snippets are added."""
-    for path in (tree / "debian").iterdir():
-        if path.name.rpartition(".")[2] in MAINTAINER_SCRIPTS:
-            assert "\n#DEBHELPER#\n" in path.read_text(), path.name
-
-
-def test_postinst_creates_the_group_kernel_yaml_names(tmp_path: Path) -> None:
-    """A different group in kernel.yaml is the group memlog-tools' postinst creates."""
-    cfg = _with(config.load(), group="agents")
-    postinst = (_render(tmp_path, cfg) / "debian" / f"{cfg.packages.tools}.postinst").read_text()
-    assert "getent group agents" in postinst
-    assert "addgroup --system --quiet agents" in postinst
-    assert "systemd-sysusers memlog.conf" in postinst  # the sysusers.d file it ships
-    assert "group memlog" not in postinst and "--quiet memlog" not in postinst
 
 
 def test_postinst_triggers_udev_for_an_already_loaded_module(tree: Path) -> None:
@@ -198,11 +240,21 @@ def test_postinst_triggers_udev_for_an_already_loaded_module(tree: Path) -> None
         assert f"udevadm trigger {trigger}" in postinst
 
 
+def test_postinst_triggers_udev_after_debhelpers_snippets(tree: Path) -> None:
+    """The trigger comes after #DEBHELPER#, where systemd-sysusers creates the group it names."""
+    postinst = (tree / "debian" / "memlog-tools.postinst").read_text()
+    assert postinst.index("#DEBHELPER#") < postinst.index("udevadm trigger")
+
+
 def test_package_files_follow_the_package_names_in_kernel_yaml(tmp_path: Path) -> None:
     """Renamed packages get their debian/<package>.* files under the new names."""
     cfg = _with(config.load(), tools="agentlog-tools", dkms="agentlog-dkms")
     files = {p.name for p in (_render(tmp_path, cfg) / "debian").iterdir()}
-    assert {"agentlog-tools.postinst", "agentlog-tools.prerm", "agentlog-dkms.install"} <= files
+    assert {
+        "agentlog-tools.postinst", "agentlog-tools.install", "agentlog-tools.manpages",
+        "agentlog-tools.memlog.udev", "agentlog-tools.sysusers",
+        "agentlog-dkms.install", "agentlog-dkms.dkms",
+    } <= files  # fmt: skip
     assert not [name for name in files if name.startswith("memlog-")]
 
 
@@ -229,13 +281,13 @@ def test_copyright_is_dep5_with_a_text_for_every_licence(tree: Path) -> None:
 
 
 def test_copyright_licences_match_the_spdx_tags_of_the_sources(tree: Path) -> None:
-    """The DEP-5 licence of each tagged file in the tree is its SPDX tag's licence."""
+    """The DEP-5 licence of each tagged file of the upstream tarball is its SPDX tag's licence."""
     copyright_ = _paragraphs((tree / "debian" / "copyright").read_text())
     paragraphs = [p for p in copyright_ if "Files" in p]
     checked = 0
-    for path in sorted(p for p in tree.rglob("*") if p.is_file()):
-        rel = path.relative_to(tree).as_posix()
-        tag = re.search(r"SPDX-License-Identifier: (.+?)\s*(\*/)?$", path.read_text(), re.M)
+    for rel in debian.upstream_files():
+        text = (REPO / rel).read_text()
+        tag = re.search(r"SPDX-License-Identifier: (.+?)\s*(\*/)?$", text, re.M)
         if not tag:
             continue
         # DEP-5: the last paragraph whose pattern matches wins; `*` matches `/` too
@@ -247,3 +299,149 @@ def test_copyright_licences_match_the_spdx_tags_of_the_sources(tree: Path) -> No
         assert licence == DEP5_LICENCE[tag.group(1)], rel
         checked += 1
     assert checked
+
+
+# --- the upstream tarball
+
+
+def test_upstream_files_are_the_package_sources(tree: Path) -> None:
+    """The tarball holds the driver, the UAPI header, the library and its pyproject.toml."""
+    files = debian.upstream_files()
+    assert {
+        "drivers/char/memlog/Kbuild", "drivers/char/memlog/memlog_main.c",
+        "include/uapi/linux/memlog.h", "src/memlog/cli.py", "pyproject.toml", "README.md",
+    } <= set(files)  # fmt: skip
+    assert all(f.startswith(debian.UPSTREAM_PATHS) for f in files)
+    assert files == sorted(files)
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t.invalid", *args],
+        check=True, capture_output=True,
+    )  # fmt: skip
+
+
+def _write(root: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+
+
+def test_upstream_files_are_what_git_knows_without_build_artefacts(tmp_path: Path) -> None:
+    """Untracked files count, ignored and deleted ones do not; of the driver, only its sources."""
+    repo = tmp_path / "repo"
+    _write(repo, {
+        ".gitignore": "*.o\n", "README.md": "", "pyproject.toml": "", "tasks.py": "",
+        "drivers/char/memlog/Kbuild": "", "drivers/char/memlog/memlog_main.c": "",
+        "include/uapi/linux/memlog.h": "", "src/memlog/cli.py": "", "src/memlog/gone.py": "",
+        "src/wintermute/run.py": "",
+    })  # fmt: skip
+    _git(repo, "init", "-q")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "sources")
+    (repo / "src/memlog/gone.py").unlink()
+    _write(repo, {
+        "src/memlog/new.py": "", "drivers/char/memlog/memlog_main.o": "",
+        "drivers/char/memlog/memlog.mod.c": "", "drivers/char/memlog/.memlog.ko.cmd": "",
+        "drivers/char/memlog/notes.txt": "",
+    })  # fmt: skip
+    assert debian.upstream_files(repo) == [
+        "README.md",
+        "drivers/char/memlog/Kbuild",
+        "drivers/char/memlog/memlog_main.c",
+        "include/uapi/linux/memlog.h",
+        "pyproject.toml",
+        "src/memlog/cli.py",
+        "src/memlog/new.py",
+    ]
+
+
+def test_upstream_files_outside_a_git_checkout_is_a_user_error(tmp_path: Path) -> None:
+    """Without git's list there is no tarball: one line saying so."""
+    with pytest.raises(UserError, match="not a git checkout"):
+        debian.upstream_files(tmp_path)
+
+
+def test_tarball_bytes_do_not_depend_on_modes_umask_or_place(tmp_path: Path) -> None:
+    """The same files, with other modes and umask, elsewhere: the same tarball bytes."""
+    files = {"b/z.c": "int z;\n", "a.py": "print()\n", "run": "#!/bin/sh\n"}
+    tarballs = []
+    for name, mask, mode in (("one", 0o022, 0o644), ("two", 0o077, 0o600)):
+        root = tmp_path / name / "src"
+        with _umask(mask):
+            _write(root, files)
+            (root / "run").chmod(mode | 0o100)
+            (root / "a.py").chmod(mode)
+            tarballs.append(tarball(root, sorted(files), tmp_path / name / "x.tar.xz",
+                                    top="x-1", epoch=EPOCH, log=str(tmp_path / "log")))  # fmt: skip
+    assert tarballs[0].read_bytes() == tarballs[1].read_bytes()
+
+
+def test_tarball_members_are_sorted_owned_by_root_and_dated_by_the_epoch(tmp_path: Path) -> None:
+    """Names sorted under top/, uid and gid 0, mtime the epoch, modes 0644 and 0755."""
+    root = tmp_path / "src"
+    _write(root, {"b/z.c": "", "a.py": "", "run": ""})
+    (root / "run").chmod(0o700)
+    path = tarball(root, ["run", "b/z.c", "a.py"], tmp_path / "x.tar.xz", top="x-1",
+                   epoch=EPOCH, log=str(tmp_path / "log"))  # fmt: skip
+    with tarfile.open(path) as tar:
+        members = tar.getmembers()
+    assert [m.name for m in members] == ["x-1", "x-1/a.py", "x-1/b", "x-1/b/z.c", "x-1/run"]
+    assert {(m.uid, m.gid, m.mtime) for m in members} == {(0, 0, EPOCH)}
+    modes = {m.name: m.mode for m in members}
+    assert (modes["x-1/a.py"], modes["x-1/run"], modes["x-1/b"]) == (0o644, 0o755, 0o755)
+
+
+def test_source_tree_is_the_upstream_tarball_plus_the_rendered_debian_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The build tree holds exactly the upstream files and debian/, the tarball beside it."""
+    monkeypatch.setenv("WINTERMUTE_OUT", str(tmp_path / "out"))
+    _render(tmp_path / "render" / "debian")
+    tree = debian.source_tree(tmp_path / "render", tmp_path / "build")
+    version = config.load().memlog.version
+    assert (tmp_path / "build" / f"memlog_{version}.orig.tar.xz").is_file()
+    files = {p.relative_to(tree).as_posix() for p in tree.rglob("*") if p.is_file()}
+    assert {f for f in files if not f.startswith("debian/")} == set(debian.upstream_files())
+    assert "debian/rules" in files
+
+
+def test_source_tree_does_not_depend_on_the_umask(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under umask 077 the orig tarball and debian/'s modes are those made under umask 022."""
+    monkeypatch.setenv("WINTERMUTE_OUT", str(tmp_path / "out"))
+    results = []
+    for name, mask in (("one", 0o022), ("two", 0o077)):
+        with _umask(mask):
+            _render(tmp_path / name / "render" / "debian")
+            tree = debian.source_tree(tmp_path / name / "render", tmp_path / name / "build")
+        [orig] = tree.parent.glob("*.orig.tar.xz")
+        debian_dir = [tree / "debian", *(tree / "debian").rglob("*")]
+        results.append(
+            (orig.read_bytes(), {p.relative_to(tree): p.stat().st_mode for p in debian_dir})
+        )
+    assert results[0] == results[1]
+
+
+# --- where the system files are installed
+
+
+def test_installed_paths_for_arch_are_the_canonical_ones() -> None:
+    """Arch installs the system files where INSTALLED_PATHS says."""
+    assert installed_paths("arch") == INSTALLED_PATHS
+
+
+def test_installed_paths_for_debian_are_where_debhelper_puts_them() -> None:
+    """dh_installudev uses /lib/udev/rules.d; dh_installsysusers names the file for the package."""
+    paths = installed_paths("debian", "agentlog-tools")
+    assert paths["udev.rules"] == "/lib/udev/rules.d/60-memlog.rules"
+    assert paths["sysusers.conf"] == "/usr/lib/sysusers.d/agentlog-tools.conf"
+    assert paths.keys() == INSTALLED_PATHS.keys()
+
+
+def test_installed_paths_of_an_unknown_distribution_is_a_user_error() -> None:
+    """An unknown distribution is named in a one-line error listing the known ones."""
+    with pytest.raises(UserError, match=r"'gentoo'.*debian"):
+        installed_paths("gentoo")

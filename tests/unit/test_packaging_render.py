@@ -40,23 +40,20 @@ def test_debian_changelog_version_is_version_dash_release(rendered: Path) -> Non
     assert first.startswith(f"memlog ({cfg.memlog.version}-{cfg.memlog.release}) ")
 
 
-def test_debian_rules_uses_the_dh_sequencer(rendered: Path) -> None:
-    """debian/rules is dh with an override for dh_dkms."""
+def test_debian_rules_uses_the_dh_sequencer_with_pybuild(rendered: Path) -> None:
+    """debian/rules is dh with the python3 addon and pybuild."""
     rules = (_debian(rendered) / "debian" / "rules").read_text()
-    assert "\tdh $@" in rules and "dh_dkms" in rules
+    assert "\tdh $@ --with python3 --buildsystem=pybuild" in rules
 
 
-def test_debian_postinst_creates_the_configured_group(tmp_path: Path) -> None:
-    """A different group in kernel.yaml shows up in memlog-tools' postinst."""
+def test_debian_sysusers_file_creates_the_configured_group(tmp_path: Path) -> None:
+    """A different group in kernel.yaml shows up in memlog-tools' sysusers.d file."""
     cfg = config.load()
     system = dataclasses.replace(cfg.memlog.system, group="agents")
     cfg = dataclasses.replace(cfg, memlog=dataclasses.replace(cfg.memlog, system=system))
     out = render.render(tmp_path / "render", cfg)
-    postinst = (
-        next((out / "debian").iterdir()) / "debian" / f"{cfg.packages.tools}.postinst"
-    ).read_text()
-    assert "addgroup --system --quiet agents" in postinst
-    assert "getent group agents" in postinst
+    sysusers = next((out / "debian").iterdir()) / "debian" / f"{cfg.packages.tools}.sysusers"
+    assert "g agents - -" in sysusers.read_text()
 
 
 def test_debian_maintainer_scripts_pass_shellcheck(rendered: Path) -> None:

@@ -1,27 +1,36 @@
-"""Debian: one source package ``memlog`` with two binary packages, built with dpkg-buildpackage.
+"""Debian: one source package ``memlog`` with two binary packages, built by debhelper.
 
-``render`` lays out a complete source tree under ``out/render/debian/memlog-VERSION/``:
-``debian/`` from ``templates/debian``, ``dkms/`` (the DKMS tree: staged driver
-source and rendered dkms.conf) and ``root/`` (memlog-tools' files at their
-installed paths).  ``build`` makes the reproducible ``.orig.tar.xz`` (source
-format ``3.0 (quilt)``: the version has a Debian revision), runs
-``dpkg-buildpackage``, puts the results in ``out/debian/`` and runs ``lintian``
-on the ``.changes`` (log: ``out/logs/lintian.log``; an error fails the build).
+``render`` writes ``debian/`` into ``out/render/debian/memlog-VERSION/``:
+``templates/debian`` with kernel.yaml's values, plus the system files, the man
+page and dkms.conf (``templates/system``, ``templates/doc``,
+``templates/dkms``) under the names debhelper's helpers look for
+(:func:`helper_files`).
 
-Choices, for whoever maintains this next:
+``build`` makes the upstream tarball ``memlog_VERSION.orig.tar.xz`` from the
+repository's own sources (:func:`upstream_files`), unpacks it, adds the
+rendered ``debian/``, runs ``dpkg-buildpackage`` and then ``lintian`` (an
+error or a warning fails the build; log ``out/logs/lintian.log``), and puts
+the results in ``out/debian/``.  :func:`reprotest` rebuilds the source
+package twice with Debian's ``reprotest``, varying what differs between
+machines, and compares the ``.deb`` files.
 
-* The changelog's date is :func:`reproducible.source_date_epoch`: the commit
-  time of the last commit touching the package inputs (or the environment's
-  ``SOURCE_DATE_EPOCH``).  dpkg derives ``SOURCE_DATE_EPOCH`` from that date,
-  so two builds of the same commit give byte-identical ``.deb`` files.
-* The four system files go where :data:`system_files.INSTALLED_PATHS` says
-  (systemd's ``/usr/lib`` vendor directories, as in the Arch packages), by
-  ``memlog-tools.install``.  dh_installudev is not used: under compat 13 it
-  installs into ``/lib/udev/rules.d`` and names the file after the package;
-  nor dh_installsysusers: compat 13 does not run it, and its snippet fails
-  where systemd-sysusers is missing (postinst falls back to addgroup).
-* The library is byte-compiled in postinst and its ``__pycache__`` removed
-  in prerm, as dh_python3 would; dh-python is not a build dependency.
+Who does what, for whoever maintains this next:
+
+* pybuild (``--buildsystem=pybuild``, pybuild-plugin-pyproject) builds the
+  library and the ``memlog`` entry point from pyproject.toml; dh_python3
+  fills ``${python3:Depends}`` and byte-compiles on installation.
+* dh_installudev (``--name=memlog``: ``/lib/udev/rules.d/60-memlog.rules``
+  under compat 13), dh_installsysusers (the ``installsysusers`` addon, not in
+  compat 13's default sequence; it adds the systemd-sysusers dependency and
+  creates the group in postinst), dh_installman, dh_install (sysctl.d,
+  modules-load.d, the DKMS source) and dh_dkms (dkms.conf, the DKMS
+  maintainer scripts).  :func:`system_files.installed_paths` says where each
+  system file ends up.
+* memlog-tools' own postinst only re-triggers udev for an already loaded
+  module, which no helper does.
+* The changelog's date is :func:`reproducible.source_date_epoch`; dpkg derives
+  ``SOURCE_DATE_EPOCH`` from it, and the upstream tarball's mtimes are the
+  same, so the same inputs give the same bytes.
 * Purge leaves the group (Debian never deletes system groups); README.Debian
   says so.
 """
@@ -35,124 +44,181 @@ from typing import Any
 
 import jinja2
 
-from wintermute.errors import InfraError
+from wintermute.driver_source import driver_files
+from wintermute.errors import InfraError, UserError
 from wintermute.packaging import render as rendering
-from wintermute.packaging import userspace
-from wintermute.packaging.dkms import render as render_dkms
-from wintermute.packaging.reproducible import rfc2822
-from wintermute.packaging.system_files import INSTALLED_PATHS
-from wintermute.paths import out_dir
+from wintermute.packaging.reproducible import rfc2822, tarball
+from wintermute.packaging.system_files import installed_paths
+from wintermute.paths import REPO, out_dir
 from wintermute.run import capture, run, say
 
-PYTHON_LIBRARY_DIR = "/usr/lib/python3/dist-packages/memlog"
-LAUNCHER = """#!/usr/bin/python3
-import sys
-
-from memlog.cli import main
-
-sys.exit(main())
-"""
+LOG = "debian-build.log"
+DRIVER = "drivers/char/memlog"
+# What the packages are built from, relative to the repository.
+UPSTREAM_PATHS = (DRIVER, "include/uapi/linux/memlog.h", "src/memlog", "pyproject.toml",
+                  "README.md")  # fmt: skip
+# lintian: any error or warning fails the build.  Info tags are shown too (an
+# unused override is one).  Not --show-overrides: lintian 2.116 then counts the
+# overridden tags towards --fail-on.
+LINTIAN = ["lintian", "--fail-on", "error,warning", "--display-info", "--tag-display-limit", "0"]
+# The build sees the distribution's tools, not a user's (a pyenv python3 first on PATH).
+BUILD_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8"}
+# What reprotest varies between its two builds: everything it can (build path,
+# hostname and domain, time zone, locale, umask, time, file order, kernel
+# personality, CPUs, HOME, PATH, environment) except user_group, which needs
+# another existing user and sudo.  The time is always moved 700 days ahead
+# (by default reprotest sometimes leaves it).
+REPROTEST_VARIATIONS = ("+all", "-user_group", "time.faketimes+=+700days")
 
 
 def source_dir_name(ctx: dict[str, Any]) -> str:
     return f"memlog-{ctx['memlog']['version']}"
 
 
+def helper_files(packages: dict[str, str]) -> dict[str, str]:
+    """Rendered template (group/name) -> its name in debian/, where a debhelper helper finds it."""
+    tools, dkms = packages["tools"], packages["dkms"]
+    return {
+        "system/udev.rules": f"{tools}.memlog.udev",  # dh_installudev --name=memlog
+        "system/sysusers.conf": f"{tools}.sysusers",  # dh_installsysusers
+        "system/sysctl.conf": "sysctl.d/60-memlog.conf",  # dh_install: <tools>.install
+        "system/modules-load.conf": "modules-load.d/memlog.conf",  # dh_install
+        "doc/memlog.1": "memlog.1",  # dh_installman: <tools>.manpages
+        "dkms/dkms.conf": f"{dkms}.dkms",  # dh_dkms
+    }
+
+
 def render(env: jinja2.Environment, ctx: dict[str, Any], dest: Path) -> None:
+    """Write memlog-VERSION/debian/ under ``dest``."""
     ctx = {
         **ctx,
         "changelog_date": rfc2822(ctx["source_date_epoch"]),
-        "installed_paths": INSTALLED_PATHS,
-        "sysusers_name": Path(INSTALLED_PATHS["sysusers.conf"]).name,
-        "python_library_dir": PYTHON_LIBRARY_DIR,
+        "installed_paths": installed_paths("debian", ctx["packages"]["tools"]),
     }
-    tree = dest / source_dir_name(ctx)
-    rendering.render_group(env, ctx, "debian", tree)
-    # per-package debhelper files are named after the packages kernel.yaml names
-    names = {"memlog-tools": ctx["packages"]["tools"], "memlog-dkms": ctx["packages"]["dkms"]}
-    for path in sorted((tree / "debian").glob("memlog-*.*")):
+    debian = dest / source_dir_name(ctx) / "debian"
+    rendering.render_group(env, ctx, "debian", debian.parent)
+    _rename_package_files(debian, ctx["packages"])
+    files = helper_files(ctx["packages"])
+    with tempfile.TemporaryDirectory() as tmp:
+        for group in sorted({source.partition("/")[0] for source in files}):
+            rendering.render_group(env, ctx, group, Path(tmp) / group)
+        for source, name in files.items():
+            (debian / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(Path(tmp) / source, debian / name)  # with the mode rendering gave it
+
+
+def _rename_package_files(debian: Path, packages: dict[str, str]) -> None:
+    """debian/memlog-tools.* and memlog-dkms.* take the package names kernel.yaml gives."""
+    names = {"memlog-tools": packages["tools"], "memlog-dkms": packages["dkms"]}
+    for path in sorted(debian.glob("memlog-*.*")):
         package, _, rest = path.name.partition(".")
         if names.get(package, package) != package:
             path.rename(path.with_name(f"{names[package]}.{rest}"))
-    render_dkms(env, ctx, tree / "dkms")
-    root = tree / "root"
-    userspace.copy_library(root / PYTHON_LIBRARY_DIR.lstrip("/"))
-    launcher = root / "usr" / "bin" / "memlog"
-    launcher.parent.mkdir(parents=True, exist_ok=True)
-    launcher.write_text(LAUNCHER)
-    launcher.chmod(0o755)
-    with tempfile.TemporaryDirectory() as tmp:
-        userspace.install_system_files(env, ctx, root, Path(tmp))
-    userspace.install_man_page(env, ctx, root)
 
 
-def _normalise_modes(tree: Path) -> None:
-    """Directories 0755, files 0644 or 0755: the umask of whoever rendered does not leak."""
-    for path in [tree, *tree.rglob("*")]:
-        if path.is_symlink():
-            continue
-        if path.is_dir() or path.stat().st_mode & 0o100:
-            path.chmod(0o755)
-        else:
-            path.chmod(0o644)
+def upstream_files(repo: Path = REPO) -> list[str]:
+    """The files of the upstream tarball, relative to ``repo``, sorted.
+
+    What git knows in the working tree (tracked or not ignored; uncommitted
+    edits count) under :data:`UPSTREAM_PATHS`; of the driver directory, only
+    source files (no build artefacts).
+    """
+    try:
+        listing = capture(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--",
+             *UPSTREAM_PATHS],
+            cwd=repo,
+        )  # fmt: skip
+    except InfraError as exc:
+        raise UserError(
+            f"the upstream tarball is made from the files git knows, and {repo} is not a git "
+            f"checkout: {exc}"
+        ) from None
+    known = {p for p in listing.split("\0") if p and (repo / p).is_file()}
+    driver_sources = {p.relative_to(repo).as_posix() for p in driver_files(repo / DRIVER)}
+    return sorted(p for p in known if not p.startswith(f"{DRIVER}/") or p in driver_sources)
 
 
-def _orig_tarball(build: Path, tree: Path, epoch: int) -> Path:
-    """The upstream tarball: the tree without debian/, byte-for-byte reproducible."""
-    version = tree.name.removeprefix("memlog-")
-    tarball = build / f"memlog_{version}.orig.tar.xz"
-    run(
-        [
-            "tar", "--sort=name", f"--mtime=@{epoch}", "--owner=0", "--group=0",
-            "--numeric-owner", "--mode=u+rw,go=rX", "--exclude=./debian", "--exclude=debian",
-            "-C", build, "-cJf", tarball, tree.name,
-        ],
-        log="debian-build.log",
-        env={"XZ_OPT": "-6 -T1"},
-    )  # fmt: skip
-    return tarball
+def _changelog(tree: Path, field: str) -> str:
+    return capture(["dpkg-parsechangelog", "-S", field], cwd=tree).strip()
 
 
-def build(render_dir: Path | None = None) -> list[Path]:
-    """Build the source and binary packages into out/debian/; lintian must find no error."""
-    render_dir = render_dir or rendering.render()
-    src_tree = next((render_dir / "debian").iterdir())
-    build_dir = out_dir() / "build" / "debian"
-    if build_dir.exists():
-        shutil.rmtree(build_dir)
-    build_dir.mkdir(parents=True)
-    tree = build_dir / src_tree.name
-    shutil.copytree(src_tree, tree, symlinks=True)
-    _normalise_modes(tree)
-    # The changelog's date, as dpkg derives it: one timestamp for the tarball
-    # and the packages, whichever rendering render_dir holds.
-    epoch = int(capture(["dpkg-parsechangelog", "-S", "Timestamp"], cwd=tree).strip())
-    _orig_tarball(build_dir, tree, epoch)
-    run(
-        ["dpkg-buildpackage", "-us", "-uc", "--no-check-builddeps"],
-        cwd=tree,
-        log="debian-build.log",
-        env={"SOURCE_DATE_EPOCH": str(epoch), "LC_ALL": "C.UTF-8", "TZ": "UTC"},
-        step="building the Debian packages with dpkg-buildpackage",
-    )
+def source_tree(render_dir: Path, build_dir: Path) -> Path:
+    """Make the upstream tarball in ``build_dir``, unpack it there, add the rendered debian/.
+
+    Returns the source tree, ``build_dir/memlog-VERSION``.
+    """
+    [rendered] = (render_dir / "debian").iterdir()
+    epoch = int(_changelog(rendered, "Timestamp"))
+    version = _changelog(rendered, "Version").rpartition("-")[0]
+    orig = tarball(REPO, upstream_files(), build_dir / f"memlog_{version}.orig.tar.xz",
+                   top=rendered.name, epoch=epoch, log=LOG)  # fmt: skip
+    run(["tar", "-C", build_dir, "-xf", orig], log=LOG)
+    tree = build_dir / rendered.name
+    shutil.copytree(rendered / "debian", tree / "debian")
+    # dpkg-source packs debian/ with the modes it finds: files are rendered
+    # 0644 or 0755, directories are made here under the caller's umask.
+    for path in [tree / "debian", *(p for p in (tree / "debian").rglob("*") if p.is_dir())]:
+        path.chmod(0o755)
+    return tree
+
+
+def _check_build_dependencies(tree: Path) -> None:
+    try:
+        capture(["dpkg-checkbuilddeps"], cwd=tree, env=BUILD_ENV)
+    except InfraError as exc:
+        raise UserError(f"{exc}; install them with scripts/setup-host") from None
+
+
+def _collect(build_dir: Path) -> list[Path]:
+    """Move what dpkg-buildpackage made into a fresh out/debian/."""
     dest = out_dir() / "debian"
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir()
-    results = []
-    for path in sorted(build_dir.iterdir()):
-        if path.is_file():
-            results.append(Path(shutil.move(path, dest / path.name)))
+    return [
+        Path(shutil.move(path, dest / path.name))
+        for path in sorted(build_dir.iterdir())
+        if path.is_file()
+    ]
+
+
+def build(render_dir: Path | None = None) -> list[Path]:
+    """Build the source and binary packages into out/debian/; lintian must find nothing."""
+    render_dir = render_dir or rendering.render()
+    build_dir = out_dir() / "build" / "debian"
+    if build_dir.exists():
+        shutil.rmtree(build_dir)
+    build_dir.mkdir(parents=True)
+    tree = source_tree(render_dir, build_dir)
+    _check_build_dependencies(tree)
+    run(
+        ["dpkg-buildpackage", "-us", "-uc"],
+        cwd=tree,
+        log=LOG,
+        env=BUILD_ENV,
+        step="building the Debian packages with dpkg-buildpackage",
+    )
+    results = _collect(build_dir)
     changes = [p for p in results if p.suffix == ".changes"]
     if len(changes) != 1:
-        raise InfraError(f"dpkg-buildpackage made {len(changes)} .changes files; see the build log")
-    run(
-        [
-            "lintian", "--fail-on", "error", "--display-info", "--show-overrides",
-            "--tag-display-limit", "0", changes[0],
-        ],
-        log="lintian.log",
-        step="lintian (errors fail the build)",
-    )  # fmt: skip
-    say(f"built {', '.join(p.name for p in results if p.suffix == '.deb')} in {dest}")
+        raise InfraError(f"dpkg-buildpackage made {len(changes)} .changes files; see {LOG}")
+    run([*LINTIAN, changes[0]], log="lintian.log", step="lintian (errors and warnings fail)")
+    say(f"built {', '.join(p.name for p in results if p.suffix == '.deb')} in {out_dir()}/debian")
     return results
+
+
+def reprotest(dsc: Path, store: Path) -> None:
+    """Build ``dsc`` twice with reprotest (null server: here, in temp dirs); the .debs must match.
+
+    ``store`` (must not exist yet) keeps both builds' .debs, and diffoscope's
+    report if they differ.  Needs the build dependencies installed.
+    """
+    run(
+        ["reprotest", "--verbosity=1", "--min-cpus=1",
+         f"--variations={','.join(REPROTEST_VARIATIONS)}", "--store-dir", store, dsc, "--", "null"],
+        cwd=dsc.parent,
+        log="reprotest.log",
+        env=BUILD_ENV,
+        step=f"reprotest: building {dsc.name} twice, the second time under other conditions",
+    )  # fmt: skip

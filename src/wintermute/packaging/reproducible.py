@@ -4,16 +4,21 @@
 is, in order: the environment's ``SOURCE_DATE_EPOCH`` if set; else the commit
 time of the last commit that touched what the packages are made from.  The
 same inputs therefore give the same timestamp, and byte-identical packages.
+:func:`tarball` packs files with it, the same bytes on any machine.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
+import shutil
+import tempfile
+from collections.abc import Sequence
 from email.utils import formatdate
+from pathlib import Path
 
-from wintermute.errors import UserError
+from wintermute.errors import InfraError, UserError
 from wintermute.paths import REPO
+from wintermute.run import capture, run
 
 # What the packages are made from; a commit touching anything else does not
 # change the timestamp.
@@ -24,6 +29,8 @@ PACKAGE_INPUTS = (
     "include/uapi/linux/memlog.h",
     "src/memlog",
     "src/wintermute/packaging",
+    "pyproject.toml",
+    "README.md",
 )
 
 
@@ -34,14 +41,8 @@ def source_date_epoch() -> int:
             raise UserError(f"SOURCE_DATE_EPOCH={env!r} is not a whole number of seconds")
         return int(env)
     try:
-        out = subprocess.run(
-            ["git", "log", "-1", "--format=%ct", "--", *PACKAGE_INPUTS],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError) as exc:
+        out = capture(["git", "log", "-1", "--format=%ct", "--", *PACKAGE_INPUTS], cwd=REPO).strip()
+    except (InfraError, UserError) as exc:
         raise UserError("cannot date the package inputs from git; set SOURCE_DATE_EPOCH") from exc
     if not out:
         raise UserError("no commit touches the package inputs yet; set SOURCE_DATE_EPOCH")
@@ -51,3 +52,32 @@ def source_date_epoch() -> int:
 def rfc2822(epoch: int) -> str:
     """The timestamp as debian/changelog wants it (always UTC)."""
     return formatdate(epoch, usegmt=True).replace("GMT", "+0000")
+
+
+def tarball(
+    root: Path, members: Sequence[str], dest: Path, *, top: str, epoch: int, log: str
+) -> Path:
+    """Pack ``members`` (paths relative to ``root``) under ``top/`` into ``dest``, a .tar.xz.
+
+    The same files give the same bytes whoever packs them, wherever: names
+    sorted, every mtime ``epoch``, owner and group 0, modes 0644 or 0755
+    (only the executable bit of each file is kept, not the umask or the
+    checkout's modes), GNU format (no access or change times), and xz
+    single-threaded (threaded xz splits the stream differently).
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".tarball.", dir=dest.parent) as tmp:
+        for member in members:
+            target = Path(tmp) / top / member
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(root / member, target)  # the contents and the executable bit
+        run(
+            [
+                "tar", "--format=gnu", "--sort=name", f"--mtime=@{epoch}", "--owner=0",
+                "--group=0", "--numeric-owner", "--mode=u=rwX,go=rX",
+                "-C", tmp, "-cJf", dest, top,
+            ],
+            log=log,
+            env={"XZ_OPT": "-6 -T1"},
+        )  # fmt: skip
+    return dest

@@ -104,13 +104,24 @@ def _phase(item: pytest.Item) -> int:
     return PHASES.index(key) if key in PHASES else len(PHASES)
 
 
-@pytest.hookimpl(trylast=True)
+def _mine(items: list[pytest.Item]) -> list[pytest.Item]:
+    return [item for item in items if "/tests/system/" in str(item.path)]
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    mine = [item for item in items if "/tests/system/" in str(item.path)]
+    """Mark the tier vm before `-m` selects (pytest's own hook runs after tryfirst ones)."""
+    for item in _mine(items):
+        item.add_marker("vm")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Order what was selected by phase (trylast: after every selection)."""
+    items = session.items
+    mine = _mine(items)
     if not mine:
         return
-    for item in mine:
-        item.add_marker("vm")
     first = items.index(mine[0])
     rest = [item for item in items if item not in mine]
     ordered = sorted(mine, key=_phase)  # stable: file order within a phase

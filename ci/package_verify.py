@@ -59,16 +59,36 @@ class Timings:
     path: Path
     accelerator: str = ""
     steps: list[tuple[str, float]] = field(default_factory=list)
+    # While the checks run (start_checks .. end_checks), the time between two
+    # named steps is recorded as a "checks" step of its own.
+    _checks_since: float | None = None
 
     def add(self, step: str, seconds: float) -> None:
         self.steps.append((step, round(seconds, 1)))
         self.write()
 
+    def _close_checks(self, now: float) -> None:
+        if self._checks_since is not None and now - self._checks_since >= 0.05:
+            self.add("checks", now - self._checks_since)
+        self._checks_since = None
+
+    def start_checks(self) -> None:
+        self._checks_since = time.monotonic()
+
+    def end_checks(self) -> None:
+        self._close_checks(time.monotonic())
+
     @contextlib.contextmanager
     def step(self, name: str) -> Iterator[None]:
         started = time.monotonic()
-        yield
-        self.add(name, time.monotonic() - started)
+        in_checks = self._checks_since is not None
+        self._close_checks(started)
+        try:
+            yield
+        finally:
+            self.add(name, time.monotonic() - started)
+            if in_checks:
+                self.start_checks()
 
     def write(self) -> None:
         data = {

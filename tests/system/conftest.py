@@ -16,7 +16,6 @@ removal and purge, ``invoke dkms-install``.
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -52,9 +51,9 @@ def guest(pytestconfig: pytest.Config) -> Iterator[Any]:
 
             with live_output(pytestconfig):  # building, booting, installing: show progress
                 found = stack.enter_context(package_verify.installed_guest(VM_KERNEL_YAML))
-        started = time.monotonic()
+        found.timings.start_checks()
         yield found
-        found.timings.add("checks and scenarios", time.monotonic() - started)
+        found.timings.end_checks()
 
 
 @pytest.fixture(scope="session")

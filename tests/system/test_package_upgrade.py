@@ -2,9 +2,10 @@
 
 The guest has version N installed; the next repository holds N+1 (built from
 the same kernel.yaml with memlog.version one step newer).  An upgrade replaces
-the packages and has DKMS build the new module for every kernel with headers,
-but does not unload the running module: records stay readable until the
-module is reloaded (or the machine reboots), which drops them.
+the packages and has DKMS build the new module for the running kernel (and the
+newest installed one, DKMS's default), but does not unload the running
+module: records stay readable until the module is reloaded (or the machine
+reboots), which drops them.
 """
 
 from __future__ import annotations
@@ -56,15 +57,18 @@ def test_upgrade_installs_the_next_version_of_both_packages(
     assert _versions(final_host, cfg) == {cfg.packages.tools: new, cfg.packages.dkms: new}
 
 
-def test_dkms_builds_the_new_version_for_every_kernel_and_forgets_the_old(
+def test_dkms_builds_the_new_version_for_the_running_kernel_and_forgets_the_old(
     final_host: Any, guest: Any, upgraded: dict[str, Any]
 ) -> None:
-    """dkms status lists only the new version, installed for both kernels."""
+    """dkms status lists only the new version, installed for the running (and newest) kernel.
+
+    DKMS's postinst builds for the running kernel and the newest installed one,
+    not for every kernel (unless autoinstall_all_kernels is set in
+    /etc/dkms/framework.conf); the old version is removed for all of them.
+    """
     status = final_host.check_output("dkms status -m memlog").splitlines()
-    new = guest.upgrade_cfg.memlog.version
-    assert len(status) == 2, status
-    for line in status:
-        assert line.startswith(f"memlog/{new}, ") and line.endswith("installed"), status
+    running = final_host.check_output("uname -r")
+    assert status == [f"memlog/{guest.upgrade_cfg.memlog.version}, {running}, x86_64: installed"]
 
 
 def test_the_group_and_its_members_survive_the_upgrade(

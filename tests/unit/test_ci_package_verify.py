@@ -58,6 +58,26 @@ def test_timings_count_each_step_once(tmp_path: Path) -> None:
     ]
 
 
+def test_timings_split_the_checks_around_the_scenarios_steps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Time in the checks between two named steps is a "checks" step; nothing counts twice."""
+    clock = iter([100.0, 110.0, 150.0, 155.0, 160.0])  # start, step in/out, end
+    monkeypatch.setattr(package_verify.time, "monotonic", lambda: next(clock))
+    timings = package_verify.Timings(tmp_path / "t.json")
+    timings.start_checks()  # 100
+    with timings.step("kernel upgrade"):  # 110 .. 150
+        pass
+    timings.end_checks()  # 155
+    data = json.loads((tmp_path / "t.json").read_text())
+    assert [(s["step"], s["seconds"]) for s in data["steps"]] == [
+        ("checks", 10.0),
+        ("kernel upgrade", 40.0),
+        ("checks", 5.0),
+    ]
+    assert data["total_seconds"] == 55.0
+
+
 def test_the_second_kernels_release_comes_from_its_image_package() -> None:
     """The versioned linux-image package names the release; metapackages do not count."""
     debs = [

@@ -165,10 +165,16 @@ def _in_build_tree(
 ) -> list[str]:
     """``cmd`` as the build user, with a cleared environment, in ``BUILD_MOUNT/workdir``.
 
-    A private mount namespace shows ``build_root`` at ``BUILD_MOUNT`` to this one
-    command; the build user needs no access to the path of ``out/``.
+    A private mount namespace, with a /run of its own, shows ``build_root`` at
+    ``BUILD_MOUNT`` to this one command; the build user needs no access to the
+    path of ``out/``, and the host's /run is left alone.
     """
-    script = 'mount --bind -- "$1" "$2" && cd -- "$2/$3" && umask 022 && shift 3 && exec "$@"'
+    # The namespace gets a /run of its own, so the mount point is made there,
+    # never on the host.
+    script = (
+        'mount -t tmpfs -o mode=0755 wintermute-run /run && mkdir -- "$2" && '
+        'mount --bind -- "$1" "$2" && cd -- "$2/$3" && umask 022 && shift 3 && exec "$@"'
+    )
     assignments = [f"{k}={v}" for k, v in sorted(env.items())]
     return [
         "unshare", "--mount", "--propagation", "private", "--",
@@ -196,7 +202,6 @@ _MAKEPKG = ["makepkg", "--config", str(BUILD_MOUNT / MAKEPKG_CONF)]
 
 def _lay_out_build_tree(packages: list[Path]) -> Path:
     """out/build/arch: a copy of each package directory, makepkg.conf, owned by the build user."""
-    BUILD_MOUNT.mkdir(mode=0o755, exist_ok=True)
     build_root = out_dir() / "build" / "arch"
     if build_root.exists():
         shutil.rmtree(build_root)

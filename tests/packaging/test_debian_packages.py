@@ -19,6 +19,7 @@ import pytest
 from wintermute import config
 from wintermute.driver_source import stage_driver_source
 from wintermute.errors import UserError
+from wintermute.kernel_release import releases_from
 from wintermute.module_build import newest_headers
 from wintermute.packaging import debian
 from wintermute.packaging.system_files import installed_paths
@@ -197,10 +198,13 @@ def test_packaged_dkms_conf_has_the_version_and_minimum_kernel(build: Build) -> 
     conf = _member(build.deb(cfg.packages.dkms), f"/usr/src/memlog-{cfg.memlog.version}/dkms.conf")
     values = subprocess.run(
         ["bash", "-c", 'eval "$1"; printf "%s\\n" "$PACKAGE_NAME" "$PACKAGE_VERSION" '
-         '"$BUILD_EXCLUSIVE_KERNEL_MIN" "${BUILT_MODULE_NAME[0]}" "$AUTOINSTALL"', "bash", conf],
+         '"$BUILD_EXCLUSIVE_KERNEL_MIN" "$BUILD_EXCLUSIVE_KERNEL" "${BUILT_MODULE_NAME[0]}" '
+         '"$AUTOINSTALL"', "bash", conf],
         capture_output=True, text=True, check=True,
     ).stdout.split()  # fmt: skip
-    assert values == ["memlog", cfg.memlog.version, cfg.memlog.min_kernel, "memlog", "yes"]
+    minimum = cfg.memlog.min_kernel
+    assert values == ["memlog", cfg.memlog.version, minimum, releases_from(minimum), "memlog",
+                      "yes"]  # fmt: skip
 
 
 def test_memlog_dkms_builds_on_install_and_removes_on_remove(build: Build) -> None:

@@ -18,3 +18,4 @@ from wintermute.packaging.render import render_group
 def render(env: jinja2.Environment, ctx: dict[str, Any], dest: Path) -> None:
     stage_driver_source(dest)
     render_group(env, ctx, "dkms", dest)
+

@@ -24,6 +24,7 @@ import jinja2
 
 from wintermute.config import Config
 from wintermute.config import load as load_config
+from wintermute.kernel_release import releases_from as dkms_releases_from
 from wintermute.packaging.reproducible import source_date_epoch
 from wintermute.paths import REPO, out_dir
 from wintermute.run import say
@@ -49,6 +50,7 @@ def context(cfg: Config) -> dict[str, Any]:
     data["module_name"] = "memlog"
     data["full_version"] = f"{m.version}-{m.release}"
     data["dkms_src_dir"] = f"/usr/src/memlog-{m.version}"
+    data["min_kernel_regex"] = dkms_releases_from(m.min_kernel)
     epoch = source_date_epoch()
     data["source_date_epoch"] = epoch
     data["copyright_year"] = time.gmtime(epoch).tm_year

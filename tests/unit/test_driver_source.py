@@ -38,10 +38,11 @@ def _fake_driver(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def test_staged_layout_is_sources_plus_uapi_header(tmp_path: Path) -> None:
-    """DIR/{Kbuild,Kconfig,Makefile,*.c,*.h} and DIR/include/uapi/linux/memlog.h, nothing else."""
+    """DIR/{Kbuild,Kconfig,Makefile,*.c,*.h}, the UAPI header and memlog_version.h, no more."""
     driver, header = _fake_driver(tmp_path)
     staged = stage_driver_source(tmp_path / "out", driver_dir=driver, uapi_header=header)
-    assert sorted(_listing(staged)) == sorted([*SOURCES, "include/uapi/linux/memlog.h"])
+    expected = [*SOURCES, "include/uapi/linux/memlog.h", "memlog_version.h"]
+    assert sorted(_listing(staged)) == sorted(expected)
 
 
 def test_staging_copies_no_build_artefacts(tmp_path: Path) -> None:

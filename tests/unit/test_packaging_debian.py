@@ -206,11 +206,12 @@ def test_sysusers_file_creates_the_group_kernel_yaml_names(tmp_path: Path) -> No
 def test_dkms_install_lays_out_the_source_as_stage_driver_source_does(
     tree: Path, tmp_path: Path
 ) -> None:
-    """memlog-dkms.install lays the upstream files out in /usr/src/memlog-VERSION/ as DKMS wants."""
+    """memlog-dkms.install lays the source out in /usr/src/memlog-VERSION/ as staging does."""
     cfg = config.load()
     installed = set()
+    rendered = [p.relative_to(tree).as_posix() for p in (tree / "debian").rglob("*")]
     for pattern, dest in _install_lines(tree / "debian" / f"{cfg.packages.dkms}.install"):
-        for rel in fnmatch.filter(debian.upstream_files(), pattern):
+        for rel in fnmatch.filter([*debian.upstream_files(), *rendered], pattern):
             installed.add(f"{dest.rstrip('/')}/{Path(rel).name}")
     staged = stage_driver_source(tmp_path / "staged")
     expected = {

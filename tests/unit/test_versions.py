@@ -1,25 +1,41 @@
 """The version kernel.yaml ships is the one the driver, the library and the packages report.
 
-kernel.yaml's memlog.version is the source of truth for packaging; the driver
-and the library carry it as a constant of their own (a module and a library
-must report a version without the toolkit), so this test holds them equal.
+kernel.yaml's memlog.version is the source of truth.  The driver gets it from
+the build (memlog_version.h, written where its source is staged).  The
+library still carries a copy (pyproject.toml reads memlog.__version__), which
+this test holds equal.
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
+from pathlib import Path
 
 import memlog
 from wintermute import config
+from wintermute.driver_source import VERSION_HEADER, stage_driver_source
 from wintermute.paths import DRIVER_DIR, REPO
 
 
-def test_driver_version_is_kernel_yaml_version() -> None:
-    """MEMLOG_DRIVER_VERSION (MODULE_VERSION and the load line) equals kernel.yaml's version."""
-    source = (DRIVER_DIR / "memlog_main.c").read_text()
-    match = re.search(r'#define MEMLOG_DRIVER_VERSION\s+"([^"]+)"', source)
-    assert match and match[1] == config.load().memlog.version
+def test_driver_source_writes_no_version_of_its_own() -> None:
+    """MEMLOG_DRIVER_VERSION is defined nowhere in the repository's driver: the build writes it."""
+    for path in DRIVER_DIR.iterdir():
+        if path.suffix in (".c", ".h"):
+            assert not re.search(r"#define\s+MEMLOG_DRIVER_VERSION", path.read_text()), path
+    assert not (DRIVER_DIR / VERSION_HEADER).exists()
+
+
+def test_staged_driver_gets_kernel_yaml_version(tmp_path: Path) -> None:
+    """The staged memlog_version.h holds kernel.yaml's version (MODULE_VERSION, load line)."""
+    header = (stage_driver_source(tmp_path / "src") / VERSION_HEADER).read_text()
+    assert f'#define MEMLOG_DRIVER_VERSION\t"{config.load().memlog.version}"\n' in header
+
+
+def test_staged_driver_gets_the_version_it_is_given(tmp_path: Path) -> None:
+    """An upgrade's packages (another version) stage a driver that reports that version."""
+    header = (stage_driver_source(tmp_path / "src", version="9.8.7") / VERSION_HEADER).read_text()
+    assert '"9.8.7"' in header
 
 
 def test_library_version_is_kernel_yaml_version() -> None:

@@ -35,8 +35,8 @@
 #include "memlog_compat.h"
 #include "memlog_ring.h"
 #include "memlog_trace.h"
-
-#define MEMLOG_DRIVER_VERSION	"0.1.0"
+/* MEMLOG_DRIVER_VERSION: kernel.yaml's memlog.version, written by the build */
+#include "memlog_version.h"
 
 static DEFINE_MUTEX(memlog_lock);
 static DEFINE_XARRAY(memlog_rings);		/* uid -> struct memlog_ring */

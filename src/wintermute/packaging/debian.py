@@ -44,7 +44,7 @@ from typing import Any
 
 import jinja2
 
-from wintermute.driver_source import driver_files
+from wintermute.driver_source import VERSION_HEADER, driver_files, version_header
 from wintermute.errors import InfraError, UserError
 from wintermute.packaging import render as rendering
 from wintermute.packaging.reproducible import rfc2822, tarball
@@ -108,6 +108,10 @@ def render(env: jinja2.Environment, ctx: dict[str, Any], dest: Path) -> None:
         for source, name in files.items():
             (debian / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(Path(tmp) / source, debian / name)  # with the mode rendering gave it
+    # The driver's version, from kernel.yaml like every staged driver source
+    # (memlog-dkms.install puts it beside the driver).
+    (debian / VERSION_HEADER).write_text(version_header(ctx["memlog"]["version"]))
+    (debian / VERSION_HEADER).chmod(0o644)  # as rendering gives, whatever the umask
 
 
 def _rename_package_files(debian: Path, packages: dict[str, str]) -> None:

@@ -26,10 +26,17 @@ from memlog.device import Device
 from memlog.records import Record, iter_records
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
+# The records' times are relative to NOW, and the command's clock is held at
+# NOW (below): however long after collection a test runs, "a minute ago" stays so.
 NOW = time.time_ns()
 OLD = Record(1, NOW - 3 * 3600 * 10**9, 1000, 7, bytes(16), b"three hours ago")
 MID = Record(2, NOW - 60 * 10**9, 1000, 7, bytes(16), b"a minute ago")
 NEW = Record(3, NOW, 1000, 7, bytes(range(16)), b"\x00\xffnow")
+
+
+@pytest.fixture(autouse=True)
+def _clock_at_now(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli.time, "time_ns", lambda: NOW)
 
 
 def _run(*args: str, stdin: bytes = b"", **kwargs: Any) -> subprocess.CompletedProcess[bytes]:

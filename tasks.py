@@ -100,7 +100,7 @@ def render(c: Context) -> None:
 @task
 @_edge
 def deb(c: Context) -> None:
-    """Build the Debian source and binary packages into out/debian/ (lintian: no errors)."""
+    """Build the Debian source and binary packages into out/debian/; lintian warnings fail."""
     from wintermute.packaging import debian
 
     for path in debian.build():

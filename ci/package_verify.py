@@ -61,7 +61,7 @@ class Timings:
     steps: list[tuple[str, float]] = field(default_factory=list)
     # While the checks run (start_checks .. end_checks), the time between two
     # named steps is recorded as a "checks" step of its own.
-    _checks_since: float | None = None
+    _checks_since: float | None = field(default=None, init=False, repr=False)
 
     def add(self, step: str, seconds: float) -> None:
         self.steps.append((step, round(seconds, 1)))

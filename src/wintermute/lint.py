@@ -44,7 +44,12 @@ def checkpatch_script() -> Path | None:
     return None
 
 
-def _run(check: str, cmd: list[str], ok: set[int] | None = None) -> tuple[int, str]:
+def checkpatch_command(script: Path) -> list[str]:
+    """checkpatch.pl --strict on the driver's sources and the UAPI header, one line a finding."""
+    return [str(script), "--strict", "--no-tree", "--terse", "-f", *map(str, c_sources())]
+
+
+def _run(check: str, cmd: list[str]) -> tuple[int, str]:
     say(f"{check}: {' '.join(cmd[:3])} ...")
     try:
         proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=False)
@@ -72,8 +77,7 @@ def run_all() -> list[Finding]:
     if script is None:
         say("checkpatch: skipped, no kernel tree in the cache (invoke build-matrix fetches them)")
     else:
-        cmd = [str(script), "--strict", "--no-tree", "--terse", "-f", *map(str, c_sources())]
-        code, out = _run("checkpatch", cmd)
+        code, out = _run("checkpatch", checkpatch_command(script))
         if code not in (0, 1) or checkpatch_errors(out):
             failed.append(Finding(f"checkpatch --strict ({script})", out))
         else:

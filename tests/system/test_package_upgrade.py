@@ -99,8 +99,7 @@ def test_records_stay_readable_across_the_upgrade(
 def test_reloading_after_the_upgrade_brings_back_the_node_and_sysctl_and_drops_records(
     final_host: Any, guest: Any, cfg: Any, upgraded: dict[str, Any]
 ) -> None:
-    """rmmod + modprobe: the new module (its version says so) gets the udev rule and sysctl.d;
-    records are gone."""
+    """rmmod + modprobe: the new version loads, gets its node and sysctl; records are gone."""
     final_host.check_output("rmmod memlog && modprobe memlog && udevadm settle")
     version = final_host.check_output("cat /sys/module/memlog/version")
     assert version == guest.upgrade_cfg.memlog.version
@@ -112,4 +111,3 @@ def test_reloading_after_the_upgrade_brings_back_the_node_and_sysctl_and_drops_r
     assert final_host.sysctl("kernel.memlog.ring_size") == cfg.memlog.system.ring_size
     shown = final_host.check_output(f"runuser -u {WRITER} -- memlog show --format json")
     assert RECORD_B64 not in shown
-

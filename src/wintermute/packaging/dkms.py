@@ -18,4 +18,3 @@ from wintermute.packaging.render import render_group
 def render(env: jinja2.Environment, ctx: dict[str, Any], dest: Path) -> None:
     stage_driver_source(dest, version=ctx["memlog"]["version"])
     render_group(env, ctx, "dkms", dest)
-

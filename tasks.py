@@ -88,6 +88,32 @@ def build_matrix(c: Context, series: str | None = None) -> None:
         print(f"{name}: in-tree and out-of-tree builds are warning-free")
 
 
+@task(
+    help={
+        "target": "debian or arch (repeatable); default: both",
+    },
+    iterable=["target"],
+)
+@_edge
+def build_kernel(c: Context, target: list[str] | None = None) -> None:
+    """Build linux-wintermute (memlog in-tree) as kernel.yaml says; package it for Debian and Arch.
+
+    Source, patches, config base and fragments, release revision: kernel.yaml's
+    kernel section.  The tree, downloads and ccache stay in the cache, so the
+    next build is incremental.  Packages: out/kernel/debian and out/kernel/arch
+    (none are left there by a failed build).  Logs: out/logs/kernel-*.log;
+    step timings: out/kernel-build-timings.json.  Exit 1: fix kernel.yaml or
+    its files (the E: line says what); exit 2: a download or build failed.
+    """
+    from wintermute.kernel.build import TARGETS
+    from wintermute.kernel.build import build_kernel as build
+
+    result = build(target or TARGETS)
+    for paths in result.packages.values():
+        for path in paths:
+            print(path)
+
+
 @task
 @_edge
 def render(c: Context) -> None:

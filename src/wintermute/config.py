@@ -6,8 +6,8 @@ supports (``memlog.min_kernel``).  Each file is checked against its JSON Schema
 (draft 2020-12: ``kernel.schema.json``, ``series.schema.json``) by
 ``jsonschema``.  Two things the schema cannot know are filled in when it is
 loaded: the ring-size limits, from :mod:`memlog.uapi` (the mirror of
-``include/uapi/linux/memlog.h``), and the series ``kernel.series`` may name,
-from ``series.yaml``.
+``include/uapi/linux/memlog.h``).  Relative paths in ``kernel.yaml``'s
+``kernel`` section are taken from the file's directory.
 
 Every problem is one :class:`UserError` line naming the file and the key
 (``kernel.yaml: memlog.system.device_mode: '0999' is not an octal file mode
@@ -71,11 +71,28 @@ class Packages:
 
 
 @dataclass(frozen=True)
+class KernelSource:
+    """Where the kernel's source comes from: exactly one of the three is set."""
+
+    debian_package: str | None = None  # a linux-source-X.Y package ...
+    suite: str | None = None  # ... of this Debian suite
+    tarball: str | None = None  # an http(s) URL or an absolute path ...
+    sha256: str | None = None  # ... and its checksum
+    tree: Path | None = None  # a local kernel tree, built in place
+
+
+@dataclass(frozen=True)
 class Kernel:
-    package: str
-    series: str
-    source_package: str
-    suite: str
+    package: str  # pkgbase: Arch's package name, Debian's source package name
+    release: int  # packaging revision: the kernel release is X.Y.Z-<release>-wintermute
+    source: KernelSource
+    config_base: str  # defconfig, running, or a file under wintermute-kernel/
+    fragments: tuple[str, ...]  # files under wintermute-kernel/config/
+    patches: tuple[str, ...]  # files under wintermute-kernel/patches/
+    build_user: str
+    build_host: str
+    signing_key: Path | None  # None: the key made once per cache
+    directory: Path  # kernel.yaml's own: config/ and patches/ are found beside it
 
 
 @dataclass(frozen=True)
@@ -125,8 +142,39 @@ def load(path: Path | None = None) -> Config:
             ),
         ),
         packages=Packages(**data["packages"]),
-        kernel=Kernel(**data["kernel"]),
+        kernel=_kernel(data["kernel"], path.parent),
         source=path,
+    )
+
+
+def _relative_to(base: Path, value: str) -> Path:
+    return Path(value) if os.path.isabs(value) else (base / value).resolve()
+
+
+def _kernel(data: dict[str, Any], base: Path) -> Kernel:
+    """kernel.yaml's ``kernel`` section; relative paths are taken from ``base`` (its directory)."""
+    src = data["source"]
+    if "debian" in src:
+        source = KernelSource(debian_package=src["debian"]["package"], suite=src["debian"]["suite"])
+    elif "tarball" in src:
+        location = src["tarball"]["location"]
+        if "://" not in location:
+            location = str(_relative_to(base, location))
+        source = KernelSource(tarball=location, sha256=src["tarball"]["sha256"])
+    else:
+        source = KernelSource(tree=_relative_to(base, src["tree"]))
+    key = data.get("signing_key")
+    return Kernel(
+        package=data["package"],
+        release=data["release"],
+        source=source,
+        config_base=data["config"]["base"],
+        fragments=tuple(data["config"]["fragments"]),
+        patches=tuple(data["patches"]),
+        build_user=data["build_user"],
+        build_host=data["build_host"],
+        signing_key=_relative_to(base, key) if key else None,
+        directory=base.resolve(),
     )
 
 
@@ -151,11 +199,10 @@ def kernel_matrix() -> tuple[KernelSeries, ...]:
 
 
 def kernel_schema() -> dict[str, Any]:
-    """``kernel.schema.json`` with the values it takes from the UAPI mirror and series.yaml."""
+    """``kernel.schema.json`` with the values it takes from the UAPI mirror."""
     schema = _read_schema(KERNEL_SCHEMA)
     defs = schema["$defs"]
     defs["ring_size"].update(minimum=uapi.RING_SIZE_MIN, maximum=uapi.RING_SIZE_MAX)
-    defs["matrix_series"]["enum"] = [row.series for row in kernel_matrix()]
     return schema
 
 

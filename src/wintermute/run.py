@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import IO
 
 from wintermute.errors import InfraError, UserError
 from wintermute.paths import log_dir
@@ -43,12 +44,14 @@ def run(
     input: bytes | None = None,
     timeout: float | None = None,
     step: str | None = None,
+    heartbeat: float | None = None,
 ) -> None:
     """Run ``cmd``, appending its stdout and stderr to ``log``; raise on failure.
 
     ``log`` is a file name under ``out/logs`` or a path.  ``step``, if given,
-    is printed as a progress line first.  ``env`` entries are added to the
-    current environment.
+    is printed as a progress line first, and with ``heartbeat`` (seconds) again
+    every so often with the time elapsed and the log's last line.  ``env``
+    entries are added to the current environment.
     """
     argv = [os.fspath(a) for a in cmd]
     log_path = Path(log) if os.path.isabs(log) else log_dir() / log
@@ -63,28 +66,74 @@ def run(
         fh.write(f"$ {shlex.join(argv)}\n".encode())
         fh.flush()
         try:
-            proc = subprocess.run(
-                argv,
-                cwd=cwd,
-                env=full_env,
-                input=input,
-                stdin=None if input is not None else subprocess.DEVNULL,
-                stdout=fh,
-                stderr=subprocess.STDOUT,
-                timeout=timeout,
-                check=False,
-            )
+            if heartbeat:
+                returncode = _run_with_heartbeat(
+                    argv, cwd, full_env, fh, log_path, step or argv[0], heartbeat, timeout
+                )
+            else:
+                returncode = subprocess.run(
+                    argv,
+                    cwd=cwd,
+                    env=full_env,
+                    input=input,
+                    stdin=None if input is not None else subprocess.DEVNULL,
+                    stdout=fh,
+                    stderr=subprocess.STDOUT,
+                    timeout=timeout,
+                    check=False,
+                ).returncode
         except FileNotFoundError as exc:
             raise UserError(f"{argv[0]}: command not found; run scripts/setup-host first") from exc
         except subprocess.TimeoutExpired as exc:
             fh.write(f"# timed out after {timeout} s\n".encode())
             raise InfraError(f"{argv[0]} timed out after {timeout:.0f} s; see {log_path}") from exc
-        fh.write(f"# exit {proc.returncode} after {time.monotonic() - started:.1f} s\n".encode())
-    if proc.returncode != 0:
+        fh.write(f"# exit {returncode} after {time.monotonic() - started:.1f} s\n".encode())
+    if returncode != 0:
         raise InfraError(
-            f"{shlex.join(argv)} failed with exit {proc.returncode}; see {log_path}\n"
-            f"{_tail(log_path)}"
+            f"{shlex.join(argv)} failed with exit {returncode}; see {log_path}\n{_tail(log_path)}"
         )
+
+
+def elapsed(seconds: float) -> str:
+    """``75`` -> ``1 min 15 s``."""
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
+
+
+def _last_line(path: Path) -> str:
+    with path.open("rb") as fh:
+        fh.seek(max(0, fh.seek(0, os.SEEK_END) - 4096))
+        lines = fh.read().decode(errors="replace").splitlines()
+    return lines[-1].strip() if lines else ""
+
+
+def _run_with_heartbeat(
+    argv: list[str],
+    cwd: str | os.PathLike[str] | None,
+    env: dict[str, str],
+    fh: IO[bytes],
+    log_path: Path,
+    step: str,
+    heartbeat: float,
+    timeout: float | None,
+) -> int:
+    """Run ``argv`` into ``fh``, saying every ``heartbeat`` s how long it has run; its exit code."""
+    started = time.monotonic()
+    with subprocess.Popen(
+        argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT
+    ) as proc:
+        try:
+            while True:
+                try:
+                    return proc.wait(timeout=heartbeat)
+                except subprocess.TimeoutExpired:
+                    running = time.monotonic() - started
+                    if timeout is not None and running > timeout:
+                        raise subprocess.TimeoutExpired(argv, timeout) from None
+                    say(f"{step}: {elapsed(running)} so far ({_last_line(log_path)[:100]})")
+        except BaseException:
+            proc.kill()
+            raise
 
 
 def capture(

@@ -174,13 +174,53 @@ def test_min_kernel_in_kernel_yaml_is_refused_as_derived(tmp_path: Path) -> None
     assert "series.yaml" in message
 
 
-def test_kernel_series_outside_the_matrix_is_rejected(tmp_path: Path) -> None:
-    """linux-wintermute's series must be one the driver is compiled against."""
-    message = _error(_write(tmp_path, lambda d: d["kernel"].update(series="5.10")))
-    assert message.endswith(
-        "kernel.series: '5.10' is not a series of the build matrix in "
-        "wintermute-kernel/series.yaml (6.1, 6.12, 7.2)"
+def test_old_kernel_series_key_is_refused_with_what_replaced_it(tmp_path: Path) -> None:
+    """kernel.series (before the kernel build) is told the source now says the series."""
+    message = _error(_write(tmp_path, lambda d: d["kernel"].update(series="7.2")))
+    assert message.endswith("kernel.series: the series is now the source's own (kernel.source); "
+                            "remove this key")  # fmt: skip
+
+
+def test_kernel_source_is_read_as_the_debian_package_of_a_suite() -> None:
+    """The shipped kernel.yaml builds sid's linux-source-7.2, defconfig plus three fragments."""
+    kernel = config.load().kernel
+    assert (kernel.source.debian_package, kernel.source.suite) == ("linux-source-7.2", "sid")
+    assert kernel.source.tarball is None and kernel.source.tree is None
+    assert (kernel.config_base, kernel.fragments) == (
+        "defconfig", ("wintermute.config", "memlog.config", "vm.config")
+    )  # fmt: skip
+    assert kernel.directory == config.DESCRIPTIONS
+
+
+def test_kernel_source_naming_two_kinds_is_rejected(tmp_path: Path) -> None:
+    """A source is one of debian, tarball, tree; two at once is an error saying so."""
+    path = _write(tmp_path, lambda d: d["kernel"]["source"].update(tree="/usr/src/linux"))
+    assert _error(path).endswith("kernel.source: name one source only: debian, tarball or tree")
+
+
+def test_kernel_tarball_sha256_must_be_64_hex_digits(tmp_path: Path) -> None:
+    """A tarball's sha256 is checked for its form on load."""
+    tarball = {"tarball": {"location": "linux.tar.xz", "sha256": "abc"}}
+    path = _write(tmp_path, lambda d: d["kernel"].update(source=tarball))
+    assert _error(path).endswith(
+        "kernel.source.tarball.sha256: 'abc' is not a sha256 (64 lower-case hex digits)"
     )
+
+
+def test_relative_kernel_paths_are_taken_from_kernel_yaml_s_directory(tmp_path: Path) -> None:
+    """A relative tarball path and signing key are beside kernel.yaml, not the caller's cwd."""
+    source = {"tarball": {"location": "src/linux.tar.xz", "sha256": "0" * 64}}
+    path = _write(tmp_path, lambda d: d["kernel"].update(source=source, signing_key="keys/k.pem"))
+    kernel = config.load(path).kernel
+    assert kernel.source.tarball == str(tmp_path / "src" / "linux.tar.xz")
+    assert kernel.signing_key == tmp_path / "keys" / "k.pem"
+    assert kernel.directory == tmp_path
+
+
+def test_kernel_fragment_with_a_directory_is_rejected(tmp_path: Path) -> None:
+    """Fragments are file names in config/ beside kernel.yaml, never paths elsewhere."""
+    path = _write(tmp_path, lambda d: d["kernel"]["config"].update(fragments=["../x.config"]))
+    assert "kernel.config.fragments[0]: '../x.config' is not a plain file name" in _error(path)
 
 
 def test_invalid_yaml_gives_one_line(tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ RELEASES = {
 def test_releases_from_6_1_matches_6_1_and_newer_in_bash(release: str, matches: bool) -> None:
     """bash's =~, as DKMS uses it, accepts the release exactly when it is 6.1 or newer."""
     proc = subprocess.run(
-        ["bash", "-c", '[[ $1 =~ $2 ]]', "bash", release, releases_from("6.1")], check=False
+        ["bash", "-c", "[[ $1 =~ $2 ]]", "bash", release, releases_from("6.1")], check=False
     )
     assert (proc.returncode == 0) is matches
 

@@ -161,19 +161,29 @@ def _check_host() -> None:
 
 
 def _in_build_tree(
-    build_root: Path, workdir: str, cmd: list[str], env: dict[str, str]
+    build_root: Path,
+    workdir: str,
+    cmd: list[str],
+    env: dict[str, str],
+    binds: dict[str, Path] | None = None,
 ) -> list[str]:
     """``cmd`` as the build user, with a cleared environment, in ``BUILD_MOUNT/workdir``.
 
     A private mount namespace, with a /run of its own, shows ``build_root`` at
     ``BUILD_MOUNT`` to this one command; the build user needs no access to the
-    path of ``out/``, and the host's /run is left alone.
+    path of ``out/``, and the host's /run is left alone.  ``binds`` shows more
+    directories inside it: ``{"ccache": DIR}`` is DIR at ``BUILD_MOUNT/ccache``
+    (an existing directory of ``build_root``).
     """
     # The namespace gets a /run of its own, so the mount point is made there,
     # never on the host.
+    extra = "".join(
+        f'mount --bind -- {shlex.quote(str(src))} "$2"/{shlex.quote(sub)} && '
+        for sub, src in sorted((binds or {}).items())
+    )
     script = (
         'mount -t tmpfs -o mode=0755 wintermute-run /run && mkdir -- "$2" && '
-        'mount --bind -- "$1" "$2" && cd -- "$2/$3" && umask 022 && shift 3 && exec "$@"'
+        f'mount --bind -- "$1" "$2" && {extra}cd -- "$2/$3" && umask 022 && shift 3 && exec "$@"'
     )
     assignments = [f"{k}={v}" for k, v in sorted(env.items())]
     return [

@@ -1,0 +1,200 @@
+"""Running kbuild: the environment every kernel build gets, ccache, the signing key, the release.
+
+- Reproducible: ``KBUILD_BUILD_TIMESTAMP`` from ``SOURCE_DATE_EPOCH`` (the
+  last commit of the package inputs, :mod:`wintermute.packaging.reproducible`),
+  ``KBUILD_BUILD_USER`` and ``KBUILD_BUILD_HOST`` from kernel.yaml,
+  ``LOCALVERSION=`` (nothing added to the release), UTC, the C locale.
+- ccache through Debian's ``PATH`` masquerade (``/usr/lib/ccache`` first in
+  ``PATH``, so kbuild's plain ``gcc`` is ccache's), its directory
+  ``cache/ccache``; paths are hashed relative (``base_dir=/``,
+  ``hash_dir=false``), so a tree elsewhere (the Arch build's) hits the same
+  entries.  :class:`CcacheStats` reads the hit rate for the log.
+- The module signing key: kernel.yaml's ``kernel.signing_key``, or one made
+  once per cache (``cache/kernel-signing/signing_key.pem``, never in the
+  repository), so rebuilds on one machine sign alike.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from wintermute.config import Kernel
+from wintermute.errors import UserError
+from wintermute.kernel.tree import FLAVOUR
+from wintermute.packaging.reproducible import rfc2822
+from wintermute.paths import atomic_dir, cache_dir, log_dir
+from wintermute.run import capture, run
+
+CCACHE_MASQUERADE = "/usr/lib/ccache"
+LOG = "kernel-build.log"
+# openssl req's configuration for the per-cache key, as certs/Makefile makes its own.
+X509_GENKEY = """\
+[ req ]
+default_bits = 4096
+distinguished_name = req_distinguished_name
+prompt = no
+string_mask = utf8only
+x509_extensions = myexts
+
+[ req_distinguished_name ]
+O = linux-wintermute
+CN = linux-wintermute module signing key ({host})
+
+[ myexts ]
+basicConstraints=critical,CA:FALSE
+keyUsage=digitalSignature
+subjectKeyIdentifier=hash
+authorityKeyIdentifier=keyid
+"""
+
+
+def ccache_dir() -> Path:
+    return cache_dir() / "ccache"
+
+
+def timestamp(epoch: int) -> str:
+    """KBUILD_BUILD_TIMESTAMP: SOURCE_DATE_EPOCH as ``date -Ru`` (and the PKGBUILD) prints it."""
+    return rfc2822(epoch)
+
+
+def ccache_env(directory: Path) -> dict[str, str]:
+    return {
+        "CCACHE_DIR": str(directory),
+        "CCACHE_BASEDIR": "/",
+        "CCACHE_NOHASHDIR": "true",
+        "CCACHE_SLOPPINESS": "include_file_ctime,include_file_mtime,time_macros",
+        "CCACHE_COMPILERCHECK": "content",
+        "CCACHE_MAXSIZE": "6G",
+    }
+
+
+def stamp_env(kernel: Kernel, epoch: int) -> dict[str, str]:
+    """What makes two builds of the same inputs identical."""
+    return {
+        "KBUILD_BUILD_TIMESTAMP": timestamp(epoch),
+        "KBUILD_BUILD_USER": kernel.build_user,
+        "KBUILD_BUILD_HOST": kernel.build_host,
+        "SOURCE_DATE_EPOCH": str(epoch),
+        "LOCALVERSION": "",
+        "TZ": "UTC",
+        "LC_ALL": "C.UTF-8",
+    }
+
+
+def make_env(kernel: Kernel, epoch: int) -> dict[str, str]:
+    """The environment additions of every make run on the tree."""
+    if not Path(CCACHE_MASQUERADE, "gcc").exists():
+        raise UserError(
+            f"ccache is not installed ({CCACHE_MASQUERADE}/gcc); run scripts/setup-host"
+        )
+    path = os.environ.get("PATH", "/usr/bin:/bin")
+    return {
+        "PATH": f"{CCACHE_MASQUERADE}:{path}",
+        **ccache_env(ccache_dir()),
+        **stamp_env(kernel, epoch),
+    }
+
+
+def jobs() -> str:
+    return f"-j{os.cpu_count() or 1}"
+
+
+# --- ccache statistics -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CcacheStats:
+    hits: int
+    misses: int
+
+    @property
+    def rate(self) -> float:
+        total = self.hits + self.misses
+        return self.hits / total if total else 0.0
+
+    def __str__(self) -> str:
+        return f"ccache: {self.hits} hits, {self.misses} misses ({self.rate:.0%} hit rate)"
+
+
+def zero_ccache(env: dict[str, str]) -> None:
+    capture(["ccache", "--zero-stats"], env=env)
+
+
+def ccache_stats(env: dict[str, str]) -> CcacheStats:
+    """Hits and misses since the last :func:`zero_ccache`."""
+    values: dict[str, int] = {}
+    for line in capture(["ccache", "--print-stats"], env=env).splitlines():
+        key, _, value = line.partition("\t")
+        if value.strip().isdigit():
+            values[key] = int(value)
+    hits = values.get("direct_cache_hit", 0) + values.get("preprocessed_cache_hit", 0)
+    return CcacheStats(hits, values.get("cache_miss", 0))
+
+
+# --- the module signing key ------------------------------------------------------
+
+
+def signing_key(kernel: Kernel) -> Path:
+    """kernel.yaml's signing key, or this cache's own (made on first use)."""
+    if kernel.signing_key is not None:
+        if not kernel.signing_key.is_file():
+            raise UserError(f"{kernel.signing_key}: no such file (kernel.yaml kernel.signing_key)")
+        return kernel.signing_key
+    entry = cache_dir() / "kernel-signing"
+    key = entry / "signing_key.pem"
+    if key.is_file():
+        return key
+    if entry.exists():
+        shutil.rmtree(entry)
+    with atomic_dir(entry) as tmp:
+        (tmp / "x509.genkey").write_text(X509_GENKEY.format(host=os.uname().nodename))
+        run(
+            ["openssl", "req", "-new", "-nodes", "-utf8", "-sha512", "-days", "36500",
+             "-batch", "-x509", "-config", tmp / "x509.genkey", "-outform", "PEM",
+             "-out", tmp / key.name, "-keyout", tmp / key.name],
+            log=LOG,
+            step=f"making this cache's module signing key ({key})",
+        )  # fmt: skip
+        (tmp / key.name).chmod(0o600)
+    return key
+
+
+# --- the release -----------------------------------------------------------------
+
+
+def expected_release(version: str, release: int) -> str:
+    """``7.2.13`` and revision 1 -> ``7.2.13-1-wintermute``."""
+    return f"{version}-{release}-{FLAVOUR}"
+
+
+def check_release(tree: Path, kernel: Kernel, env: dict[str, str]) -> str:
+    """The tree's release, if it is the pinned ``X.Y.Z-<release>-wintermute``."""
+    version = capture(["make", "-s", "kernelversion"], cwd=tree, env=env).strip()
+    actual = capture(["make", "-s", "kernelrelease"], cwd=tree, env=env).strip()
+    wanted = expected_release(version, kernel.release)
+    if actual != wanted:
+        raise UserError(
+            f"the tree's release is {actual}, not {wanted}: remove other localversion* files "
+            "and CONFIG_LOCALVERSION from the tree and the config base"
+        )
+    return actual
+
+
+def compile_tree(tree: Path, env: dict[str, str], label: str) -> CcacheStats:
+    """``make all`` (the image, the modules, sign-file), through ccache; its statistics."""
+    zero_ccache(env)
+    run(
+        ["make", jobs(), "all"],
+        cwd=tree,
+        env=env,
+        log=LOG,
+        step=f"compiling {label}",
+        heartbeat=60,
+    )
+    stats = ccache_stats(env)
+    with (log_dir() / LOG).open("a") as fh:
+        fh.write(f"# {stats}\n")
+    return stats

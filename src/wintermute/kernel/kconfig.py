@@ -1,0 +1,177 @@
+"""The kernel configuration: a base plus fragments, merged by the kernel's own tools, checked.
+
+The base is ``defconfig``, ``running`` (the running kernel's configuration,
+from ``/proc/config.gz`` or ``/boot/config-$(uname -r)``), or a file under
+``wintermute-kernel/``.  The fragments (``wintermute-kernel/config/*.config``)
+are merged onto it in order by ``scripts/kconfig/merge_config.sh -m`` and the
+result completed by ``make olddefconfig``.
+
+merge_config.sh only warns when a requested value did not make it into the
+final configuration (an unmet dependency, a misspelt option); here that is an
+error naming the option (:func:`unmet`).  The new configuration is made in a
+scratch file and replaces ``.config`` only when it differs, so an unchanged
+configuration leaves make nothing to redo.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from wintermute.config import Kernel
+from wintermute.errors import UserError
+from wintermute.paths import REPO, log_dir
+from wintermute.run import capture, run
+
+LOG = "kernel-config.log"
+SCRATCH = ".config.wintermute"
+BASES = ("defconfig", "running")
+
+_SET = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
+_UNSET = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set$")
+
+
+@dataclass(frozen=True)
+class Request:
+    option: str
+    value: str  # as .config writes it: y, m, "text", 42; "n" for "is not set"
+    fragment: str
+
+
+def parse(text: str) -> dict[str, str]:
+    """A .config's or fragment's options -> values ("n" for ``# CONFIG_X is not set``)."""
+    values = {}
+    for line in text.splitlines():
+        if match := _SET.match(line):
+            values[match[1]] = match[2]
+        elif match := _UNSET.match(line):
+            values[match[1]] = "n"
+    return values
+
+
+def requests(fragments: Sequence[Path]) -> list[Request]:
+    """What the fragments ask for, the last fragment winning as in merge_config.sh."""
+    found: dict[str, Request] = {}
+    for fragment in fragments:
+        for option, value in parse(fragment.read_text()).items():
+            found[option] = Request(option, value, fragment.name)
+    return list(found.values())
+
+
+def unmet(wanted: Sequence[Request], final: dict[str, str]) -> list[str]:
+    """Each request the final configuration does not honour, as a phrase naming it.
+
+    An option absent from the final configuration honours "n" and "" (there is
+    nothing it could be set to); any other value it does not.
+    """
+    problems = []
+    for req in wanted:
+        actual = final.get(req.option)
+        if actual == req.value or (actual is None and req.value in ("n", '""')):
+            continue
+        shown = "is not set" if req.value == "n" else f"={req.value}"
+        got = (
+            "absent (unknown, or its dependencies unmet)"
+            if actual is None
+            else ("not set" if actual == "n" else actual)
+        )
+        problems.append(f"{req.option}{shown} (from {req.fragment}) became {got}")
+    return problems
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(REPO) if path.is_relative_to(REPO) else path)
+
+
+def fragment_paths(names: Sequence[str], directory: Path) -> list[Path]:
+    """The fragments' files: ``config/NAME`` beside kernel.yaml (``directory``)."""
+    paths = [directory / "config" / name for name in names]
+    missing = [p.name for p in paths if not p.is_file()]
+    if missing:
+        raise UserError(
+            f"kernel.yaml kernel.config.fragments names {', '.join(missing)}, "
+            f"not in {_shown(directory / 'config')}/"
+        )
+    return paths
+
+
+def running_config() -> bytes:
+    """The running kernel's configuration."""
+    proc = Path("/proc/config.gz")
+    if proc.is_file():
+        return gzip.decompress(proc.read_bytes())
+    release = capture(["uname", "-r"]).strip()
+    boot = Path("/boot") / f"config-{release}"
+    if boot.is_file():
+        return boot.read_bytes()
+    raise UserError(
+        f"config base 'running': neither /proc/config.gz nor {boot} exists on this machine"
+    )
+
+
+def check_base(base: str, directory: Path) -> Path | None:
+    """The file a config base names (None: defconfig, running); UserError if unknown."""
+    if base in BASES:
+        return None
+    path = (directory / base).resolve()
+    if not path.is_relative_to(directory) or not path.is_file():
+        raise UserError(
+            f"unknown config base {base!r} (kernel.yaml kernel.config.base): use "
+            f"{' or '.join(BASES)}, or name a file under {_shown(directory)}/"
+        )
+    return path
+
+
+def write_base(tree: Path, base: str, directory: Path, scratch: Path, env: dict[str, str]) -> None:
+    """The base configuration into ``scratch``."""
+    path = check_base(base, directory)
+    if path is not None:
+        scratch.write_bytes(path.read_bytes())
+    elif base == "defconfig":
+        run(["make", "defconfig"], cwd=tree, env=env, log=LOG, step="make defconfig")
+    else:
+        scratch.write_bytes(running_config())
+
+
+def configure(tree: Path, kernel: Kernel, env: dict[str, str]) -> bool:
+    """Make ``tree/.config`` from ``base`` and the fragments; True if it changed.
+
+    UserError naming each requested value that did not stick; ``.config`` is
+    then left as it was.
+    """
+    base, fragment_names = kernel.config_base, kernel.fragments
+    fragments = fragment_paths(fragment_names, kernel.directory)
+    scratch = tree / SCRATCH
+    scratch.unlink(missing_ok=True)
+    make_env = {**env, "KCONFIG_CONFIG": SCRATCH}
+    try:
+        write_base(tree, base, kernel.directory, scratch, make_env)
+        run(
+            ["scripts/kconfig/merge_config.sh", "-m", SCRATCH, *fragments],
+            cwd=tree,
+            env=make_env,
+            log=LOG,
+            step=f"merging {', '.join(fragment_names)} onto {base}",
+        )
+        run(["make", "olddefconfig"], cwd=tree, env=make_env, log=LOG)
+        problems = unmet(requests(fragments), parse(scratch.read_text()))
+        if problems:
+            with (log_dir() / LOG).open("a") as log:
+                log.writelines(f"E: {problem}\n" for problem in problems)
+            raise UserError(
+                f"kernel config: {problems[0]}"
+                + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+                + f"; see {log_dir() / LOG}"
+            )
+        final = tree / ".config"
+        if final.is_file() and final.read_bytes() == scratch.read_bytes():
+            return False
+        os.replace(scratch, final)
+        return True
+    finally:
+        scratch.unlink(missing_ok=True)
+        (tree / f"{SCRATCH}.old").unlink(missing_ok=True)

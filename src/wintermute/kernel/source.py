@@ -1,0 +1,174 @@
+"""The kernel source kernel.yaml names, fetched and checked, as a tarball or a local tree.
+
+Three kinds (``kernel.source``):
+
+- ``debian``: Debian's ``linux-source-X.Y`` package of one suite, through the
+  private APT configuration of :mod:`wintermute.kernel_trees` (the machine's
+  own APT sources are never touched).  The tarball it carries is kept as
+  ``cache/kernel-sources/debian/<package>_<version>/``.
+- ``tarball``: a path or an http(s) URL, with its sha256.  A download is kept
+  as ``cache/kernel-sources/sha256/<sha256>/<name>``.  A checksum mismatch
+  stops before anything is extracted.
+- ``tree``: a local kernel tree, prepared and built in place.
+
+Every cache entry is written into a temporary directory beside it and renamed
+into place once complete (:func:`wintermute.paths.atomic_dir`): an interrupted
+download or unpacking leaves nothing that looks complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from wintermute import kernel_trees
+from wintermute.config import KernelSource
+from wintermute.errors import InfraError, UserError
+from wintermute.paths import atomic_dir, cache_dir
+from wintermute.run import capture, run, say
+
+LOG = "kernel-source.log"
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Tarball:
+    """A kernel source tarball whose sha256 has been checked."""
+
+    path: Path
+    sha256: str
+    label: str  # what it is, for messages: "linux-source-7.2 7.2.13-1 (sid)"
+
+
+def sources_dir() -> Path:
+    return cache_dir() / "kernel-sources"
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _entry_tarball(entry: Path) -> Path | None:
+    found = [p for p in entry.iterdir() if ".tar" in p.name] if entry.is_dir() else []
+    return found[0] if len(found) == 1 else None
+
+
+# --- Debian's linux-source-X.Y ---------------------------------------------------
+
+
+def debian_version(package: str, suite: str) -> str:
+    """The version of ``package`` that ``suite`` offers; UserError if it offers none."""
+    kernel_trees.refresh_index(suite)
+    policy = capture(["apt-cache", *kernel_trees.apt_options(suite), "policy", package])
+    for line in policy.splitlines():
+        key, _, value = line.strip().partition(":")
+        if key == "Candidate" and value.strip() not in ("", "(none)"):
+            return value.strip()
+    raise UserError(
+        f"{suite} has no package {package} (kernel.yaml kernel.source.debian); "
+        f"see {kernel_trees.MIRROR}/pool/main/l/ for the linux-source-X.Y packages it has"
+    )
+
+
+def _fetch_debian(package: str, version: str, suite: str, entry: Path) -> None:
+    with atomic_dir(entry) as tmp, tempfile.TemporaryDirectory(dir=tmp.parent) as unpack:
+        run(
+            ["apt-get", *kernel_trees.apt_options(suite), "download", f"{package}={version}"],
+            cwd=unpack,
+            log=LOG,
+            step=f"downloading {package} {version} (about 150 MB)",
+        )
+        [deb] = Path(unpack).glob("*.deb")
+        run(["dpkg-deb", "-x", deb, unpack], log=LOG)
+        tarballs = list(Path(unpack, "usr", "src").glob(f"{package}.tar.*"))
+        if len(tarballs) != 1:
+            raise InfraError(f"{deb.name} holds no single /usr/src/{package}.tar.* tarball")
+        shutil.move(tarballs[0], tmp / tarballs[0].name)
+
+
+def debian_tarball(package: str, suite: str) -> Tarball:
+    """The tarball inside ``package`` (the version ``suite`` offers), downloaded once."""
+    version = debian_version(package, suite)
+    entry = sources_dir() / "debian" / f"{package}_{version}@{suite}"
+    tarball = _entry_tarball(entry)
+    if tarball is None:
+        _fetch_debian(package, version, suite, entry)
+        tarball = _entry_tarball(entry)
+        if tarball is None:
+            raise InfraError(f"{entry} holds no single tarball after download")
+    return Tarball(tarball, sha256_of(tarball), f"{package} {version} ({suite})")
+
+
+# --- a tarball and its sha256 ----------------------------------------------------
+
+
+def _mismatch(where: str, expected: str, actual: str) -> UserError:
+    return UserError(
+        f"{where}: sha256 {actual} does not match kernel.yaml's {expected} "
+        "(kernel.source.tarball.sha256); nothing was extracted"
+    )
+
+
+def _download(url: str, expected: str, entry: Path) -> None:
+    name = url.rstrip("/").rsplit("/", 1)[-1] or "linux.tar"
+    say(f"downloading {url}")
+    with atomic_dir(entry) as tmp:
+        digest = hashlib.sha256()
+        try:
+            with urllib.request.urlopen(url, timeout=60) as response, (tmp / name).open("wb") as fh:
+                while chunk := response.read(CHUNK):
+                    digest.update(chunk)
+                    fh.write(chunk)
+        except (urllib.error.URLError, OSError) as exc:
+            raise InfraError(f"downloading {url} failed: {exc}") from exc
+        if digest.hexdigest() != expected:
+            raise _mismatch(url, expected, digest.hexdigest())
+
+
+def checked_tarball(location: str, expected: str) -> Tarball:
+    """The tarball at ``location`` (a path or URL), if its sha256 is ``expected``."""
+    if "://" in location:
+        if not location.startswith(("http://", "https://")):
+            raise UserError(f"{location}: only http(s) URLs or paths can be downloaded")
+        entry = sources_dir() / "sha256" / expected
+        tarball = _entry_tarball(entry)
+        if tarball is None:
+            _download(location, expected, entry)
+            tarball = _entry_tarball(entry)
+            assert tarball is not None
+        return Tarball(tarball, expected, location)
+    path = Path(location)
+    if not path.is_file():
+        raise UserError(f"{path}: no such file (kernel.yaml kernel.source.tarball.location)")
+    actual = sha256_of(path)
+    if actual != expected:
+        raise _mismatch(str(path), expected, actual)
+    return Tarball(path, actual, str(path))
+
+
+# --- which one -------------------------------------------------------------------
+
+
+def resolve(source: KernelSource) -> Tarball | Path:
+    """kernel.yaml's source as a checked :class:`Tarball`, or a local tree's directory."""
+    if source.tree is not None:
+        if not (source.tree / "Makefile").is_file() or not (source.tree / "Kconfig").is_file():
+            raise UserError(
+                f"{source.tree} is not a kernel tree (no Makefile and Kconfig at its top); "
+                "kernel.yaml kernel.source.tree"
+            )
+        return source.tree
+    if source.tarball is not None:
+        assert source.sha256 is not None
+        return checked_tarball(source.tarball, source.sha256)
+    assert source.debian_package is not None and source.suite is not None
+    return debian_tarball(source.debian_package, source.suite)

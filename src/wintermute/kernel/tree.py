@@ -1,0 +1,223 @@
+"""The kernel tree the build works in: extracted, patched, with memlog copied in and wired.
+
+A tarball source is extracted once per (tarball, patch series) into::
+
+    cache/kernel-build/<sha256[:16]>-<patches hash>/
+        linux/      the tree, patched; the build writes its objects here
+        .top        the tarball's top directory name
+        .ready      written last: an entry without it is thrown away
+
+and the tree then stays, so the next build is incremental.  A local tree
+(``kernel.source.tree``) is used in place; the patch series applied to it is
+recorded in its ``.wintermute-patches``, and a tree carrying another series
+is refused rather than patched twice.
+
+Every build then brings the tree up to date with this repository
+(:func:`sync`), touching only what changed, so that make recompiles only what
+was edited: the driver into ``drivers/char/memlog/``, the UAPI header into
+``include/uapi/linux/``, the wiring into ``drivers/char/Kconfig`` and
+``drivers/char/Makefile`` (added once; preparing twice changes nothing), the
+``localversion.*`` files that pin the release, and the module signing key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from wintermute.driver_source import driver_files, stage_driver_source
+from wintermute.errors import InfraError, UserError
+from wintermute.kernel.source import Tarball
+from wintermute.kernel_trees import KCONFIG_LINE, MAKEFILE_LINE
+from wintermute.paths import REPO, atomic_dir, cache_dir, log_dir
+from wintermute.run import run, say
+
+LOG = "kernel-tree.log"
+READY = ".ready"
+TOP = ".top"  # the tarball's top directory, which makepkg extracts as is
+TREE = "linux"
+PATCH_STAMP = ".wintermute-patches"
+# The release suffix: X.Y.Z-<release>-wintermute, from two files the way Arch
+# pins its kernels (scripts/setlocalversion reads localversion* in name order).
+LOCALVERSION_FILES = ("localversion.10-release", "localversion.20-wintermute")
+FLAVOUR = "wintermute"
+SIGNING_KEY = Path("certs") / "signing_key.pem"
+
+
+def patch_paths(names: Sequence[str], directory: Path) -> list[Path]:
+    """kernel.yaml's patches as files: ``patches/NAME`` beside it (``directory``)."""
+    paths = [directory / "patches" / name for name in names]
+    missing = [p.name for p in paths if not p.is_file()]
+    if missing:
+        where = directory / "patches"
+        shown = where.relative_to(REPO) if where.is_relative_to(REPO) else where
+        raise UserError(f"kernel.yaml kernel.patches names {', '.join(missing)}, not in {shown}/")
+    return paths
+
+
+def series_hash(patches: Sequence[Path]) -> str:
+    digest = hashlib.sha256()
+    for patch in patches:
+        digest.update(patch.name.encode() + b"\0" + patch.read_bytes() + b"\0")
+    return digest.hexdigest()[:8]
+
+
+def build_root() -> Path:
+    return cache_dir() / "kernel-build"
+
+
+@contextlib.contextmanager
+def locked() -> Iterator[None]:
+    """One kernel build at a time per cache (they share the tree and ccache)."""
+    path = build_root() / ".lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say(f"waiting for another kernel build to finish (lock: {path})")
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
+def apply_patches(tree: Path, patches: Sequence[Path]) -> None:
+    """``patch -p1`` each of ``patches`` in order; UserError naming the first that fails."""
+    for patch in patches:
+        try:
+            run(
+                ["patch", "-p1", "--forward", "--batch", "-i", patch],
+                cwd=tree,
+                log=LOG,
+                step=f"applying {patch.name}",
+            )
+        except InfraError:
+            raise UserError(
+                f"patch {patch.name} does not apply (kernel.yaml kernel.patches); "
+                f"see {log_dir() / LOG}"
+            ) from None
+
+
+def extracted_tree(tarball: Tarball, patches: Sequence[Path]) -> Path:
+    """The tree of ``tarball`` with ``patches`` applied, extracted once and kept."""
+    entry = build_root() / f"{tarball.sha256[:16]}-{series_hash(patches)}"
+    if (entry / READY).is_file():
+        return entry / TREE
+    if entry.exists():
+        shutil.rmtree(entry)  # an interrupted or failed extraction
+    with atomic_dir(entry) as tmp:
+        with tempfile.TemporaryDirectory(dir=tmp) as unpack:
+            run(
+                ["tar", "-xf", tarball.path, "-C", unpack],
+                log=LOG,
+                step=f"extracting {tarball.label}",
+            )
+            tops = list(Path(unpack).iterdir())
+            if len(tops) != 1 or not (tops[0] / "Makefile").is_file():
+                raise UserError(
+                    f"{tarball.label}: not a kernel tarball (one top directory with a Makefile)"
+                )
+            (tmp / TOP).write_text(f"{tops[0].name}\n")
+            tops[0].rename(tmp / TREE)
+        apply_patches(tmp / TREE, patches)
+        (tmp / READY).write_text(f"{tarball.label}\n")
+    for old in build_root().iterdir():
+        if old.is_dir() and old != entry and not old.name.startswith("."):
+            say(f"removing the older kernel build tree {old}")
+            shutil.rmtree(old, ignore_errors=True)
+    return entry / TREE
+
+
+def tarball_top(tree: Path) -> str:
+    """The top directory name of the tarball ``tree`` (from :func:`extracted_tree`) came from."""
+    return (tree.parent / TOP).read_text().strip()
+
+
+def local_tree(tree: Path, patches: Sequence[Path]) -> Path:
+    """A local tree, with ``patches`` applied once (recorded in its PATCH_STAMP)."""
+    stamp = tree / PATCH_STAMP
+    wanted = "".join(f"{p.name}\n" for p in patches) + f"# {series_hash(patches)}\n"
+    if stamp.is_file():
+        if stamp.read_text() != wanted:
+            raise UserError(
+                f"{tree} carries another patch series ({stamp}); "
+                "start from a clean tree or list the same patches in kernel.yaml"
+            )
+        return tree
+    apply_patches(tree, patches)
+    stamp.write_text(wanted)
+    return tree
+
+
+# --- bringing the tree up to date with this repository ------------------------
+
+
+def write_if_changed(path: Path, data: bytes) -> bool:
+    """Write ``data`` to ``path`` unless it already holds it (its mtime then stays)."""
+    try:
+        if path.read_bytes() == data:
+            return False
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return True
+
+
+def copy_driver(tree: Path, version: str) -> list[str]:
+    """The driver and its generated version header into drivers/char/memlog; what changed."""
+    dest = tree / "drivers" / "char" / "memlog"
+    changed = []
+    with tempfile.TemporaryDirectory() as tmp:
+        staged = stage_driver_source(Path(tmp), version=version)
+        wanted = {p.name: p for p in staged.iterdir() if p.is_file()}
+        for name, src in sorted(wanted.items()):
+            if write_if_changed(dest / name, src.read_bytes()):
+                changed.append(f"drivers/char/memlog/{name}")
+        header = staged / "include" / "uapi" / "linux" / "memlog.h"
+        if write_if_changed(tree / "include" / "uapi" / "linux" / "memlog.h", header.read_bytes()):
+            changed.append("include/uapi/linux/memlog.h")
+    for stale in driver_files(dest):
+        if stale.name not in wanted:
+            stale.unlink()
+            changed.append(f"drivers/char/memlog/{stale.name} (removed)")
+    return changed
+
+
+def wire(tree: Path) -> list[str]:
+    """memlog's lines in drivers/char/Kconfig and Makefile, added once; what changed."""
+    changed = []
+    kconfig = tree / "drivers" / "char" / "Kconfig"
+    text = kconfig.read_text()
+    if KCONFIG_LINE not in text.splitlines():
+        head, sep, tail = text.rpartition("endmenu")
+        if not sep:
+            raise UserError(f"{kconfig} has no endmenu to add memlog's Kconfig before")
+        kconfig.write_text(f"{head}{KCONFIG_LINE}\n\n{sep}{tail}")
+        changed.append("drivers/char/Kconfig")
+    makefile = tree / "drivers" / "char" / "Makefile"
+    text = makefile.read_text()
+    if MAKEFILE_LINE not in text.splitlines():
+        makefile.write_text(text + ("" if text.endswith("\n") else "\n") + MAKEFILE_LINE + "\n")
+        changed.append("drivers/char/Makefile")
+    return changed
+
+
+def localversion(release: int) -> dict[str, str]:
+    """The localversion files and their contents: ``-<release>``, ``-wintermute``."""
+    return dict(zip(LOCALVERSION_FILES, (f"-{release}\n", f"-{FLAVOUR}\n"), strict=True))
+
+
+def sync(tree: Path, *, version: str, release: int, signing_key: Path) -> list[str]:
+    """Bring ``tree`` up to date with this repository; return what changed."""
+    changed = copy_driver(tree, version) + wire(tree)
+    for name, text in localversion(release).items():
+        if write_if_changed(tree / name, text.encode()):
+            changed.append(name)
+    if write_if_changed(tree / SIGNING_KEY, signing_key.read_bytes()):
+        (tree / SIGNING_KEY).chmod(0o600)
+        changed.append(str(SIGNING_KEY))
+    return changed

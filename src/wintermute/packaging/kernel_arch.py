@@ -1,0 +1,189 @@
+"""Arch: the split PKGBUILD linux-wintermute + linux-wintermute-headers, built by makepkg.
+
+In the style of Arch's own ``linux`` PKGBUILD (``templates/arch/kernel/``):
+prepare/build/package from sources with sha256sums (the kernel tarball, the
+``config`` the Debian build made, memlog's files and the patch series),
+``vmlinuz`` and ``pkgbase`` under ``/usr/lib/modules/<release>/``, modules
+installed with depmod left to pacman's hook, the headers in ``build/`` there.
+Its names never clash with the stock kernel's: it installs beside it.
+
+makepkg runs as :data:`arch.BUILD_USER` in a private mount namespace (see
+:mod:`wintermute.packaging.arch`), with the same ccache directory the Debian
+build filled bind-mounted in, the same ccache settings and the same
+``KBUILD_BUILD_*``: the kernel is compiled once, and the Arch build's compile
+is mostly cache hits.  It also gets the module signing key, so both
+distributions' packages are signed by the same key.
+
+The kernel needs a tarball source: a local tree (``kernel.source.tree``)
+gets the Debian packages only.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from wintermute.driver_source import stage_driver_source
+from wintermute.errors import InfraError
+from wintermute.kernel import kbuild
+from wintermute.kernel.source import Tarball, sha256_of
+from wintermute.kernel.tree import LOCALVERSION_FILES
+from wintermute.kernel_trees import KCONFIG_LINE, MAKEFILE_LINE
+from wintermute.packaging import arch
+from wintermute.packaging import render as rendering
+from wintermute.paths import out_dir
+from wintermute.run import run, say
+
+TEMPLATE = "arch/kernel/PKGBUILD.j2"
+LOG = "kernel-arch.log"
+KEY = "signing_key.pem"
+CCACHE = "ccache"
+
+
+def _bash_quote(text: str) -> str:
+    """``text`` as one bash word: $'...' with tabs and quotes escaped."""
+    escaped = text.replace("\\", "\\\\").replace("'", "\\'").replace("\t", "\\t")
+    return f"$'{escaped}'"
+
+
+def render(ctx: dict[str, Any], tarball: Tarball, srcname: str, config: Path,
+           version: str, patches: list[Path], dest: Path) -> Path:  # fmt: skip
+    """The PKGBUILD and its sources in ``dest/<pkgbase>/``; returns that directory."""
+    pkg_dir = dest / ctx["kernel"]["package"]
+    pkg_dir.mkdir(parents=True)
+    sources = []
+
+    def add(src: Path, name: str, sha256: str | None = None) -> None:
+        target = pkg_dir / name
+        try:
+            os.link(src, target)  # the tarball: 150 MB, on the same file system
+        except OSError:
+            shutil.copyfile(src, target)
+        target.chmod(0o644)
+        sources.append({"name": name, "sha256": sha256 or sha256_of(target)})
+
+    add(tarball.path, tarball.path.name, tarball.sha256)
+    add(config, "config")
+    with tempfile.TemporaryDirectory() as tmp:
+        staged = stage_driver_source(Path(tmp), version=version)
+        driver = sorted(p.name for p in staged.iterdir() if p.is_file())
+        for name in driver:
+            add(staged / name, name)
+        add(staged / "include" / "uapi" / "linux" / "memlog.h", "memlog.h")
+    for patch in patches:
+        add(patch, patch.name)
+    ctx = {
+        **ctx,
+        "arch": {
+            "srcname": srcname,
+            "sources": sources,
+            "driver_files": driver,
+            "localversion_files": LOCALVERSION_FILES,
+            "kconfig_line": _bash_quote(KCONFIG_LINE),
+            "makefile_line": _bash_quote(MAKEFILE_LINE),
+        },
+    }
+    text = rendering.environment().get_template(TEMPLATE).render(ctx)
+    (pkg_dir / "PKGBUILD").write_text(text, encoding="utf-8")
+    return pkg_dir
+
+
+def build(pkg_dir: Path, ctx: dict[str, Any], epoch: int, key: Path, tarball: str,
+          dest: Path) -> list[Path]:  # fmt: skip
+    """makepkg the PKGBUILD in ``pkg_dir`` into ``dest``; return the two packages.
+
+    ``dest/<pkgbase>/`` gets the PKGBUILD, makepkg's .SRCINFO and the sources
+    except the kernel tarball (``tarball``, its file name).
+    """
+    arch.check_build_user()
+    user = arch.BUILD_USER
+    build_root = out_dir() / "build" / "arch-kernel"
+    if build_root.exists():
+        shutil.rmtree(build_root)
+    build_root.mkdir(parents=True)
+    shutil.copytree(pkg_dir, build_root / pkg_dir.name, copy_function=_link_or_copy)
+    shutil.copyfile(
+        rendering.TEMPLATES / "arch" / arch.MAKEPKG_CONF, build_root / arch.MAKEPKG_CONF
+    )
+    for sub in ("pkgdest", "home", "work", CCACHE):
+        (build_root / sub).mkdir()
+    shutil.copyfile(key, build_root / KEY)
+    (build_root / KEY).chmod(0o600)
+    ccache = kbuild.ccache_dir()
+    ccache.mkdir(parents=True, exist_ok=True)
+    run(["chown", "-R", f"{user}:", build_root, ccache], log=LOG)
+    mount = arch.BUILD_MOUNT
+    env = {
+        **arch.makepkg_env(epoch, ctx["maintainer"]),
+        "PATH": f"{kbuild.CCACHE_MASQUERADE}:{arch.makepkg_env(epoch, '')['PATH']}",
+        **kbuild.ccache_env(mount / CCACHE),
+        "MAKEFLAGS": kbuild.jobs(),
+        "WINTERMUTE_SIGNING_KEY": str(mount / KEY),
+    }
+    binds = {CCACHE: ccache}
+    package = pkg_dir.name
+    try:
+        srcinfo = arch.write_srcinfo(build_root, package, env)
+        kbuild.zero_ccache(kbuild.ccache_env(ccache))
+        flags = ["--nodeps", "--clean", "--cleanbuild", "--force", "--noconfirm"]
+        run(
+            arch._in_build_tree(build_root, package, [*arch._MAKEPKG, *flags], env, binds),
+            log=LOG,
+            step=f"makepkg {package} (the compile reuses the Debian build's ccache)",
+            heartbeat=60,
+        )
+    finally:
+        (build_root / KEY).unlink(missing_ok=True)
+    stats = kbuild.ccache_stats(kbuild.ccache_env(ccache))
+    say(f"Arch build {stats}")
+    dest.mkdir(parents=True, exist_ok=True)
+    published = dest / package
+    published.mkdir()
+    for path in sorted(pkg_dir.iterdir()):
+        if path.name != tarball:
+            shutil.copyfile(path, published / path.name)
+    shutil.copyfile(srcinfo, published / ".SRCINFO")
+    results = []
+    for path in sorted((build_root / "pkgdest").glob(f"*{arch.PKGEXT}")):
+        shutil.copyfile(path, dest / path.name)
+        results.append(dest / path.name)
+    if len(results) != 2:
+        raise InfraError(f"makepkg made {[p.name for p in results]}, not 2 packages; see {LOG}")
+    shutil.rmtree(build_root / "work", ignore_errors=True)
+    return results
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def expected_owners(pkgbase: str, release: str) -> dict[str, str]:
+    """What the two packages must install -> the package that owns it."""
+    modules = f"/usr/lib/modules/{release}"
+    headers = f"{pkgbase}-headers"
+    return {
+        f"{modules}/vmlinuz": pkgbase,
+        f"{modules}/pkgbase": pkgbase,
+        f"{modules}/kernel/drivers/char/memlog/memlog.ko": pkgbase,
+        f"{modules}/modules.order": pkgbase,
+        f"{modules}/build/Makefile": headers,
+        f"{modules}/build/.config": headers,
+        f"{modules}/build/Module.symvers": headers,
+        f"{modules}/build/scripts/sign-file": headers,
+        f"{modules}/build/include/uapi/linux/memlog.h": headers,
+    }
+
+
+def verify_in_scratch_root(packages: list[Path], pkgbase: str, release: str) -> None:
+    """pacman -U both into a scratch root: -Qkk finds nothing altered, -Qo the right owners."""
+    with tempfile.TemporaryDirectory(prefix="wintermute-arch-kernel-root-") as tmp:
+        root = arch.install_into_scratch_root(packages, Path(tmp))
+        arch.check_installed_files(root, [pkgbase, f"{pkgbase}-headers"])
+        arch.check_owners(root, expected_owners(pkgbase, release))
+    say("pacman installed the kernel packages into a scratch root: -Qkk and -Qo agree")

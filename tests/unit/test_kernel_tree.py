@@ -1,0 +1,173 @@
+"""Preparing the kernel tree: memlog copied in and wired once, patches applied or named."""
+
+from __future__ import annotations
+
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from wintermute.errors import UserError
+from wintermute.kernel import tree
+from wintermute.kernel.source import Tarball, sha256_of
+from wintermute.kernel_trees import KCONFIG_LINE, MAKEFILE_LINE
+from wintermute.paths import DRIVER_DIR
+
+KCONFIG = 'menu "Character devices"\n\nconfig TTY\n\tbool "tty"\n\nendmenu\n'
+MAKEFILE = "obj-y += mem.o\n"
+
+
+def _fake_tree(root: Path) -> Path:
+    """The few files of a kernel tree that preparing it touches."""
+    (root / "drivers" / "char").mkdir(parents=True)
+    (root / "include" / "uapi" / "linux").mkdir(parents=True)
+    (root / "drivers" / "char" / "Kconfig").write_text(KCONFIG)
+    (root / "drivers" / "char" / "Makefile").write_text(MAKEFILE)
+    (root / "Makefile").write_text("VERSION = 7\n")
+    (root / "Kconfig").write_text("")
+    return root
+
+
+@pytest.fixture
+def key(tmp_path: Path) -> Path:
+    path = tmp_path / "signing_key.pem"
+    path.write_text("-----BEGIN PRIVATE KEY-----\nfake\n")
+    return path
+
+
+def _snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
+    return {
+        str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_preparing_twice_changes_nothing(tmp_path: Path, key: Path) -> None:
+    """The second sync writes no file: contents and mtimes stay, so make has nothing to redo."""
+    root = _fake_tree(tmp_path / "linux")
+    first = tree.sync(root, version="0.1.0", release=1, signing_key=key)
+    assert "drivers/char/Kconfig" in first and "drivers/char/memlog/memlog_main.c" in first
+    before = _snapshot(root)
+    assert tree.sync(root, version="0.1.0", release=1, signing_key=key) == []
+    assert _snapshot(root) == before
+
+
+def test_wiring_adds_memlog_once_before_the_menu_ends(tmp_path: Path, key: Path) -> None:
+    """drivers/char/Kconfig sources memlog's Kconfig inside the menu; the Makefile builds it."""
+    root = _fake_tree(tmp_path / "linux")
+    for _ in range(2):
+        tree.sync(root, version="0.1.0", release=1, signing_key=key)
+    kconfig = (root / "drivers" / "char" / "Kconfig").read_text()
+    assert kconfig.count(KCONFIG_LINE) == 1
+    assert kconfig.index(KCONFIG_LINE) < kconfig.rindex("endmenu")
+    assert (root / "drivers" / "char" / "Makefile").read_text().count(MAKEFILE_LINE) == 1
+
+
+def test_driver_and_uapi_header_are_the_repository_s(tmp_path: Path, key: Path) -> None:
+    """The tree's memlog files are this repository's, plus the generated version header."""
+    root = _fake_tree(tmp_path / "linux")
+    tree.sync(root, version="9.8.7", release=1, signing_key=key)
+    driver = root / "drivers" / "char" / "memlog"
+    assert (driver / "memlog_main.c").read_bytes() == (DRIVER_DIR / "memlog_main.c").read_bytes()
+    assert '"9.8.7"' in (driver / "memlog_version.h").read_text()
+    uapi = root / "include" / "uapi" / "linux" / "memlog.h"
+    assert uapi.read_bytes() == (DRIVER_DIR.parents[2] / "include/uapi/linux/memlog.h").read_bytes()
+
+
+def test_edited_driver_file_is_the_only_file_rewritten(tmp_path: Path, key: Path) -> None:
+    """After one driver file changes, sync rewrites that file alone."""
+    root = _fake_tree(tmp_path / "linux")
+    tree.sync(root, version="0.1.0", release=1, signing_key=key)
+    main = root / "drivers" / "char" / "memlog" / "memlog_main.c"
+    main.write_text("/* stale */\n")
+    assert tree.sync(root, version="0.1.0", release=1, signing_key=key) == [
+        "drivers/char/memlog/memlog_main.c"
+    ]
+
+
+def test_release_is_pinned_by_localversion_files(tmp_path: Path, key: Path) -> None:
+    """localversion.10-release and .20-wintermute give X.Y.Z-<release>-wintermute."""
+    root = _fake_tree(tmp_path / "linux")
+    tree.sync(root, version="0.1.0", release=3, signing_key=key)
+    texts = [(root / name).read_text() for name in sorted(tree.LOCALVERSION_FILES)]
+    assert texts == ["-3\n", "-wintermute\n"]
+
+
+def test_signing_key_is_placed_where_kbuild_looks_private(tmp_path: Path, key: Path) -> None:
+    """certs/signing_key.pem is the key, readable by its owner only."""
+    root = _fake_tree(tmp_path / "linux")
+    tree.sync(root, version="0.1.0", release=1, signing_key=key)
+    placed = root / "certs" / "signing_key.pem"
+    assert placed.read_bytes() == key.read_bytes()
+    assert placed.stat().st_mode & 0o777 == 0o600
+
+
+def _patch(directory: Path, name: str, old: str, new: str) -> Path:
+    path = directory / name
+    path.write_text(
+        f"--- a/drivers/char/Makefile\n+++ b/drivers/char/Makefile\n@@ -1 +1 @@\n-{old}\n+{new}\n"
+    )
+    return path
+
+
+def test_patch_that_does_not_apply_is_named(tmp_path: Path) -> None:
+    """A patch that does not apply stops with its name."""
+    root = _fake_tree(tmp_path / "linux")
+    good = _patch(tmp_path, "0001-good.patch", "obj-y += mem.o", "obj-y += mem.o random.o")
+    bad = _patch(tmp_path, "0002-bad.patch", "obj-y += nothing-like-this.o", "obj-y += x.o")
+    with pytest.raises(UserError, match=r"^patch 0002-bad.patch does not apply"):
+        tree.apply_patches(root, [good, bad])
+
+
+def _tarball(tmp_path: Path, root: Path) -> Tarball:
+    path = tmp_path / "linux-7.2.tar.xz"
+    with tarfile.open(path, "w:xz") as tar:
+        tar.add(root, arcname="linux-7.2")
+    return Tarball(path, sha256_of(path), "test tarball")
+
+
+def test_failed_patch_leaves_no_extracted_tree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Extracting and patching is all or nothing: after a failing patch no entry looks ready."""
+    monkeypatch.setenv("WINTERMUTE_CACHE", str(tmp_path / "cache"))
+    tarball = _tarball(tmp_path, _fake_tree(tmp_path / "src"))
+    bad = _patch(tmp_path, "0001-bad.patch", "nothing like this", "x")
+    with pytest.raises(UserError, match=r"0001-bad\.patch"):
+        tree.extracted_tree(tarball, [bad])
+    assert [p.name for p in tree.build_root().iterdir() if not p.name.startswith(".")] == []
+
+
+def test_extracted_tree_is_reused_and_an_unfinished_one_redone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An entry with its .ready marker is reused as is; one without it is extracted again."""
+    monkeypatch.setenv("WINTERMUTE_CACHE", str(tmp_path / "cache"))
+    tarball = _tarball(tmp_path, _fake_tree(tmp_path / "src"))
+    first = tree.extracted_tree(tarball, [])
+    (first / "scratch").write_text("kept while the entry is ready")
+    assert tree.extracted_tree(tarball, []) == first and (first / "scratch").exists()
+    assert tree.tarball_top(first) == "linux-7.2"
+    os.unlink(first.parent / tree.READY)  # as if interrupted before the marker was written
+    again = tree.extracted_tree(tarball, [])
+    assert again == first and not (first / "scratch").exists()
+
+
+def test_local_tree_carrying_another_patch_series_is_refused(tmp_path: Path) -> None:
+    """A local tree is patched once; a different series later is refused, not applied on top."""
+    root = _fake_tree(tmp_path / "linux")
+    one = _patch(tmp_path, "0001-one.patch", "obj-y += mem.o", "obj-y += mem.o one.o")
+    tree.local_tree(root, [one])
+    tree.local_tree(root, [one])  # the same series again: nothing to do
+    assert (root / "drivers" / "char" / "Makefile").read_text() == "obj-y += mem.o one.o\n"
+    with pytest.raises(UserError, match="carries another patch series"):
+        tree.local_tree(root, [])
+
+
+def test_missing_patch_file_is_named_before_anything_runs(tmp_path: Path) -> None:
+    """kernel.yaml naming a patch that is not in patches/ is one line naming it."""
+    (tmp_path / "patches").mkdir()
+    with pytest.raises(UserError, match=r"kernel.patches names 0009-x.patch, not in .*patches/"):
+        tree.patch_paths(["0009-x.patch"], tmp_path)

@@ -116,6 +116,19 @@ def build_kernel(c: Context, target: list[str] | None = None) -> None:
 
 @task
 @_edge
+def bench_kernel(c: Context) -> None:
+    """Measure the edit-to-.deb loop of build-kernel next to the plain incremental make.
+
+    Needs a built tree (run invoke build-kernel first).  Report:
+    out/bench/kernel-build.md (and .json), with the last full build's steps.
+    """
+    from wintermute.kernel import bench
+
+    print(bench.bench())
+
+
+@task
+@_edge
 def render(c: Context) -> None:
     """Render templates/ with kernel.yaml's values into out/render (never into the source tree)."""
     from wintermute.packaging import render as rendering
@@ -162,19 +175,36 @@ def dkms_install(c: Context, debs: str | None = None) -> None:
 
 @task(
     help={
-        "keep": "leave the guest running afterwards and print how to ssh in and stop it",
+        "keep": "leave the guest running afterwards and print how to ssh in and stop it"
+        " (DKMS path only)",
         "k": "only checks matching this pytest -k expression",
+        "kernel": "stock: memlog-dkms on Debian's kernel (default); "
+        "built: the linux-wintermute kernel from build-kernel",
     }
 )
 @_edge
-def vm_verify(c: Context, keep: bool = False, k: str | None = None) -> None:
-    """Build the .debs once, apt-get install them in the VM, reboot, run the testinfra suite.
+def vm_verify(c: Context, keep: bool = False, k: str | None = None, kernel: str = "stock") -> None:
+    """Install the packages in the VM with apt-get as a user would, boot, run the testinfra suite.
 
-    The suite then installs a second kernel, upgrades, removes and purges the
-    packages, and runs dkms-install in the guest.  Exit 1: a check failed;
-    exit 2: a build, boot or install step failed (the E: line names its log).
-    Step timings: out/vm-verify-timings.json.
+    --kernel stock (default): build memlog-dkms and memlog-tools, install them
+    on the image's Debian kernel, reboot, check; then install a second kernel,
+    upgrade, remove and purge the packages, and run dkms-install in the guest
+    (tests/system; timings: out/vm-verify-timings.json).
+
+    --kernel built: build linux-wintermute (invoke build-kernel, incremental),
+    install linux-image, linux-headers with apt-get, boot that kernel, run the
+    driver's functional suite on its in-tree module, install memlog-tools,
+    reboot, check; then memlog-dkms on top (tests/built_kernel; also the
+    package checks and bad-input cases; timings: out/vm-built-kernel-timings.json).
+
+    Exit 1: a check failed; exit 2: a build, boot or install step failed.
     """
+    if kernel == "built":
+        _pytest("tests/built_kernel", "--junitxml=out/junit-built-kernel.xml",
+                *(["-k", k] if k else []))  # fmt: skip
+        return
+    if kernel != "stock":
+        raise Exit(f"E: --kernel {kernel!r}: choose stock or built", code=1)
     from ci import package_verify
     from wintermute import config
 
@@ -245,13 +275,19 @@ def test(c: Context, fast: bool = False) -> None:
 
 @task
 def verify(c: Context) -> None:
-    """The main job: build for every kernel, package for Debian and Arch, verify both in VMs."""
+    """The main job: build for every kernel, package for Debian and Arch, verify them in VMs.
+
+    build-matrix, vm-test, deb, arch, vm-verify (memlog-dkms on Debian's
+    kernel), then vm-verify --kernel built (build-kernel: linux-wintermute
+    with memlog in-tree, for Debian and Arch, booted in the VM).
+    """
     steps = [
         ("build-matrix", lambda: build_matrix(c)),
         ("vm-test", lambda: vm_test(c)),
         ("deb", lambda: deb(c)),
         ("arch", lambda: arch(c)),
         ("vm-verify", lambda: vm_verify(c)),
+        ("vm-verify --kernel built", lambda: vm_verify(c, kernel="built")),
     ]
     for name, step in steps:
         print(f"==> invoke {name}", file=sys.stderr, flush=True)
@@ -262,7 +298,9 @@ def verify(c: Context) -> None:
     print(
         f"verified: memlog builds warning-free in and out of tree on {series}; "
         "its functional suite passes in the VM; out/debian and out/arch hold the packages; "
-        "apt-get install memlog-dkms in the VM passes the testinfra suite "
-        "(reports: out/junit-functional.xml, out/junit-system.xml; "
-        "timings: out/vm-verify-timings.json)"
+        "apt-get install memlog-dkms in the VM passes the testinfra suite; "
+        "linux-wintermute is packaged in out/kernel and, installed with apt-get, boots in the VM "
+        "and passes its checks (reports: out/junit-functional.xml, out/junit-system.xml, "
+        "out/junit-built-kernel.xml; timings: out/vm-verify-timings.json, "
+        "out/kernel-build-timings.json, out/vm-built-kernel-timings.json)"
     )

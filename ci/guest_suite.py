@@ -32,8 +32,8 @@ class GuestResult:
     longrepr: str
 
 
-def _stage(ko: Path, dest: Path) -> None:
-    """What the guest needs: the library, the suite, the pytest config, the module."""
+def _stage(ko: Path | None, dest: Path) -> None:
+    """What the guest needs: the library, the suite, the pytest config, the module (if built)."""
     shutil.copytree(
         REPO / "src" / "memlog",
         dest / "src" / "memlog",
@@ -46,7 +46,8 @@ def _stage(ko: Path, dest: Path) -> None:
     )
     shutil.copy2(REPO / "pyproject.toml", dest / "pyproject.toml")
     shutil.copy2(REPO / "ci" / "pytest_guest_report.py", dest / "pytest_guest_report.py")
-    shutil.copy2(ko, dest / "memlog.ko")
+    if ko is not None:
+        shutil.copy2(ko, dest / "memlog.ko")
 
 
 def run_guest_suite(nodeids: list[str]) -> dict[str, GuestResult]:
@@ -57,39 +58,54 @@ def run_guest_suite(nodeids: list[str]) -> dict[str, GuestResult]:
     image = rootfs.ensure_image()
     build = module_build.build_for_host_headers(image.kernel_release)
     module_build.require_clean(build)
-    guest_log = log_dir() / "vm-functional.log"
-    results_local = out_dir() / "vm-functional.json"
-    junit_local = out_dir() / "vm-functional.xml"
+    with vm.boot(image) as guest:
+        return run_on(guest, nodeids, ko=build.ko, name="vm-functional")
+
+
+def run_on(
+    guest: Any, nodeids: list[str], *, ko: Path | None, name: str, module: str | None = None
+) -> dict[str, GuestResult]:
+    """Run ``nodeids`` in the booted ``guest``; their results by node id.
+
+    ``ko`` is copied in and loaded by the suite; without it, ``module`` names
+    the module file already in the guest (an in-tree one).  The guest's output
+    goes to ``out/logs/NAME.log``, its results to ``out/NAME.json`` and ``.xml``.
+    """
+    guest_log = log_dir() / f"{name}.log"
+    results_local = out_dir() / f"{name}.json"
+    junit_local = out_dir() / f"{name}.xml"
     results_local.unlink(missing_ok=True)
+    module = f"{GUEST_ROOT}/memlog.ko" if ko is not None else module
+    if module is None:
+        raise InfraError("run_on needs the module: a ko to copy in, or its path in the guest")
     with tempfile.TemporaryDirectory(prefix="wintermute-guest-") as tmp:
         stage = Path(tmp) / "wintermute"
-        _stage(build.ko, stage)
-        with vm.boot(image) as guest:
-            guest.put(stage, GUEST_ROOT)
-            args = " ".join(shlex.quote(n) for n in nodeids)
-            cmd = (
-                f"cd {GUEST_ROOT} && "
-                f"MEMLOG_KO={GUEST_ROOT}/memlog.ko "
-                f"WINTERMUTE_GUEST_RESULTS={GUEST_ROOT}/results.json "
-                f"PYTHONPATH={GUEST_ROOT}/src:{GUEST_ROOT} "
-                "python3 -m pytest -p pytest_guest_report -p no:cacheprovider -v "
-                f"--junitxml={GUEST_ROOT}/junit.xml {args}"
-            )
-            say(f"running {len(nodeids)} functional tests in the guest (log: {guest_log})")
-            proc = guest.run(cmd, check=False, timeout=GUEST_TIMEOUT, log=guest_log)
-            crash = guest.crashes_since_boot()
-            if crash is not None:
-                raise InfraError(
-                    f"the guest kernel complained during the functional suite ({crash}); "
-                    f"console: {guest.console_log}"
-                )
-            try:
-                guest.get(f"{GUEST_ROOT}/results.json", results_local)
-                guest.get(f"{GUEST_ROOT}/junit.xml", junit_local)
-            except WintermuteError as exc:
-                raise InfraError(
-                    f"the guest pytest wrote no results (exit {proc.returncode}); see {guest_log}"
-                ) from exc
+        _stage(ko, stage)
+        guest.put(stage, GUEST_ROOT)
+    args = " ".join(shlex.quote(n) for n in nodeids)
+    cmd = (
+        f"cd {GUEST_ROOT} && "
+        f"MEMLOG_KO={shlex.quote(module)} "
+        f"WINTERMUTE_GUEST_RESULTS={GUEST_ROOT}/results.json "
+        f"PYTHONPATH={GUEST_ROOT}/src:{GUEST_ROOT} "
+        "python3 -m pytest -p pytest_guest_report -p no:cacheprovider -v "
+        f"--junitxml={GUEST_ROOT}/junit.xml {args}"
+    )
+    say(f"running {len(nodeids)} functional tests in the guest (log: {guest_log})")
+    proc = guest.run(cmd, check=False, timeout=GUEST_TIMEOUT, log=guest_log)
+    crash = guest.crashes_since_boot()
+    if crash is not None:
+        raise InfraError(
+            f"the guest kernel complained during the functional suite ({crash}); "
+            f"console: {guest.console_log}"
+        )
+    try:
+        guest.get(f"{GUEST_ROOT}/results.json", results_local)
+        guest.get(f"{GUEST_ROOT}/junit.xml", junit_local)
+    except WintermuteError as exc:
+        raise InfraError(
+            f"the guest pytest wrote no results (exit {proc.returncode}); see {guest_log}"
+        ) from exc
     return parse_results(json.loads(results_local.read_text()), guest_log)
 
 

@@ -52,6 +52,12 @@ def test_dkms_conf_names_version_and_minimum_kernel(tmp_path: Path) -> None:
     assert 'AUTOINSTALL="yes"' in text
 
 
+def test_dkms_conf_skips_kernels_that_carry_memlog_in_tree(tmp_path: Path) -> None:
+    """DKMS builds nothing for a kernel whose .config has CONFIG_MEMLOG (linux-wintermute)."""
+    text = (render.render(tmp_path / "render", config.load()) / "dkms" / "dkms.conf").read_text()
+    assert 'BUILD_EXCLUSIVE_CONFIG="!CONFIG_MEMLOG"' in text.splitlines()
+
+
 def test_bad_kernel_yaml_renders_nothing(tmp_path: Path) -> None:
     """A kernel.yaml error stops before any output is written."""
     bad = tmp_path / "kernel.yaml"

@@ -152,9 +152,10 @@ def build_kernel(targets: Sequence[str] = TARGETS, kernel_yaml: Path | None = No
                     pkg_dir = kernel_arch.render(
                         ctx, src, top, work / ".config", cfg.memlog.version, patches, Path(tmp)
                     )
-                    packages["arch"] = kernel_arch.build(
+                    packages["arch"], arch_stats = kernel_arch.build(
                         pkg_dir, ctx, epoch, key, src.path.name, staging / "arch"
                     )
+                    timings.notes["arch_ccache"] = str(arch_stats)
                     kernel_arch.verify_in_scratch_root(packages["arch"], kernel.package, release)
             staging.rename(dest)
         except BaseException:

@@ -92,8 +92,8 @@ def render(ctx: dict[str, Any], tarball: Tarball, srcname: str, config: Path,
 
 
 def build(pkg_dir: Path, ctx: dict[str, Any], epoch: int, key: Path, tarball: str,
-          dest: Path) -> list[Path]:  # fmt: skip
-    """makepkg the PKGBUILD in ``pkg_dir`` into ``dest``; return the two packages.
+          dest: Path) -> tuple[list[Path], kbuild.CcacheStats]:  # fmt: skip
+    """makepkg the PKGBUILD in ``pkg_dir`` into ``dest``; the two packages, ccache's statistics.
 
     ``dest/<pkgbase>/`` gets the PKGBUILD, makepkg's .SRCINFO and the sources
     except the kernel tarball (``tarball``, its file name).
@@ -153,7 +153,7 @@ def build(pkg_dir: Path, ctx: dict[str, Any], epoch: int, key: Path, tarball: st
     if len(results) != 2:
         raise InfraError(f"makepkg made {[p.name for p in results]}, not 2 packages; see {LOG}")
     shutil.rmtree(build_root / "work", ignore_errors=True)
-    return results
+    return results, stats
 
 
 def _link_or_copy(src: str, dst: str) -> None:

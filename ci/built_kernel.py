@@ -1,0 +1,99 @@
+"""The built linux-wintermute kernel, installed in the VM as a user installs it, then booted.
+
+:func:`installed_guest` boots the cached image on its stock kernel, serves the
+built ``linux-image-<release>`` and ``linux-headers-<release>`` with the
+memlog packages from a local flat APT repository (the guest has no other
+source), and runs ``apt-get install`` of the image and the headers (without
+the image's recommended memlog-tools: the driver's functional suite runs first,
+on the module as the kernel alone gives it): the image's postinst runs depmod
+and ``/etc/kernel/postinst.d``, where initramfs-tools makes the initramfs.
+QEMU boots kernels directly (the image has no boot loader), so the vmlinuz and
+initramfs the packages left in ``/boot`` are copied out and the same disk is
+booted with them.  The guest is
+then checked by ``tests/built_kernel`` with testinfra.
+
+Step timings go to ``out/vm-built-kernel-timings.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shlex
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ci.package_verify import APT, SOURCES, Timings, apt_repository
+from wintermute import config
+from wintermute.errors import InfraError
+from wintermute.paths import log_dir, out_dir
+from wintermute.run import say
+
+GUEST_REPO = "/srv/apt/wintermute"
+TIMINGS_FILE = "vm-built-kernel-timings.json"
+
+
+@dataclass
+class KernelGuest:
+    """The guest running the built kernel, and what the checks need."""
+
+    vm: Any  # ci.vm.Vm
+    cfg: config.Config
+    release: str  # the built kernel's
+    stock_release: str  # the image's own kernel
+    timings: Timings
+    log: Path
+
+    def apt(self, args: str, timeout: float = 1200) -> str:
+        return self.vm.run(f"{APT} {args}", timeout=timeout, log=self.log).stdout
+
+    def install_tools(self) -> None:
+        """apt-get install memlog-tools, then reboot: what a user of the kernel does next."""
+        say(f"installing {self.cfg.packages.tools} in the guest (log: {self.log})")
+        with self.timings.step(f"apt-get install {self.cfg.packages.tools}"):
+            self.apt(f"install {self.cfg.packages.tools}")
+        with self.timings.step("reboot"):
+            self.vm.reboot()
+
+
+@contextlib.contextmanager
+def installed_guest(
+    release: str, kernel_debs: list[Path], memlog_debs: list[Path], cfg: config.Config,
+    *, keep: bool = False,
+) -> Iterator[KernelGuest]:  # fmt: skip
+    """Boot, ``apt-get install`` the kernel and its headers, boot the kernel; yield the guest."""
+    from ci import rootfs, vm
+
+    repo = apt_repository([*kernel_debs, *memlog_debs], out_dir() / "vm-built-kernel" / "repo")
+    image = rootfs.ensure_image()
+    log = log_dir() / "vm-built-kernel.log"
+    log.unlink(missing_ok=True)
+    timings = Timings(out_dir() / TIMINGS_FILE)
+    started = time.monotonic()
+    with vm.boot(image, keep=keep) as guest_vm:
+        timings.accelerator = guest_vm.accelerator
+        timings.add("boot the stock kernel (QEMU start to ssh)", time.monotonic() - started)
+        guest = KernelGuest(guest_vm, cfg, release, image.kernel_release, timings, log)
+        guest_vm.run(f"rm -f /etc/apt/sources.list {SOURCES}/*.list {SOURCES}/*.sources", log=log)
+        guest_vm.put(repo, GUEST_REPO)
+        line = f"deb [trusted=yes] file:{GUEST_REPO} ./"
+        guest_vm.run(f"echo {shlex.quote(line)} > {SOURCES}/wintermute.list", log=log)
+        packages = f"linux-image-{release} linux-headers-{release}"
+        say(f"installing {packages} in the guest with apt-get (log: {log})")
+        with timings.step("apt-get install (initramfs included)"):
+            guest.apt("update")
+            guest.apt(f"install --no-install-recommends {packages}")
+        kernel = guest_vm.run_dir / f"vmlinuz-{release}"
+        initrd = guest_vm.run_dir / f"initrd.img-{release}"
+        guest_vm.get(f"/boot/vmlinuz-{release}", kernel)
+        guest_vm.get(f"/boot/initrd.img-{release}", initrd)
+        with timings.step("boot the built kernel"):
+            guest_vm.restart(kernel, initrd)
+        running = guest_vm.run("uname -r", log=log).stdout.strip()
+        if running != release:
+            raise InfraError(
+                f"the guest runs {running}, not {release}; console: {guest_vm.console_log}"
+            )
+        yield guest

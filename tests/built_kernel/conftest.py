@@ -1,0 +1,122 @@
+"""The linux-wintermute kernel from ``invoke build-kernel``: its packages, and a VM booted on it.
+
+``kernel_build`` builds the kernel once per session from the default
+kernel.yaml (the tree, downloads and ccache are cached, so a second session
+is incremental) into ``out/kernel/``.  ``guest`` installs the built
+linux-image and linux-headers with memlog-tools in the VM with apt-get and
+boots that kernel (``ci/built_kernel.py``); the tests then check the guest
+with testinfra.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import testinfra
+
+from ci.pytest_support import live_output
+from wintermute import config
+from wintermute.kernel.build import KernelBuild, build_kernel
+from wintermute.paths import out_dir
+
+# run order of the files
+PHASES = (
+    "test_kernel_packages.py",
+    "test_bad_input.py",
+    "test_built_kernel_system.py",
+    "test_built_kernel_with_memlog_dkms.py",
+)
+
+
+@pytest.fixture(scope="session")
+def kernel_build(pytestconfig: pytest.Config) -> KernelBuild:
+    """linux-wintermute built and packaged for Debian and Arch (progress shown)."""
+    with live_output(pytestconfig):
+        return build_kernel()
+
+
+@pytest.fixture(scope="session")
+def cfg() -> config.Config:
+    """The kernel.yaml the kernel and memlog packages are built from: the default one."""
+    return config.load()
+
+
+@pytest.fixture(scope="session")
+def memlog_debs(pytestconfig: pytest.Config) -> list[Path]:
+    """memlog-tools and memlog-dkms, built from the default kernel.yaml."""
+    from ci import package_verify
+
+    with live_output(pytestconfig):
+        return package_verify.build_debs(
+            config.default_path(), out_dir() / "vm-built-kernel" / "memlog"
+        )
+
+
+@pytest.fixture(scope="session")
+def guest(
+    pytestconfig: pytest.Config, kernel_build: KernelBuild, memlog_debs: list[Path], cfg: Any
+) -> Iterator[Any]:
+    """The VM running the built kernel, installed with apt-get (ci.built_kernel.KernelGuest)."""
+    from ci import built_kernel
+
+    debs = [p for p in kernel_build.packages["debian"] if p.suffix == ".deb"]
+    with contextlib.ExitStack() as stack:
+        with live_output(pytestconfig):
+            found = stack.enter_context(
+                built_kernel.installed_guest(kernel_build.release, debs, memlog_debs, cfg)
+            )
+        found.timings.start_checks()
+        yield found
+        found.timings.end_checks()
+
+
+@pytest.fixture(scope="session")
+def functional_results(pytestconfig: pytest.Config, guest: Any) -> dict[str, Any]:
+    """tests/functional run in the guest against the in-tree module, before memlog-tools."""
+    from ci import guest_suite
+
+    module = f"/lib/modules/{guest.release}/kernel/drivers/char/memlog/memlog.ko"
+    with live_output(pytestconfig), guest.timings.step("functional suite"):
+        return guest_suite.run_on(
+            guest.vm,
+            ["tests/functional"],
+            ko=None,
+            module=module,
+            name="vm-built-kernel-functional",
+        )
+
+
+@pytest.fixture(scope="session")
+def host(pytestconfig: pytest.Config, guest: Any, functional_results: Any) -> Any:
+    """testinfra's host for the guest on the built kernel, memlog-tools installed and rebooted."""
+    with live_output(pytestconfig):
+        guest.install_tools()
+    return testinfra.get_host("ssh://wintermute-vm", ssh_config=str(guest.vm.ssh_config))
+
+
+def _mine(items: list[pytest.Item]) -> list[pytest.Item]:
+    return [item for item in items if "/tests/built_kernel/" in str(item.path)]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the tier before `-m` selects: the VM checks vm, the package checks build."""
+    for item in _mine(items):
+        item.add_marker("vm" if "built_kernel_" in item.path.name else "build")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Order what was selected by phase (trylast: after every selection)."""
+    items = session.items
+    mine = _mine(items)
+    if not mine:
+        return
+    first = items.index(mine[0])
+    rest = [item for item in items if item not in mine]
+    key = lambda item: PHASES.index(item.path.name) if item.path.name in PHASES else len(PHASES)  # noqa: E731
+    items[:] = rest[:first] + sorted(mine, key=key) + rest[first:]

@@ -1,0 +1,216 @@
+"""Facts about the packages `invoke build-kernel` makes from the default kernel.yaml.
+
+Debian: linux-image-<release> and linux-headers-<release>.  Arch: the split
+package linux-wintermute + linux-wintermute-headers.  The Arch packages are
+also installed by pacman into a scratch root by the build itself
+(``kernel_arch.verify_in_scratch_root``); these checks read the package files.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+from wintermute import config
+from wintermute.kernel.build import KernelBuild
+from wintermute.packaging import arch
+
+RELEASE = re.compile(r"^\d+\.\d+\.\d+-(?P<revision>\d+)-wintermute$")
+
+
+def _deb(build: KernelBuild, prefix: str) -> Path:
+    [path] = [
+        p for p in build.packages["debian"] if p.name.startswith(f"{prefix}-{build.release}_")
+    ]
+    return path
+
+
+def _pkg(build: KernelBuild, name: str) -> Path:
+    [path] = [
+        p
+        for p in build.packages["arch"]
+        if re.fullmatch(rf"{name}-\d[^-]*-\d+-x86_64\.pkg\.tar\.zst", p.name)
+    ]
+    return path
+
+
+def _deb_files(deb: Path) -> list[str]:
+    out = subprocess.run(["dpkg-deb", "-c", deb], capture_output=True, text=True, check=True).stdout
+    return [line.split(None, 5)[5].removeprefix(".").split(" -> ")[0] for line in out.splitlines()]
+
+
+def _deb_field(deb: Path, field: str) -> str:
+    return subprocess.run(
+        ["dpkg-deb", "-f", deb, field], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def _pkg_files(pkg: Path) -> list[str]:
+    out = subprocess.run(["bsdtar", "-tf", pkg], capture_output=True, text=True, check=True).stdout
+    return ["/" + line.rstrip("/") for line in out.splitlines() if not line.startswith(".")]
+
+
+def _extract(archive: Path, member: str, dest: Path) -> Path:
+    """One file of a .deb or .pkg.tar.zst, extracted under ``dest``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    if archive.suffix == ".deb":
+        subprocess.run(["dpkg-deb", "-x", archive, dest], check=True)
+    else:
+        subprocess.run(["bsdtar", "-xf", archive, "-C", dest, member.lstrip("/")], check=True)
+    return dest / member.lstrip("/")
+
+
+def test_release_is_the_pinned_version_revision_and_flavour(
+    kernel_build: KernelBuild, cfg: config.Config
+) -> None:
+    """The release is X.Y.Z-<kernel.release>-wintermute: no '+', no -dirty, no -g<hash>."""
+    match = RELEASE.match(kernel_build.release)
+    assert match, kernel_build.release
+    assert int(match["revision"]) == cfg.kernel.release
+
+
+def test_debian_image_ships_vmlinuz_system_map_config_and_modules(
+    kernel_build: KernelBuild,
+) -> None:
+    """linux-image-<release> has /boot's three files and the modules under /lib/modules."""
+    rel = kernel_build.release
+    files = _deb_files(_deb(kernel_build, "linux-image"))
+    boot = [f"/boot/{name}-{rel}" for name in ("vmlinuz", "System.map", "config")]
+    modules = [f"/lib/modules/{rel}/{name}" for name in ("modules.order", "modules.builtin")]
+    for path in boot + modules:
+        assert path in files, path
+
+
+def test_debian_image_carries_memlog_in_tree_under_kernel_drivers_char(
+    kernel_build: KernelBuild,
+) -> None:
+    """memlog.ko is in the image package, where an in-tree module goes (not updates/dkms)."""
+    files = _deb_files(_deb(kernel_build, "linux-image"))
+    assert f"/lib/modules/{kernel_build.release}/kernel/drivers/char/memlog/memlog.ko" in files
+
+
+def test_debian_image_leaves_the_build_link_to_the_headers(kernel_build: KernelBuild) -> None:
+    """The image does not ship /lib/modules/<release>/build; the headers package does."""
+    rel = kernel_build.release
+    assert f"/lib/modules/{rel}/build" not in _deb_files(_deb(kernel_build, "linux-image"))
+    assert f"/lib/modules/{rel}/build" in _deb_files(_deb(kernel_build, "linux-headers"))
+
+
+def test_memlog_module_in_the_image_is_signed_with_sha512(
+    kernel_build: KernelBuild, tmp_path: Path
+) -> None:
+    """modinfo shows a signer and sha512 on the packaged memlog.ko."""
+    member = f"/lib/modules/{kernel_build.release}/kernel/drivers/char/memlog/memlog.ko"
+    ko = _extract(_deb(kernel_build, "linux-image"), member, tmp_path)
+    signer = subprocess.run(
+        ["modinfo", "-F", "signer", ko], capture_output=True, text=True, check=True
+    )
+    sig_hash = subprocess.run(
+        ["modinfo", "-F", "sig_hashalgo", ko], capture_output=True, text=True, check=True
+    )
+    assert signer.stdout.strip(), "memlog.ko carries no signature"
+    assert sig_hash.stdout.strip() == "sha512"
+
+
+def test_debian_image_recommends_memlog_tools(
+    kernel_build: KernelBuild, cfg: config.Config
+) -> None:
+    assert cfg.packages.tools in _deb_field(_deb(kernel_build, "linux-image"), "Recommends")
+
+
+def test_debian_image_runs_depmod_and_the_kernel_hooks_in_postinst(
+    kernel_build: KernelBuild, tmp_path: Path
+) -> None:
+    """postinst: depmod, then run-parts --exit-on-error /etc/kernel/postinst.d."""
+    subprocess.run(["dpkg-deb", "-e", _deb(kernel_build, "linux-image"), tmp_path], check=True)
+    postinst = (tmp_path / "postinst").read_text()
+    assert "depmod" in postinst
+    assert "run-parts --report --exit-on-error" in postinst and "/etc/kernel/postinst.d" in postinst
+    for script in ("preinst", "prerm", "postrm"):
+        assert f"/etc/kernel/{script}.d" in (tmp_path / script).read_text()
+
+
+def test_debian_headers_have_config_sign_file_and_module_symvers(kernel_build: KernelBuild) -> None:
+    """What DKMS needs: .config, scripts/sign-file, Module.symvers, the UAPI header."""
+    base = f"/usr/src/linux-headers-{kernel_build.release}"
+    files = _deb_files(_deb(kernel_build, "linux-headers"))
+    for path in (".config", "scripts/sign-file", "Module.symvers", "Makefile",
+                 "include/uapi/linux/memlog.h", "include/config/auto.conf"):  # fmt: skip
+        assert f"{base}/{path}" in files, path
+
+
+def test_debian_headers_postinst_runs_the_header_hooks(
+    kernel_build: KernelBuild, tmp_path: Path
+) -> None:
+    """DKMS builds for the kernel when its headers are installed (/etc/kernel/header_postinst.d)."""
+    subprocess.run(["dpkg-deb", "-e", _deb(kernel_build, "linux-headers"), tmp_path], check=True)
+    assert "/etc/kernel/header_postinst.d" in (tmp_path / "postinst").read_text()
+
+
+def test_lintian_finds_no_error_in_the_debian_packages(kernel_build: KernelBuild) -> None:
+    [changes] = [p for p in kernel_build.packages["debian"] if p.suffix == ".changes"]
+    result = subprocess.run(
+        ["lintian", "--fail-on", "error", changes], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_arch_kernel_package_has_vmlinuz_and_pkgbase_beside_its_modules(
+    kernel_build: KernelBuild, cfg: config.Config
+) -> None:
+    """vmlinuz and pkgbase under /usr/lib/modules/<release>/, memlog.ko in-tree there too."""
+    modules = f"/usr/lib/modules/{kernel_build.release}"
+    files = _pkg_files(_pkg(kernel_build, cfg.kernel.package))
+    for path in ("vmlinuz", "pkgbase", "kernel/drivers/char/memlog/memlog.ko", "modules.order"):
+        assert f"{modules}/{path}" in files, path
+    assert not any(path.startswith("/boot") for path in files)
+
+
+def test_arch_headers_package_has_the_build_directory(
+    kernel_build: KernelBuild, cfg: config.Config
+) -> None:
+    build = f"/usr/lib/modules/{kernel_build.release}/build"
+    files = _pkg_files(_pkg(kernel_build, f"{cfg.kernel.package}-headers"))
+    for path in (".config", "Makefile", "Module.symvers", "scripts/sign-file"):
+        assert f"{build}/{path}" in files, path
+
+
+def test_arch_package_installs_beside_the_stock_kernel(
+    kernel_build: KernelBuild, cfg: config.Config, tmp_path: Path
+) -> None:
+    """No provides or conflicts with linux: pacman keeps the stock kernel installed."""
+    pkginfo = _extract(_pkg(kernel_build, cfg.kernel.package), ".PKGINFO", tmp_path).read_text()
+    assert not re.search(r"^(provides|conflicts|replaces) = linux\b", pkginfo, re.MULTILINE), (
+        pkginfo
+    )
+    assert f"pkgbase = {cfg.kernel.package}" in pkginfo
+
+
+def test_arch_srcinfo_is_what_makepkg_prints_for_the_published_pkgbuild(
+    kernel_build: KernelBuild, cfg: config.Config, tmp_path: Path
+) -> None:
+    """out/kernel/arch/<pkgbase>/.SRCINFO is makepkg --printsrcinfo of the PKGBUILD beside it."""
+    published = kernel_build.packages["arch"][0].parent / cfg.kernel.package
+    work = tmp_path / "pkgbuild"
+    work.mkdir()
+    (work / "PKGBUILD").write_bytes((published / "PKGBUILD").read_bytes())
+    subprocess.run(["chown", "-R", f"{arch.BUILD_USER}:", tmp_path], check=True)
+    tmp_path.chmod(0o755)
+    printed = subprocess.run(
+        ["runuser", "-u", arch.BUILD_USER, "--", "makepkg", "--printsrcinfo"],
+        cwd=work, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert (published / ".SRCINFO").read_text() == printed
+
+
+def test_arch_and_debian_vmlinuz_are_byte_identical(
+    kernel_build: KernelBuild, cfg: config.Config, tmp_path: Path
+) -> None:
+    """Built in two trees by two users, the same inputs give the same vmlinuz (reproducible)."""
+    rel = kernel_build.release
+    debian = _extract(_deb(kernel_build, "linux-image"), f"/boot/vmlinuz-{rel}", tmp_path / "deb")
+    arch_vmlinuz = _extract(
+        _pkg(kernel_build, cfg.kernel.package), f"/usr/lib/modules/{rel}/vmlinuz", tmp_path / "arch"
+    )
+    assert debian.read_bytes() == arch_vmlinuz.read_bytes()

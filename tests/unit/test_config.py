@@ -187,7 +187,7 @@ def test_kernel_source_is_read_as_the_debian_package_of_a_suite() -> None:
     assert (kernel.source.debian_package, kernel.source.suite) == ("linux-source-7.2", "sid")
     assert kernel.source.tarball is None and kernel.source.tree is None
     assert (kernel.config_base, kernel.fragments) == (
-        "defconfig", ("wintermute.config", "memlog.config", "vm.config")
+        "defconfig", ("wintermute.config", "memlog.config", "vm.config", "lean.config")
     )  # fmt: skip
     assert kernel.directory == config.DESCRIPTIONS
 

@@ -96,10 +96,10 @@ def test_release_is_pinned_by_localversion_files(tmp_path: Path, key: Path) -> N
 
 
 def test_signing_key_is_placed_where_kbuild_looks_private(tmp_path: Path, key: Path) -> None:
-    """certs/signing_key.pem is the key, readable by its owner only."""
+    """certs/wintermute-signing-key.pem (the config's key) is the key, owner-readable only."""
     root = _fake_tree(tmp_path / "linux")
     tree.sync(root, version="0.1.0", release=1, signing_key=key)
-    placed = root / "certs" / "signing_key.pem"
+    placed = root / "certs" / "wintermute-signing-key.pem"
     assert placed.read_bytes() == key.read_bytes()
     assert placed.stat().st_mode & 0o777 == 0o600
 

@@ -3,7 +3,8 @@
 - Reproducible: ``KBUILD_BUILD_TIMESTAMP`` from ``SOURCE_DATE_EPOCH`` (the
   last commit of the package inputs, :mod:`wintermute.packaging.reproducible`),
   ``KBUILD_BUILD_USER`` and ``KBUILD_BUILD_HOST`` from kernel.yaml,
-  ``LOCALVERSION=`` (nothing added to the release), UTC, the C locale.
+  ``LOCALVERSION=`` (nothing added to the release), UTC, the C locale, and
+  the distribution's ``PATH`` (:data:`SYSTEM_PATH`).
 - ccache through Debian's ``PATH`` masquerade (``/usr/lib/ccache`` first in
   ``PATH``, so kbuild's plain ``gcc`` is ccache's), its directory
   ``cache/ccache``; paths are hashed relative (``base_dir=/``,
@@ -29,6 +30,10 @@ from wintermute.paths import atomic_dir, cache_dir, log_dir
 from wintermute.run import capture, run
 
 CCACHE_MASQUERADE = "/usr/lib/ccache"
+# The distribution's tools only: kbuild records the toolchains it finds in
+# .config (a rustc in a user's ~/.cargo/bin changes CONFIG_RUSTC_VERSION), so
+# a caller's PATH would make the Debian and Arch builds configure differently.
+SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 LOG = "kernel-build.log"
 # openssl req's configuration for the per-cache key, as certs/Makefile makes its own.
 X509_GENKEY = """\
@@ -90,9 +95,8 @@ def make_env(kernel: Kernel, epoch: int) -> dict[str, str]:
         raise UserError(
             f"ccache is not installed ({CCACHE_MASQUERADE}/gcc); run scripts/setup-host"
         )
-    path = os.environ.get("PATH", "/usr/bin:/bin")
     return {
-        "PATH": f"{CCACHE_MASQUERADE}:{path}",
+        "PATH": f"{CCACHE_MASQUERADE}:{SYSTEM_PATH}",
         **ccache_env(ccache_dir()),
         **stamp_env(kernel, epoch),
     }

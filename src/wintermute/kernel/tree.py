@@ -46,7 +46,9 @@ PATCH_STAMP = ".wintermute-patches"
 # pins its kernels (scripts/setlocalversion reads localversion* in name order).
 LOCALVERSION_FILES = ("localversion.10-release", "localversion.20-wintermute")
 FLAVOUR = "wintermute"
-SIGNING_KEY = Path("certs") / "signing_key.pem"
+# Not kbuild's default certs/signing_key.pem: kbuild regenerates that one
+# (a random key) on a tree's first build.  wintermute.config names this one.
+SIGNING_KEY = Path("certs") / "wintermute-signing-key.pem"
 
 
 def patch_paths(names: Sequence[str], directory: Path) -> list[Path]:

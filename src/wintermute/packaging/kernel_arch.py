@@ -118,7 +118,7 @@ def build(pkg_dir: Path, ctx: dict[str, Any], epoch: int, key: Path, tarball: st
     mount = arch.BUILD_MOUNT
     env = {
         **arch.makepkg_env(epoch, ctx["maintainer"]),
-        "PATH": f"{kbuild.CCACHE_MASQUERADE}:{arch.makepkg_env(epoch, '')['PATH']}",
+        "PATH": f"{kbuild.CCACHE_MASQUERADE}:{kbuild.SYSTEM_PATH}",
         **kbuild.ccache_env(mount / CCACHE),
         "MAKEFLAGS": kbuild.jobs(),
         "WINTERMUTE_SIGNING_KEY": str(mount / KEY),

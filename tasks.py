@@ -191,7 +191,7 @@ def vm_verify(c: Context, keep: bool = False, k: str | None = None, kernel: str 
     upgrade, remove and purge the packages, and run dkms-install in the guest
     (tests/system; timings: out/vm-verify-timings.json).
 
-    --kernel built: build linux-wintermute (invoke build-kernel, incremental),
+    --kernel built: build linux-wintermute from kernel.yaml (as build-kernel does),
     install linux-image, linux-headers with apt-get, boot that kernel, run the
     driver's functional suite on its in-tree module, install memlog-tools,
     reboot, check; then memlog-dkms on top (tests/built_kernel; also the
@@ -200,6 +200,9 @@ def vm_verify(c: Context, keep: bool = False, k: str | None = None, kernel: str 
     Exit 1: a check failed; exit 2: a build, boot or install step failed.
     """
     if kernel == "built":
+        from wintermute import config
+
+        os.environ["WINTERMUTE_BUILT_KERNEL_YAML"] = str(config.default_path())
         _pytest("tests/built_kernel", "--junitxml=out/junit-built-kernel.xml",
                 *(["-k", k] if k else []))  # fmt: skip
         return

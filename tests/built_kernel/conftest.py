@@ -1,8 +1,10 @@
 """The linux-wintermute kernel from ``invoke build-kernel``: its packages, and a VM booted on it.
 
-``kernel_build`` builds the kernel once per session from the default
-kernel.yaml (the tree, downloads and ccache are cached, so a second session
-is incremental) into ``out/kernel/``.  ``guest`` installs the built
+``kernel_build`` builds the kernel once per session into ``out/kernel/``
+(the tree, downloads and ccache are cached, so a second session is
+incremental), from ``tests/built_kernel/kernel.yaml`` (a small kernel for the
+VM; see there), or from the file ``WINTERMUTE_BUILT_KERNEL_YAML`` names:
+``invoke vm-verify --kernel built`` names the shipped kernel.yaml.  ``guest`` installs the built
 linux-image and linux-headers with memlog-tools in the VM with apt-get and
 boots that kernel (``ci/built_kernel.py``); the tests then check the guest
 with testinfra.
@@ -11,6 +13,7 @@ with testinfra.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,8 @@ from wintermute import config
 from wintermute.kernel.build import KernelBuild, build_kernel
 from wintermute.paths import out_dir
 
+DESCRIPTION = Path(__file__).with_name("kernel.yaml")
+
 # run order of the files
 PHASES = (
     "test_kernel_packages.py",
@@ -33,27 +38,30 @@ PHASES = (
 
 
 @pytest.fixture(scope="session")
-def kernel_build(pytestconfig: pytest.Config) -> KernelBuild:
+def description() -> Path:
+    """The kernel.yaml the kernel and the memlog packages are built from."""
+    return Path(os.environ.get("WINTERMUTE_BUILT_KERNEL_YAML") or DESCRIPTION)
+
+
+@pytest.fixture(scope="session")
+def kernel_build(pytestconfig: pytest.Config, description: Path) -> KernelBuild:
     """linux-wintermute built and packaged for Debian and Arch (progress shown)."""
     with live_output(pytestconfig):
-        return build_kernel()
+        return build_kernel(kernel_yaml=description)
 
 
 @pytest.fixture(scope="session")
-def cfg() -> config.Config:
-    """The kernel.yaml the kernel and memlog packages are built from: the default one."""
-    return config.load()
+def cfg(description: Path) -> config.Config:
+    return config.load(description)
 
 
 @pytest.fixture(scope="session")
-def memlog_debs(pytestconfig: pytest.Config) -> list[Path]:
-    """memlog-tools and memlog-dkms, built from the default kernel.yaml."""
+def memlog_debs(pytestconfig: pytest.Config, description: Path) -> list[Path]:
+    """memlog-tools and memlog-dkms, built from the same description."""
     from ci import package_verify
 
     with live_output(pytestconfig):
-        return package_verify.build_debs(
-            config.default_path(), out_dir() / "vm-built-kernel" / "memlog"
-        )
+        return package_verify.build_debs(description, out_dir() / "vm-built-kernel" / "memlog")
 
 
 @pytest.fixture(scope="session")

@@ -132,11 +132,11 @@ def test_fragment_option_that_does_not_stick_is_named(tmp_path: Path) -> None:
 
 def test_unknown_config_base_is_named(tmp_path: Path) -> None:
     def mutate(kernel: dict[str, Any], desc: Path) -> None:
-        kernel["config"]["base"] = "tinyconfig"
+        kernel["config"]["base"] = "smallconfig"
 
     result = _build_kernel(tmp_path, mutate)
     assert result.returncode == 1
-    assert "unknown config base 'tinyconfig'" in _error_line(result)
+    assert "unknown config base 'smallconfig'" in _error_line(result)
     _no_packages(tmp_path)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import tempfile
 from pathlib import Path
 
 from wintermute import config
@@ -188,19 +189,20 @@ def test_arch_package_installs_beside_the_stock_kernel(
 
 
 def test_arch_srcinfo_is_what_makepkg_prints_for_the_published_pkgbuild(
-    kernel_build: KernelBuild, cfg: config.Config, tmp_path: Path
+    kernel_build: KernelBuild, cfg: config.Config
 ) -> None:
     """out/kernel/arch/<pkgbase>/.SRCINFO is makepkg --printsrcinfo of the PKGBUILD beside it."""
     published = kernel_build.packages["arch"][0].parent / cfg.kernel.package
-    work = tmp_path / "pkgbuild"
-    work.mkdir()
-    (work / "PKGBUILD").write_bytes((published / "PKGBUILD").read_bytes())
-    subprocess.run(["chown", "-R", f"{arch.BUILD_USER}:", tmp_path], check=True)
-    tmp_path.chmod(0o755)
-    printed = subprocess.run(
-        ["runuser", "-u", arch.BUILD_USER, "--", "makepkg", "--printsrcinfo"],
-        cwd=work, capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+    # a directory the build user can reach (pytest's tmp_path is private to root)
+    with tempfile.TemporaryDirectory(prefix="wintermute-srcinfo-") as tmp:
+        work = Path(tmp)
+        work.chmod(0o755)
+        (work / "PKGBUILD").write_bytes((published / "PKGBUILD").read_bytes())
+        subprocess.run(["chown", "-R", f"{arch.BUILD_USER}:", work], check=True)
+        printed = subprocess.run(
+            ["runuser", "-u", arch.BUILD_USER, "--", "makepkg", "--printsrcinfo"],
+            cwd=work, capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
     assert (published / ".SRCINFO").read_text() == printed
 
 

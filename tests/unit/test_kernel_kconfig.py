@@ -53,9 +53,9 @@ def test_values_that_stuck_are_not_reported() -> None:
 def test_unknown_config_base_is_refused(tmp_path: Path) -> None:
     """A base that is neither defconfig, running nor a file beside kernel.yaml is one line."""
     with pytest.raises(
-        UserError, match=r"^unknown config base 'tinyconfig' .*use defconfig or running"
+        UserError, match=r"^unknown config base 'smallconfig' .*defconfig, tinyconfig or running"
     ):
-        kconfig.check_base("tinyconfig", tmp_path)
+        kconfig.check_base("smallconfig", tmp_path)
 
 
 def test_config_base_outside_kernel_yaml_s_directory_is_refused(tmp_path: Path) -> None:

@@ -125,7 +125,8 @@ def build_kernel(targets: Sequence[str] = TARGETS, kernel_yaml: Path | None = No
                 work, version=cfg.memlog.version, release=kernel.release, signing_key=key
             )
         if changed:
-            say(f"updated in the tree: {', '.join(changed)}")
+            more = f" and {len(changed) - 4} more" if len(changed) > 4 else ""
+            say(f"updated in the tree: {', '.join(changed[:4])}{more}")
         env = kbuild.make_env(kernel, epoch)
         with timings.step("config"):
             if kconfig.configure(work, kernel, env):
@@ -138,6 +139,7 @@ def build_kernel(targets: Sequence[str] = TARGETS, kernel_yaml: Path | None = No
         timings.notes["compile_ccache"] = str(stats)
         ctx = context(cfg, release, version, label)
         staging = Path(tempfile.mkdtemp(prefix=".kernel.", dir=dest.parent))
+        staging.chmod(0o755)  # mkdtemp's 0700 would hide the packages from other users
         try:
             packages: dict[str, list[Path]] = {}
             with timings.step("debian packages"):

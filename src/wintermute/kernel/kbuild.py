@@ -3,6 +3,7 @@
 - Reproducible: ``KBUILD_BUILD_TIMESTAMP`` from ``SOURCE_DATE_EPOCH`` (the
   last commit of the package inputs, :mod:`wintermute.packaging.reproducible`),
   ``KBUILD_BUILD_USER`` and ``KBUILD_BUILD_HOST`` from kernel.yaml,
+  ``KBUILD_BUILD_VERSION`` (uname -v's ``#N``) the packaging revision,
   ``LOCALVERSION=`` (nothing added to the release), UTC, the C locale, and
   the distribution's ``PATH`` (:data:`SYSTEM_PATH`).
 - ccache through Debian's ``PATH`` masquerade (``/usr/lib/ccache`` first in
@@ -80,6 +81,8 @@ def stamp_env(kernel: Kernel, epoch: int) -> dict[str, str]:
     """What makes two builds of the same inputs identical."""
     return {
         "KBUILD_BUILD_TIMESTAMP": timestamp(epoch),
+        # uname -v's "#N": kbuild counts the builds of a tree unless told
+        "KBUILD_BUILD_VERSION": str(kernel.release),
         "KBUILD_BUILD_USER": kernel.build_user,
         "KBUILD_BUILD_HOST": kernel.build_host,
         "SOURCE_DATE_EPOCH": str(epoch),

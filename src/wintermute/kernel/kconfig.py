@@ -1,6 +1,7 @@
 """The kernel configuration: a base plus fragments, merged by the kernel's own tools, checked.
 
-The base is ``defconfig``, ``running`` (the running kernel's configuration,
+The base is ``defconfig`` or ``tinyconfig`` (kbuild's own targets),
+``running`` (the running kernel's configuration,
 from ``/proc/config.gz`` or ``/boot/config-$(uname -r)``), or a file under
 ``wintermute-kernel/``.  The fragments (``wintermute-kernel/config/*.config``)
 are merged onto it in order by ``scripts/kconfig/merge_config.sh -m`` and the
@@ -29,7 +30,9 @@ from wintermute.run import capture, run
 
 LOG = "kernel-config.log"
 SCRATCH = ".config.wintermute"
-BASES = ("defconfig", "running")
+# kbuild's own configuration targets a base may name, and the running kernel's.
+MAKE_BASES = ("defconfig", "tinyconfig")
+BASES = (*MAKE_BASES, "running")
 
 _SET = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
 _UNSET = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set$")
@@ -121,7 +124,7 @@ def check_base(base: str, directory: Path) -> Path | None:
     if not path.is_relative_to(directory) or not path.is_file():
         raise UserError(
             f"unknown config base {base!r} (kernel.yaml kernel.config.base): use "
-            f"{' or '.join(BASES)}, or name a file under {_shown(directory)}/"
+            f"{', '.join(BASES[:-1])} or {BASES[-1]}, or name a file under {_shown(directory)}/"
         )
     return path
 
@@ -131,8 +134,8 @@ def write_base(tree: Path, base: str, directory: Path, scratch: Path, env: dict[
     path = check_base(base, directory)
     if path is not None:
         scratch.write_bytes(path.read_bytes())
-    elif base == "defconfig":
-        run(["make", "defconfig"], cwd=tree, env=env, log=LOG, step="make defconfig")
+    elif base in MAKE_BASES:
+        run(["make", base], cwd=tree, env=env, log=LOG, step=f"make {base}")
     else:
         scratch.write_bytes(running_config())
 

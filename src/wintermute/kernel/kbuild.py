@@ -35,6 +35,10 @@ CCACHE_MASQUERADE = "/usr/lib/ccache"
 # .config (a rustc in a user's ~/.cargo/bin changes CONFIG_RUSTC_VERSION), so
 # a caller's PATH would make the Debian and Arch builds configure differently.
 SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+# ccache hashes these four (they change the compiler's messages): every build
+# sets them alike, or the Arch build's cleared environment would miss every
+# entry the Debian build made.
+LOCALE_ENV = dict.fromkeys(("LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES"), "C.UTF-8")
 LOG = "kernel-build.log"
 # openssl req's configuration for the per-cache key, as certs/Makefile makes its own.
 X509_GENKEY = """\
@@ -88,7 +92,7 @@ def stamp_env(kernel: Kernel, epoch: int) -> dict[str, str]:
         "SOURCE_DATE_EPOCH": str(epoch),
         "LOCALVERSION": "",
         "TZ": "UTC",
-        "LC_ALL": "C.UTF-8",
+        **LOCALE_ENV,
     }
 
 

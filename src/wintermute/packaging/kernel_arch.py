@@ -120,6 +120,7 @@ def build(pkg_dir: Path, ctx: dict[str, Any], epoch: int, key: Path, tarball: st
         **arch.makepkg_env(epoch, ctx["maintainer"]),
         "PATH": f"{kbuild.CCACHE_MASQUERADE}:{kbuild.SYSTEM_PATH}",
         **kbuild.ccache_env(mount / CCACHE),
+        **kbuild.LOCALE_ENV,
         "MAKEFLAGS": kbuild.jobs(),
         "WINTERMUTE_SIGNING_KEY": str(mount / KEY),
     }

@@ -91,7 +91,8 @@ def run_on(
         "python3 -m pytest -p pytest_guest_report -p no:cacheprovider -v "
         f"--junitxml={GUEST_ROOT}/junit.xml {args}"
     )
-    say(f"running {len(nodeids)} functional tests in the guest (log: {guest_log})")
+    what = f"{len(nodeids)} functional tests" if any("::" in n for n in nodeids) else args
+    say(f"running {what} in the guest (log: {guest_log})")
     proc = guest.run(cmd, check=False, timeout=GUEST_TIMEOUT, log=guest_log)
     crash = guest.crashes_since_boot()
     if crash is not None:

@@ -33,7 +33,6 @@ PHASES = (
     "test_kernel_packages.py",
     "test_bad_input.py",
     "test_built_kernel_system.py",
-    "test_built_kernel_with_memlog_dkms.py",
 )
 
 
@@ -55,7 +54,7 @@ def cfg(description: Path) -> config.Config:
     return config.load(description)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def memlog_debs(pytestconfig: pytest.Config, description: Path) -> list[Path]:
     """memlog-tools and memlog-dkms, built from the same description."""
     from ci import package_verify
@@ -64,7 +63,7 @@ def memlog_debs(pytestconfig: pytest.Config, description: Path) -> list[Path]:
         return package_verify.build_debs(description, out_dir() / "vm-built-kernel" / "memlog")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def guest(
     pytestconfig: pytest.Config, kernel_build: KernelBuild, memlog_debs: list[Path], cfg: Any
 ) -> Iterator[Any]:
@@ -82,7 +81,7 @@ def guest(
         found.timings.end_checks()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def functional_results(pytestconfig: pytest.Config, guest: Any) -> dict[str, Any]:
     """tests/functional run in the guest against the in-tree module, before memlog-tools."""
     from ci import guest_suite
@@ -98,7 +97,7 @@ def functional_results(pytestconfig: pytest.Config, guest: Any) -> dict[str, Any
         )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def host(pytestconfig: pytest.Config, guest: Any, functional_results: Any) -> Any:
     """testinfra's host for the guest on the built kernel, memlog-tools installed and rebooted."""
     with live_output(pytestconfig):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -17,6 +17,22 @@ def live_output(config: pytest.Config) -> Iterator[None]:
         return
     with capman.global_and_fixture_disabled():
         yield
+
+
+def order_by_phase(session: pytest.Session, tier: str, phase: Callable[[pytest.Item], int]) -> None:
+    """Run the selected tests under ``tests/<tier>/`` together, ordered by ``phase``.
+
+    Called from a tier's trylast ``pytest_collection_finish``, after every
+    selection; the sort is stable (file order within a phase) and the other
+    tiers keep their places.
+    """
+    items = session.items
+    mine = [item for item in items if f"/tests/{tier}/" in str(item.path)]
+    if not mine:
+        return
+    first = items.index(mine[0])
+    rest = [item for item in items if item not in mine]
+    items[:] = rest[:first] + sorted(mine, key=phase) + rest[first:]
 
 
 class AttachedGuest:

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import testinfra
 
-from ci.pytest_support import live_output
+from ci.pytest_support import live_output, order_by_phase
 from wintermute import config
 from wintermute.kernel.build import KernelBuild, build_kernel
 from wintermute.paths import out_dir
@@ -119,11 +119,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.hookimpl(trylast=True)
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Order what was selected by phase (trylast: after every selection)."""
-    items = session.items
-    mine = _mine(items)
-    if not mine:
-        return
-    first = items.index(mine[0])
-    rest = [item for item in items if item not in mine]
-    key = lambda item: PHASES.index(item.path.name) if item.path.name in PHASES else len(PHASES)  # noqa: E731
-    items[:] = rest[:first] + sorted(mine, key=key) + rest[first:]
+    order_by_phase(session, "built_kernel", _phase)
+
+
+def _phase(item: pytest.Item) -> int:
+    name = item.path.name
+    return PHASES.index(name) if name in PHASES else len(PHASES)

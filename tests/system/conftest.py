@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import testinfra
 
-from ci.pytest_support import attached_guest, live_output
+from ci.pytest_support import attached_guest, live_output, order_by_phase
 
 VM_KERNEL_YAML = Path(__file__).with_name("kernel.yaml")
 KERNELS = ("stock-kernel", "second-kernel")
@@ -117,11 +117,4 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.hookimpl(trylast=True)
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Order what was selected by phase (trylast: after every selection)."""
-    items = session.items
-    mine = _mine(items)
-    if not mine:
-        return
-    first = items.index(mine[0])
-    rest = [item for item in items if item not in mine]
-    ordered = sorted(mine, key=_phase)  # stable: file order within a phase
-    items[:] = rest[:first] + ordered + rest[first:]
+    order_by_phase(session, "system", _phase)

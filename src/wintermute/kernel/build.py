@@ -37,7 +37,7 @@ from wintermute.packaging import arch, kernel_arch, kernel_debian
 from wintermute.packaging import render as rendering
 from wintermute.packaging.reproducible import source_date_epoch
 from wintermute.paths import out_dir
-from wintermute.run import capture, elapsed, say
+from wintermute.run import elapsed, say
 
 TARGETS = ("debian", "arch")
 TIMINGS_FILE = "kernel-build-timings.json"
@@ -131,8 +131,7 @@ def build_kernel(targets: Sequence[str] = TARGETS, kernel_yaml: Path | None = No
         with timings.step("config"):
             if kconfig.configure(work, kernel, env):
                 say(f"new .config in {work}")
-            release = kbuild.check_release(work, kernel, env)
-        version = capture(["make", "-s", "kernelversion"], cwd=work, env=env).strip()
+            release, version = kbuild.check_release(work, kernel, env)
         with timings.step("compile"):
             stats = kbuild.compile_tree(work, env, f"Linux {release}")
         say(f"compiled Linux {release}; {stats}")

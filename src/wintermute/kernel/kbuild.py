@@ -181,8 +181,8 @@ def expected_release(version: str, release: int) -> str:
     return f"{version}-{release}-{FLAVOUR}"
 
 
-def check_release(tree: Path, kernel: Kernel, env: dict[str, str]) -> str:
-    """The tree's release, if it is the pinned ``X.Y.Z-<release>-wintermute``."""
+def check_release(tree: Path, kernel: Kernel, env: dict[str, str]) -> tuple[str, str]:
+    """(release, version) of the tree, if the release is the pinned X.Y.Z-<release>-wintermute."""
     version = capture(["make", "-s", "kernelversion"], cwd=tree, env=env).strip()
     actual = capture(["make", "-s", "kernelrelease"], cwd=tree, env=env).strip()
     wanted = expected_release(version, kernel.release)
@@ -191,7 +191,7 @@ def check_release(tree: Path, kernel: Kernel, env: dict[str, str]) -> str:
             f"the tree's release is {actual}, not {wanted}: remove other localversion* files "
             "and CONFIG_LOCALVERSION from the tree and the config base"
         )
-    return actual
+    return actual, version
 
 
 def compile_tree(tree: Path, env: dict[str, str], label: str) -> CcacheStats:

@@ -240,12 +240,23 @@ def write_srcinfo(build_root: Path, package: str, env: dict[str, str]) -> Path:
     return path
 
 
-def _makepkg(build_root: Path, package: str, env: dict[str, str]) -> None:
+def makepkg(
+    build_root: Path,
+    package: str,
+    env: dict[str, str],
+    *,
+    binds: dict[str, Path] | None = None,
+    log: str = LOG,
+    step: str | None = None,
+    heartbeat: float | None = None,
+) -> None:
+    """makepkg ``package`` in ``build_root`` as the build user (see :func:`_in_build_tree`)."""
     flags = ["--nodeps", "--clean", "--cleanbuild", "--force", "--noconfirm"]
     run(
-        _in_build_tree(build_root, package, [*_MAKEPKG, *flags], env),
-        log=LOG,
-        step=f"makepkg {package}",
+        _in_build_tree(build_root, package, [*_MAKEPKG, *flags], env, binds),
+        log=log,
+        step=step or f"makepkg {package}",
+        heartbeat=heartbeat,
     )
 
 
@@ -282,7 +293,7 @@ def build(render_dir: Path | None = None) -> list[Path]:
     dest.mkdir()
     for src in packages:
         srcinfo = write_srcinfo(build_root, src.name, env)
-        _makepkg(build_root, src.name, env)
+        makepkg(build_root, src.name, env)
         _publish(src, srcinfo, dest / src.name)
     results = _collect(build_root, dest, len(packages))
     say(f"built {', '.join(p.name for p in results)} in {dest}")

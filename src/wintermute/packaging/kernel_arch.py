@@ -129,13 +129,10 @@ def build(pkg_dir: Path, ctx: dict[str, Any], epoch: int, key: Path, tarball: st
     try:
         srcinfo = arch.write_srcinfo(build_root, package, env)
         kbuild.zero_ccache(kbuild.ccache_env(ccache))
-        flags = ["--nodeps", "--clean", "--cleanbuild", "--force", "--noconfirm"]
-        run(
-            arch._in_build_tree(build_root, package, [*arch._MAKEPKG, *flags], env, binds),
-            log=LOG,
+        arch.makepkg(
+            build_root, package, env, binds=binds, log=LOG, heartbeat=60,
             step=f"makepkg {package} (the compile reuses the Debian build's ccache)",
-            heartbeat=60,
-        )
+        )  # fmt: skip
     finally:
         (build_root / KEY).unlink(missing_ok=True)
     stats = kbuild.ccache_stats(kbuild.ccache_env(ccache))

@@ -22,12 +22,12 @@ import re
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import BinaryIO, TextIO
 
 from memlog import __version__, uapi
 from memlog.device import Device, session_bytes
-from memlog.errors import MemlogError
+from memlog.errors import MemlogError, UnsupportedError
 from memlog.records import Record
 
 Opener = Callable[[str, str], Device]
@@ -103,6 +103,39 @@ def _outputs() -> tuple[TextIO, BinaryIO]:
     return sys.stdout, sys.stdout.buffer
 
 
+class _LossWatch:
+    """Says on stderr whenever the kernel evicted records of a reader's view unread."""
+
+    def __init__(self, dev: Device) -> None:
+        self.dev = dev
+        self.reported = 0
+        self.supported = True
+
+    def check(self) -> None:
+        if not self.supported:
+            return
+        try:
+            lost = self.dev.lost()
+        except UnsupportedError:  # a driver without GET_LOST, or a plain file
+            self.supported = False
+            return
+        if lost > self.reported:
+            print(
+                f"memlog: warning: {lost - self.reported} record(s) evicted before they "
+                f"could be read ({lost} since this reader started)",
+                file=sys.stderr,
+                flush=True,
+            )
+            self.reported = lost
+
+    def records(self, records: Iterable[Record]) -> Iterator[Record]:
+        """Pass ``records`` through, checking for loss before and after each."""
+        self.check()
+        for record in records:
+            yield record
+            self.check()
+
+
 def _select_view(dev: Device, args: argparse.Namespace) -> None:
     if getattr(args, "all", False):
         dev.filter_uid(uapi.UID_ALL)
@@ -126,7 +159,7 @@ def cmd_write(args: argparse.Namespace, opener: Opener) -> int:
 def cmd_show(args: argparse.Namespace, opener: Opener) -> int:
     with opener(args.device, "r") as dev:
         _select_view(dev, args)
-        records: Iterable[Record] = iter(dev)
+        records: Iterable[Record] = _LossWatch(dev).records(dev)
         if args.since is not None:
             cutoff = time.time_ns() - args.since * 1_000_000_000
             records = (r for r in records if r.ts_ns >= cutoff)
@@ -139,10 +172,11 @@ def cmd_show(args: argparse.Namespace, opener: Opener) -> int:
 def cmd_tail(args: argparse.Namespace, opener: Opener) -> int:
     with opener(args.device, "r") as dev:
         _select_view(dev, args)
-        _emit(deque(dev, maxlen=args.lines), "json", *_outputs())
+        watch = _LossWatch(dev)
+        _emit(deque(watch.records(dev), maxlen=args.lines), "json", *_outputs())
         if args.follow:
             with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how one stops following
-                _emit(dev.follow(), "json", *_outputs())
+                _emit(watch.records(dev.follow()), "json", *_outputs())
     return 0
 
 

@@ -208,6 +208,13 @@ class Device:
         """Tag this file's later writes with a session id (16 bytes, a UUID or its text)."""
         self._ioctl(uapi.IOC_SET_SESSION, session_bytes(session), "set session")
 
+    def lost(self) -> int:
+        """Records of this file's view evicted (or cleared) before it read them.
+
+        Counted since the file was opened, rewound or given another view.
+        """
+        return uapi.U64.unpack(self._ioctl(uapi.IOC_GET_LOST, bytes(8), "count lost records"))[0]
+
     def version(self) -> int:
         """The kernel's record schema version."""
         return uapi.U32.unpack(self._ioctl(uapi.IOC_GET_VERSION, bytes(4), "version"))[0]

@@ -28,6 +28,10 @@ class RecordTooLargeError(MemlogError):
     """The record is larger than 64 KiB or than the ring."""
 
 
+class UnsupportedError(MemlogError):
+    """The file does not answer this ioctl (ENOTTY): not memlog, or an older driver."""
+
+
 class RecordFormatError(MemlogError):
     """Bytes read do not form a valid memlog record (or stats)."""
 
@@ -52,7 +56,7 @@ def from_oserror(exc: OSError, path: str, action: str) -> MemlogError:
     The one place errnos become MemlogErrors: ENOENT/ENODEV/ENXIO on open ->
     DeviceMissingError, EACCES -> PermissionDeniedError, EPERM ->
     NotPermittedError, EMSGSIZE -> RecordTooLargeError, ENOTTY (not memlog's
-    ioctl) -> a MemlogError saying so, anything else ->
+    ioctl) -> UnsupportedError saying so, anything else ->
     MemlogError naming the action and the system's message.
     """
     code = exc.errno
@@ -73,5 +77,5 @@ def from_oserror(exc: OSError, path: str, action: str) -> MemlogError:
             "(sysctl kernel.memlog.ring_size)"
         )
     if code == errno.ENOTTY:
-        return MemlogError(f"{action}: {path} is not the memlog device (ioctl not supported)")
+        return UnsupportedError(f"{action}: {path} is not the memlog device (ioctl not supported)")
     return MemlogError(f"{action} on {path}: {os.strerror(code) if code else exc}")

@@ -19,6 +19,9 @@ RING_SIZE_MIN = 64 << 10
 RING_SIZE_MAX = 256 << 20
 RING_SIZE_DEFAULT = 4 << 20
 
+MAX_BYTES_MIN = 64 << 10
+MAX_BYTES_DEFAULT = 64 << 20
+
 UID_ALL = 0xFFFFFFFF
 
 # struct memlog_record_header (packed, 56 bytes):
@@ -30,6 +33,8 @@ RECORD_HEADER = struct.Struct("<IIIIQQII16s")
 STATS = struct.Struct("<QQQIIQQ")
 # __u32 ioctl arguments (SET_RING_SIZE, FILTER_UID, GET_VERSION)
 U32 = struct.Struct("<I")
+# __u64 ioctl argument (GET_LOST)
+U64 = struct.Struct("<Q")
 
 # Linux's generic _IOC encoding (x86, arm, riscv...): nr 8 bits, type 8, size 14, dir 2.
 _IOC_NRBITS = 8
@@ -86,6 +91,7 @@ IOC_SET_RING_SIZE = iow(IOC_TYPE, 3, U32.size)
 IOC_FILTER_UID = iow(IOC_TYPE, 4, U32.size)
 IOC_GET_VERSION = ior(IOC_TYPE, 5, U32.size)
 IOC_SET_SESSION = iow(IOC_TYPE, 6, SESSION_ID_LEN)
+IOC_GET_LOST = ior(IOC_TYPE, 7, U64.size)
 
 
 def record_size(blob_length: int) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import grp
 import itertools
 import os
 import threading
@@ -11,6 +12,7 @@ import time
 import pytest
 from guestlib import (
     DEVICE,
+    GROUP,
     RING_SIZE,
     read_records,
     uid_of,
@@ -66,17 +68,17 @@ def test_header_carries_the_writers_uid_and_pid() -> None:
     assert (header["uid"], header["pid"]) == (uid_of("alice"), pid)
 
 
-def test_header_uid_is_the_effective_uid() -> None:
-    """A writer whose euid differs from its real uid is recorded under its euid."""
-    fd = os.open(DEVICE, os.O_WRONLY)
+def test_header_uid_is_the_openers_effective_uid() -> None:
+    """A process whose euid differs from its real uid when it opens writes under that euid."""
     child = os.fork()
-    if child == 0:  # real uid root, effective uid alice
+    if child == 0:  # real uid root, effective uid alice, then open
         try:
+            os.setegid(grp.getgrnam(GROUP).gr_gid)
             os.seteuid(uid_of("alice"))
+            fd = os.open(DEVICE, os.O_WRONLY)
             os._exit(0 if os.write(fd, b"euid") == 4 else 1)
         finally:
             os._exit(2)
-    os.close(fd)
     _, status = os.waitpid(child, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert [h["uid"] for h, _ in read_records(uid_of("alice"))] == [uid_of("alice")]

@@ -21,7 +21,8 @@ class FakeSyscalls(Syscalls):
     poll() takes the next item of ``polls``: a list of records' bytes that
     arrive (poll returns True), False (a timeout), or an exception to raise;
     with none left it times out.  ``ioctl_results`` maps a request number to
-    the bytes the kernel would fill in.  ``calls`` logs every call.
+    the bytes the kernel would fill in (a list: one per call, the last one
+    repeated).  ``calls`` logs every call.
     """
 
     def __init__(
@@ -32,7 +33,7 @@ class FakeSyscalls(Syscalls):
         ioctl_errno: int = 0,
         reads: list[bytes] | None = None,
         polls: list[Any] | None = None,
-        ioctl_results: dict[int, bytes] | None = None,
+        ioctl_results: dict[int, bytes | list[bytes]] | None = None,
     ) -> None:
         self.open_errno = open_errno
         self.write_errno = write_errno
@@ -74,7 +75,10 @@ class FakeSyscalls(Syscalls):
         self.calls.append(("ioctl", request, bytes(arg) if isinstance(arg, bytearray) else arg))
         self._fail(self.ioctl_errno)
         if request in self.ioctl_results:
-            arg[:] = self.ioctl_results[request]
+            result = self.ioctl_results[request]
+            if isinstance(result, list):  # successive calls; the last one sticks
+                result = result.pop(0) if len(result) > 1 else result[0]
+            arg[:] = result
         return 0
 
     def poll(self, fd: int, timeout_ms: int | None) -> bool:  # type: ignore[override]

@@ -139,14 +139,16 @@ def test_show_all_selects_every_uid(fake_syscalls: Any) -> None:
     """--all sets the fd's view to MEMLOG_UID_ALL before reading."""
     fake = fake_syscalls()
     assert _main(fake, "show", "--all") == 0
-    assert fake.ioctls() == [(uapi.IOC_FILTER_UID, uapi.U32.pack(uapi.UID_ALL))]
+    assert fake.ioctls()[0] == (uapi.IOC_FILTER_UID, uapi.U32.pack(uapi.UID_ALL))
+    assert {request for request, _ in fake.ioctls()[1:]} == {uapi.IOC_GET_LOST}
 
 
 def test_show_uid_selects_that_uid(fake_syscalls: Any) -> None:
     """--uid 1001 sets the fd's view to uid 1001."""
     fake = fake_syscalls()
     assert _main(fake, "show", "--uid", "1001") == 0
-    assert fake.ioctls() == [(uapi.IOC_FILTER_UID, uapi.U32.pack(1001))]
+    assert fake.ioctls()[0] == (uapi.IOC_FILTER_UID, uapi.U32.pack(1001))
+    assert {request for request, _ in fake.ioctls()[1:]} == {uapi.IOC_GET_LOST}
 
 
 def test_show_raw_writes_the_records_bytes(fake_syscalls: Any, capsysbinary: Any) -> None:
@@ -203,6 +205,50 @@ def test_tail_follow_prints_new_records_and_exits_0_on_ctrl_c(
     fake = fake_syscalls(reads=[OLD.to_bytes()], polls=[[NEW.to_bytes()], KeyboardInterrupt()])
     assert _main(fake, "tail", "-f") == 0
     assert [line["seq"] for line in _json_lines(capsys.readouterr().out)] == [1, 3]
+
+
+def _lost(*counts: int) -> dict[int, list[bytes]]:
+    return {uapi.IOC_GET_LOST: [uapi.U64.pack(n) for n in counts]}
+
+
+def test_show_warns_on_stderr_when_records_were_evicted_unread(
+    fake_syscalls: Any, capsys: Any
+) -> None:
+    """GET_LOST growing while `memlog show` reads is one warning line per growth on stderr."""
+    fake = fake_syscalls(
+        reads=[r.to_bytes() for r in (OLD, MID, NEW)], ioctl_results=_lost(0, 5, 5, 7)
+    )
+    assert _main(fake, "show") == 0
+    out, err = capsys.readouterr()
+    assert len(_json_lines(out)) == 3
+    warning = "memlog: warning: {} record(s) evicted before they could be read ({} since {})"
+    assert err.splitlines() == [
+        warning.format(5, 5, "this reader started"),
+        warning.format(2, 7, "this reader started"),
+    ]
+
+
+def test_show_says_nothing_on_stderr_when_nothing_was_lost(fake_syscalls: Any, capsys: Any) -> None:
+    """No eviction, no warning."""
+    assert _main(_records(fake_syscalls), "show") == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_tail_follow_warns_once_per_growth_across_the_backlog_and_the_follow(
+    fake_syscalls: Any, capsys: Any
+) -> None:
+    """Loss seen while printing the backlog is not reported again while following."""
+    fake = fake_syscalls(
+        reads=[OLD.to_bytes()],
+        polls=[[NEW.to_bytes()], KeyboardInterrupt()],
+        ioctl_results=_lost(0, 3, 3, 4),
+    )
+    assert _main(fake, "tail", "-f") == 0
+    err = capsys.readouterr().err.splitlines()
+    assert [line.split(" record(s)")[0] for line in err] == [
+        "memlog: warning: 3",
+        "memlog: warning: 1",
+    ]
 
 
 def test_stats_prints_each_counter(fake_syscalls: Any, capsys: Any) -> None:

@@ -2,32 +2,54 @@
 /*
  * memlog: a character device keeping per-uid rings of opaque records
  *
- * Each uid that writes gets a ring of kernel.memlog.ring_size bytes; a write
- * stores one record, evicting that uid's oldest records if needed. A read
- * returns one record of the fd's view (the caller's own uid, another uid, or
- * every uid in seq order). Each fd keeps a cursor per ring it read from.
+ * Each uid that writes gets a ring that grows with use up to
+ * kernel.memlog.ring_size bytes, while all rings together stay within
+ * kernel.memlog.max_bytes; a write stores one record, evicting that uid's
+ * oldest records if needed. A read returns one record of the fd's view (the
+ * opener's own uid, another uid, or every uid in seq order).
  *
- * One mutex serialises the ring registry, the rings and the cursors: that
- * keeps all-uid reads in seq order trivially, and copies to and from user
- * space may sleep.
+ * Locking. No lock another uid's operation needs is held while user memory
+ * is touched: a write copies its blob into kernel memory first, a read
+ * copies its record out of the ring before copying it to the user.
+ *  - ring->lock (spinlock): one ring's records and counters.
+ *  - memlog_seq_lock (spinlock, inside ring->lock): assigns seq and makes a
+ *    record readable in one step, so that every record with seq <= the last
+ *    assigned one is readable; keeps memlog_active in last_seq order.
+ *  - memlog_resize_sem: buffers change size (growth, ring creation: read;
+ *    resizing: write); allocations happen under it, never under a spinlock.
+ *  - memlog_create_lock: inserts a new ring.
+ *  - memlog_file.lock (per fd, killable): the fd's view and cursors.
+ * Rings live until the module is unloaded; CLEAR frees their buffers.
+ *
+ * An all-uid reader keeps a cursor per ring and a min-heap of rings keyed
+ * by the seq of their next unread record: a read costs O(log R). It only
+ * returns records up to the seq it last synced at; syncing walks
+ * memlog_active back to the rings written since.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/atomic.h>
 #include <linux/capability.h>
 #include <linux/cred.h>
 #include <linux/fs.h>
+#include <linux/hash.h>
+#include <linux/log2.h>
 #include <linux/miscdevice.h>
+#include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/poll.h>
+#include <linux/rwsem.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
+#include <linux/spinlock.h>
 #include <linux/string.h>
 #include <linux/sysctl.h>
 #include <linux/timekeeping.h>
 #include <linux/uaccess.h>
 #include <linux/uidgid.h>
-#include <linux/vmalloc.h>
+#include <linux/uio.h>
+#include <linux/user_namespace.h>
 #include <linux/wait.h>
 #include <linux/xarray.h>
 #include <linux/memlog.h>
@@ -38,207 +60,694 @@
 /* MEMLOG_DRIVER_VERSION: kernel.yaml's memlog.version, written by the build */
 #include "memlog_version.h"
 
-static DEFINE_MUTEX(memlog_lock);
+/* Ring buffers: charged to the writer's memcg, failing rather than OOM */
+#define MEMLOG_GFP	(GFP_KERNEL_ACCOUNT | __GFP_RETRY_MAYFAIL | __GFP_NOWARN)
+/* Blobs up to this size are copied in on the stack */
+#define MEMLOG_STACK_BLOB	256
+#define MEMLOG_WAIT_BITS	8
+
 static DEFINE_XARRAY(memlog_rings);		/* uid -> struct memlog_ring */
-static DECLARE_WAIT_QUEUE_HEAD(memlog_wait);
-static u32 memlog_ring_size = MEMLOG_RING_SIZE_DEFAULT;
-static u64 memlog_seq;
-static void *memlog_staging;			/* MEMLOG_RECORD_MAX bytes */
+static DEFINE_XARRAY(memlog_ring_ids);		/* ring id -> the same */
+static DEFINE_MUTEX(memlog_create_lock);
+static DECLARE_RWSEM(memlog_resize_sem);
+static DEFINE_SPINLOCK(memlog_seq_lock);
+static LIST_HEAD(memlog_active);		/* rings, oldest last_seq first */
+static u64 memlog_seq;				/* last seq assigned */
+static u32 memlog_nr_rings;
+static unsigned int memlog_ring_size = MEMLOG_RING_SIZE_DEFAULT;
+static unsigned long memlog_max_bytes = MEMLOG_MAX_BYTES_DEFAULT;
+static unsigned long memlog_max_bytes_min = MEMLOG_MAX_BYTES_MIN;
+static unsigned long memlog_max_bytes_max = LONG_MAX;
+static atomic_long_t memlog_bytes = ATOMIC_LONG_INIT(0);	/* buffers */
+/* Readers of one uid wait on its bucket, readers of every uid on _all */
+static wait_queue_head_t memlog_waits[1 << MEMLOG_WAIT_BITS];
+static DECLARE_WAIT_QUEUE_HEAD(memlog_all_wait);
 static struct ctl_table_header *memlog_sysctl_header;
 
 /**
  * struct memlog_cursor - where an fd is in one ring
- * @epoch:	the ring's epoch when @pos was taken
+ * @ring:	the ring, NULL until the fd meets it
+ * @epoch:	the ring's epoch when @pos was taken; U64_MAX: not yet
  * @pos:	logical offset of the next record to read
- * @last_seq:	seq of the last record read, to find @pos again in a new epoch
+ * @ord:	its ordinal: records before it were read or lost
+ * @key:	all-uid view: seq of the next record, the heap's key
+ * @in_heap:	all-uid view: the ring is in the fd's heap
  */
 struct memlog_cursor {
+	struct memlog_ring *ring;
 	u64 epoch;
 	u64 pos;
-	u64 last_seq;
+	u64 ord;
+	u64 key;
+	bool in_heap;
 };
 
 /**
  * struct memlog_file - an open /dev/memlog
- * @cursors:	uid -> struct memlog_cursor, for each ring read from
- * @view_uid:	the uid whose records are read, or MEMLOG_UID_ALL
- * @view_own:	the view is the caller's own euid (the default)
+ * @lock:	serialises reads, the view and the cursors
+ * @uid:	the opener's euid: the identity of the fd's writes
+ * @user_ns:	the opener's user namespace: the uids the fd's reads show
+ * @view_all:	the view is every uid (else @view)
+ * @view:	the uid whose records are read
+ * @one:	the cursor of a one-uid view
+ * @curs:	all-uid view: a cursor per ring id, @ncurs of them
+ * @heap:	all-uid view: ring ids with a record to read, by key
+ * @pending:	all-uid view: room for the ring ids a sync finds
+ * @ncurs:	entries of @curs, @heap and @pending
+ * @nheap:	ring ids in @heap
+ * @synced:	all-uid view: records up to this seq may be returned
+ * @lost:	records of the view evicted or cleared before they were read
+ * @rbuf:	a record on its way out, MEMLOG_HDR_SIZE + MEMLOG_RECORD_MAX
+ * @session_lock: protects @session_id
  * @session_id:	tag of the records written through this fd
  */
 struct memlog_file {
-	struct xarray cursors;
-	u32 view_uid;
-	bool view_own;
+	struct mutex lock;		/* see the kernel-doc above */
+	kuid_t uid;
+	struct user_namespace *user_ns;
+	bool view_all;
+	kuid_t view;
+	struct memlog_cursor one;
+	struct memlog_cursor *curs;
+	u32 *heap;
+	u32 *pending;
+	u32 ncurs;
+	u32 nheap;
+	u64 synced;
+	u64 lost;
+	void *rbuf;
+	spinlock_t session_lock;	/* see the kernel-doc above */
 	u8 session_id[MEMLOG_SESSION_ID_LEN];
 };
 
-/* The next record an fd may read */
-struct memlog_next {
-	struct memlog_ring *ring;
-	const struct memlog_record_header *hdr;
-	u64 pos;
-};
-
-static u32 memlog_current_uid(void)
+static wait_queue_head_t *memlog_wait_of(kuid_t uid)
 {
-	return from_kuid(&init_user_ns, current_euid());
+	return &memlog_waits[hash_32(__kuid_val(uid), MEMLOG_WAIT_BITS)];
 }
 
-static u32 memlog_view(const struct memlog_file *mf)
+static u32 memlog_cap(void)
 {
-	return mf->view_own ? memlog_current_uid() : mf->view_uid;
+	return memlog_ring_usable(READ_ONCE(memlog_ring_size));
 }
 
-static void memlog_cursors_reset(struct memlog_file *mf)
+/* Count @bytes of buffers against max_bytes; false if they do not fit */
+static bool memlog_charge(long bytes)
 {
-	struct memlog_cursor *cur;
-	unsigned long uid;
+	long total = atomic_long_add_return(bytes, &memlog_bytes);
 
-	xa_for_each(&mf->cursors, uid, cur)
-		kfree(cur);
-	xa_destroy(&mf->cursors);
+	if ((unsigned long)total <= READ_ONCE(memlog_max_bytes))
+		return true;
+	atomic_long_sub(bytes, &memlog_bytes);
+	return false;
 }
 
-/* Logical offset of the next record @cur has not read in @ring */
-static u64 memlog_cursor_pos(struct memlog_cursor *cur,
-			     const struct memlog_ring *ring)
+static void memlog_uncharge(long bytes)
 {
-	const struct memlog_record_header *hdr;
-	u64 pos;
-
-	if (!cur)
-		return ring->tail;
-	/* Within an epoch, records before tail were evicted unread */
-	if (cur->epoch == ring->epoch)
-		return max(cur->pos, ring->tail);
-
-	/* Cleared or resized since: look for the first record not yet read */
-	for (pos = ring->tail; (hdr = memlog_ring_peek(ring, &pos));
-	     pos += memlog_record_size(hdr->length))
-		if (hdr->seq > cur->last_seq)
-			break;
-	cur->epoch = ring->epoch;
-	cur->pos = pos;
-	return pos;
+	atomic_long_sub(bytes, &memlog_bytes);
 }
 
-static void memlog_consider(struct memlog_file *mf, struct memlog_ring *ring,
-			    struct memlog_next *next)
+static struct memlog_ring *memlog_ring_lookup(kuid_t uid)
 {
-	const struct memlog_record_header *hdr;
-	u64 pos;
-
-	pos = memlog_cursor_pos(xa_load(&mf->cursors, ring->uid), ring);
-	hdr = memlog_ring_peek(ring, &pos);
-	if (hdr && (!next->hdr || hdr->seq < next->hdr->seq)) {
-		next->ring = ring;
-		next->hdr = hdr;
-		next->pos = pos;
-	}
+	return xa_load(&memlog_rings, __kuid_val(uid));
 }
 
-/* Find the record a read on @mf would return; false if there is none */
-static bool memlog_find_next(struct memlog_file *mf, struct memlog_next *next)
+static struct memlog_ring *memlog_ring_by_id(u32 id)
 {
-	struct memlog_ring *ring;
-	unsigned long uid;
-	u32 view = memlog_view(mf);
-
-	lockdep_assert_held(&memlog_lock);
-
-	next->hdr = NULL;
-	if (view == MEMLOG_UID_ALL) {
-		xa_for_each(&memlog_rings, uid, ring)
-			memlog_consider(mf, ring, next);
-	} else {
-		ring = xa_load(&memlog_rings, view);
-		if (ring)
-			memlog_consider(mf, ring, next);
-	}
-	return next->hdr;
+	return xa_load(&memlog_ring_ids, id);
 }
 
-static struct memlog_cursor *memlog_cursor_get(struct memlog_file *mf,
-					       const struct memlog_ring *ring)
+static void memlog_ring_free(struct memlog_ring *ring)
 {
-	struct memlog_cursor *cur;
+	kvfree(ring->buf);
+	kfree(ring);
+}
+
+/* Insert @ring for its uid, or return the ring another writer inserted */
+static struct memlog_ring *memlog_ring_insert(struct memlog_ring *ring)
+{
+	struct memlog_ring *found;
+	u32 id;
 	int ret;
 
-	cur = xa_load(&mf->cursors, ring->uid);
-	if (cur)
-		return cur;
-
-	cur = kmalloc(sizeof(*cur), GFP_KERNEL);
-	if (!cur)
-		return ERR_PTR(-ENOMEM);
-	cur->epoch = ring->epoch;
-	cur->pos = ring->tail;
-	cur->last_seq = 0;
-	ret = xa_insert(&mf->cursors, ring->uid, cur, GFP_KERNEL);
+	if (mutex_lock_killable(&memlog_create_lock))
+		return ERR_PTR(-EINTR);
+	found = memlog_ring_lookup(ring->uid);
+	if (found)
+		goto out;
+	id = memlog_nr_rings;
+	ring->id = id;
+	ret = xa_insert(&memlog_ring_ids, id, ring, GFP_KERNEL_ACCOUNT);
 	if (ret) {
-		kfree(cur);
-		return ERR_PTR(ret);
+		found = ERR_PTR(ret);
+		goto out;
 	}
-	return cur;
+	ret = xa_insert(&memlog_rings, __kuid_val(ring->uid), ring,
+			GFP_KERNEL_ACCOUNT);
+	if (ret) {
+		xa_erase(&memlog_ring_ids, id);
+		found = ERR_PTR(ret);
+		goto out;
+	}
+	spin_lock(&memlog_seq_lock);
+	list_add(&ring->active, &memlog_active);
+	/* Publishes the ring for readers that load memlog_nr_rings first */
+	smp_store_release(&memlog_nr_rings, id + 1);
+	spin_unlock(&memlog_seq_lock);
+	found = ring;
+out:
+	mutex_unlock(&memlog_create_lock);
+	return found;
 }
 
-static struct memlog_ring *memlog_ring_get(u32 uid)
+/* A new ring for @uid, its first buffer large enough for a @rec record */
+static struct memlog_ring *memlog_ring_create(kuid_t uid, u32 rec)
 {
-	struct memlog_ring *ring;
-	int ret;
+	struct memlog_ring *ring, *found;
+	u32 size;
 
-	ring = xa_load(&memlog_rings, uid);
-	if (ring)
-		return ring;
-
-	ring = memlog_ring_alloc(uid, memlog_ring_size);
+	ring = kzalloc(sizeof(*ring), GFP_KERNEL_ACCOUNT);
 	if (!ring)
 		return ERR_PTR(-ENOMEM);
-	ret = xa_insert(&memlog_rings, uid, ring, GFP_KERNEL);
-	if (ret) {
-		memlog_ring_free(ring);
-		return ERR_PTR(ret);
+	spin_lock_init(&ring->lock);
+	INIT_LIST_HEAD(&ring->active);
+	ring->uid = uid;
+
+	if (down_read_killable(&memlog_resize_sem)) {
+		kfree(ring);
+		return ERR_PTR(-EINTR);
 	}
-	return ring;
-}
-
-static void memlog_rings_free(void)
-{
-	struct memlog_ring *ring;
-	unsigned long uid;
-
-	xa_for_each(&memlog_rings, uid, ring)
+	size = min_t(u32, max_t(u32, roundup_pow_of_two(rec),
+				MEMLOG_RING_FIRST_BUF), memlog_cap());
+	if (!memlog_charge(size)) {
+		found = ERR_PTR(-ENOSPC);
+		goto err_free;
+	}
+	ring->buf = kvmalloc(size, MEMLOG_GFP);
+	if (!ring->buf) {
+		memlog_uncharge(size);
+		found = ERR_PTR(-ENOMEM);
+		goto err_free;
+	}
+	ring->size = size;
+	found = memlog_ring_insert(ring);
+	up_read(&memlog_resize_sem);
+	if (found != ring) {
+		memlog_uncharge(size);
 		memlog_ring_free(ring);
-	xa_destroy(&memlog_rings);
+	}
+	return found;
+
+err_free:
+	up_read(&memlog_resize_sem);
+	kfree(ring);
+	return found;
 }
 
-/* Resize every ring; on any failure nothing changes */
-static int memlog_resize_locked(u32 capacity)
+/*
+ * Grow @ring, seen with @size bytes of buffer of which @bytes in use, so
+ * that a @rec record fits. Return: 0 (grown, or changed meanwhile: look
+ * again), -ENOSPC (max_bytes or the ring size stand in the way), -ENOMEM,
+ * -EINTR.
+ */
+static int memlog_ring_grow(struct memlog_ring *ring, u32 size, u32 bytes,
+			    u32 rec)
 {
-	struct memlog_ring *ring;
-	unsigned long uid;
+	void *buf, *old;
+	u32 target;
 	int ret = 0;
 
-	lockdep_assert_held(&memlog_lock);
+	if (down_read_killable(&memlog_resize_sem))
+		return -EINTR;
+	target = max(size * 2, MEMLOG_RING_FIRST_BUF);
+	while (target < bytes + 2 * rec)
+		target *= 2;
+	target = min(target, memlog_cap());
+	if (target <= size || !memlog_charge(target - size)) {
+		ret = -ENOSPC;
+		goto out;
+	}
+	buf = kvmalloc(target, MEMLOG_GFP);
+	if (!buf) {
+		memlog_uncharge(target - size);
+		ret = -ENOMEM;
+		goto out;
+	}
+	spin_lock(&ring->lock);
+	if (ring->size == size) {
+		old = memlog_ring_migrate(ring, buf, target);
+	} else {
+		old = buf;
+		memlog_uncharge(target - size);
+	}
+	spin_unlock(&ring->lock);
+	kvfree(old);
+out:
+	up_read(&memlog_resize_sem);
+	return ret;
+}
 
-	if (capacity < MEMLOG_RING_SIZE_MIN || capacity > MEMLOG_RING_SIZE_MAX)
-		return -EINVAL;
-	if (capacity == memlog_ring_size)
-		return 0;
+/* Whether growing @ring by at least double could be allowed at all */
+static bool memlog_may_grow(const struct memlog_ring *ring)
+{
+	long more = max(ring->size, MEMLOG_RING_FIRST_BUF);
 
-	xa_for_each(&memlog_rings, uid, ring) {
-		ret = memlog_ring_resize_prepare(ring, capacity);
-		if (ret)
+	return ring->size < memlog_cap() &&
+	       (unsigned long)atomic_long_read(&memlog_bytes) + more <=
+	       READ_ONCE(memlog_max_bytes);
+}
+
+/* Store the record @hdr with @blob in @uid's ring; sets hdr->seq */
+static int memlog_store(kuid_t uid, struct memlog_record_header *hdr,
+			const void *blob)
+{
+	u32 rec = memlog_record_size(hdr->length);
+	struct memlog_ring *ring;
+	int grow_err = 0;
+	u64 start;
+	void *dst;
+	int ret;
+
+	ring = memlog_ring_lookup(uid);
+	if (!ring) {
+		ring = memlog_ring_create(uid, rec);
+		if (IS_ERR(ring))
+			return PTR_ERR(ring);
+	}
+
+	for (;;) {
+		u32 size, bytes;
+
+		spin_lock(&ring->lock);
+		if (rec > memlog_cap()) {
+			spin_unlock(&ring->lock);
+			return -EMSGSIZE;
+		}
+		if (memlog_ring_fits(ring, rec))
 			break;
+		if (!grow_err && memlog_may_grow(ring)) {
+			size = ring->size;
+			bytes = ring->bytes;
+			spin_unlock(&ring->lock);
+			ret = memlog_ring_grow(ring, size, bytes, rec);
+			if (ret == -EINTR)
+				return ret;
+			grow_err = ret;
+			continue;
+		}
+		/* Cannot grow: evict this ring's own oldest records */
+		if (ring->buf && rec <= ring->size)
+			break;
+		spin_unlock(&ring->lock);
+		return grow_err ?: -ENOSPC;
 	}
-	if (ret) {
-		xa_for_each(&memlog_rings, uid, ring)
-			memlog_ring_resize_abort(ring);
+
+	dst = memlog_ring_place(ring, hdr->length, &start);
+	memcpy(dst, blob, hdr->length);
+	spin_lock(&memlog_seq_lock);
+	hdr->seq = ++memlog_seq;
+	ring->last_seq = hdr->seq;
+	list_move_tail(&ring->active, &memlog_active);
+	memlog_ring_publish(ring, start, hdr);
+	spin_unlock(&memlog_seq_lock);
+	spin_unlock(&ring->lock);
+	return 0;
+}
+
+static void memlog_wake(kuid_t uid)
+{
+	wait_queue_head_t *wq = memlog_wait_of(uid);
+
+	if (wq_has_sleeper(wq))
+		wake_up_interruptible_poll(wq, EPOLLIN | EPOLLRDNORM);
+	if (wq_has_sleeper(&memlog_all_wait))
+		wake_up_interruptible_poll(&memlog_all_wait,
+					   EPOLLIN | EPOLLRDNORM);
+}
+
+static ssize_t memlog_write_iter(struct kiocb *iocb, struct iov_iter *from)
+{
+	struct memlog_file *mf = iocb->ki_filp->private_data;
+	size_t count = iov_iter_count(from);
+	struct memlog_record_header hdr = {
+		.magic = MEMLOG_MAGIC,
+		.schema_version = MEMLOG_SCHEMA_VERSION,
+		.uid = __kuid_val(mf->uid),
+		.pid = task_tgid_nr(current),
+	};
+	u8 stack[MEMLOG_STACK_BLOB];
+	void *blob = stack;
+	ssize_t ret;
+
+	if (!count)
+		return 0;
+	if (count > MEMLOG_RECORD_MAX ||
+	    memlog_record_size(count) > memlog_cap())
+		return -EMSGSIZE;
+	hdr.length = count;
+
+	if (count > sizeof(stack)) {
+		blob = kvmalloc(count, GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
+		if (!blob)
+			return -ENOMEM;
+	}
+	/* The one user copy, under no lock: all iovecs or nothing */
+	if (!copy_from_iter_full(blob, count, from)) {
+		ret = -EFAULT;
+		goto out;
+	}
+	hdr.ts_ns = ktime_get_real_ns();
+	spin_lock(&mf->session_lock);
+	memcpy(hdr.session_id, mf->session_id, sizeof(hdr.session_id));
+	spin_unlock(&mf->session_lock);
+
+	ret = memlog_store(mf->uid, &hdr, blob);
+	if (!ret) {
+		ret = count;
+		trace_record_written(hdr.seq, hdr.uid, hdr.pid, hdr.length);
+		memlog_wake(mf->uid);
+	}
+out:
+	if (blob != stack)
+		kvfree(blob);
+	return ret;
+}
+
+/* Put @cur at the oldest record of @ring, or at its start if @ring is NULL */
+static void memlog_cursor_start(struct memlog_cursor *cur,
+				struct memlog_ring *ring)
+{
+	*cur = (struct memlog_cursor){ .ring = ring, .epoch = U64_MAX };
+	if (!ring)
+		return;
+	spin_lock(&ring->lock);
+	cur->epoch = ring->epoch;
+	cur->pos = ring->tail;
+	cur->ord = ring->tail_ord;
+	spin_unlock(&ring->lock);
+}
+
+/* Bring @cur up to date with @ring (locked): count what was lost */
+static void memlog_cursor_sync(struct memlog_file *mf,
+			       struct memlog_cursor *cur,
+			       const struct memlog_ring *ring)
+{
+	lockdep_assert_held(&ring->lock);
+
+	if (cur->ord < ring->tail_ord) {
+		mf->lost += ring->tail_ord - cur->ord;
+		cur->ord = ring->tail_ord;
+		cur->pos = ring->tail;
+		cur->epoch = ring->epoch;
+	} else if (cur->epoch != ring->epoch) {
+		cur->pos = memlog_ring_find(ring, cur->ord);
+		cur->epoch = ring->epoch;
+	}
+}
+
+/*
+ * Copy the record @hdr at @pos of @ring (locked, unlocked on return) to
+ * the user, then move @cur past it.
+ */
+static ssize_t memlog_copy_out(struct memlog_file *mf,
+			       struct memlog_cursor *cur,
+			       struct memlog_ring *ring,
+			       const struct memlog_record_header *hdr, u64 pos,
+			       struct iov_iter *to)
+{
+	struct memlog_record_header *out = mf->rbuf;
+	size_t len = MEMLOG_HDR_SIZE + hdr->length;
+	u64 epoch = ring->epoch;
+	kuid_t uid;
+
+	if (iov_iter_count(to) < len) {
+		spin_unlock(&ring->lock);
+		return -EINVAL;
+	}
+	memcpy(out, hdr, len);
+	spin_unlock(&ring->lock);
+
+	uid = KUIDT_INIT(out->uid);
+	out->uid = from_kuid_munged(mf->user_ns, uid);
+	if (copy_to_iter(out, len, to) != len)
+		return -EFAULT;
+	cur->epoch = epoch;
+	cur->pos = pos + memlog_record_size(out->length);
+	cur->ord++;
+	return len;
+}
+
+static ssize_t memlog_read_one(struct memlog_file *mf, struct iov_iter *to)
+{
+	struct memlog_cursor *cur = &mf->one;
+	const struct memlog_record_header *hdr;
+	struct memlog_ring *ring;
+	u64 pos;
+
+	if (!cur->ring) {
+		cur->ring = memlog_ring_lookup(mf->view);
+		if (!cur->ring)
+			return 0;
+	}
+	ring = cur->ring;
+	spin_lock(&ring->lock);
+	memlog_cursor_sync(mf, cur, ring);
+	pos = cur->pos;
+	hdr = memlog_ring_peek(ring, &pos);
+	if (!hdr) {
+		spin_unlock(&ring->lock);
+		return 0;
+	}
+	return memlog_copy_out(mf, cur, ring, hdr, pos, to);
+}
+
+/* The all-uid view's heap of ring ids, least key first */
+static bool memlog_heap_less(const struct memlog_file *mf, u32 a, u32 b)
+{
+	return mf->curs[mf->heap[a]].key < mf->curs[mf->heap[b]].key;
+}
+
+static void memlog_heap_swap(struct memlog_file *mf, u32 a, u32 b)
+{
+	swap(mf->heap[a], mf->heap[b]);
+}
+
+static void memlog_heap_down(struct memlog_file *mf, u32 i)
+{
+	for (;;) {
+		u32 least = i, l = 2 * i + 1, r = 2 * i + 2;
+
+		if (l < mf->nheap && memlog_heap_less(mf, l, least))
+			least = l;
+		if (r < mf->nheap && memlog_heap_less(mf, r, least))
+			least = r;
+		if (least == i)
+			return;
+		memlog_heap_swap(mf, i, least);
+		i = least;
+	}
+}
+
+static void memlog_heap_push(struct memlog_file *mf, u32 id)
+{
+	u32 i = mf->nheap++;
+
+	mf->heap[i] = id;
+	mf->curs[id].in_heap = true;
+	while (i && memlog_heap_less(mf, i, (i - 1) / 2)) {
+		memlog_heap_swap(mf, i, (i - 1) / 2);
+		i = (i - 1) / 2;
+	}
+}
+
+static void memlog_heap_pop(struct memlog_file *mf)
+{
+	mf->curs[mf->heap[0]].in_heap = false;
+	mf->heap[0] = mf->heap[--mf->nheap];
+	memlog_heap_down(mf, 0);
+}
+
+/* Room for @n rings in the all-uid view's arrays */
+static int memlog_curs_reserve(struct memlog_file *mf, u32 n)
+{
+	struct memlog_cursor *curs;
+	u32 *heap, *pending;
+	u32 i, size;
+
+	if (n <= mf->ncurs)
+		return 0;
+	size = max3(n, 2 * mf->ncurs, 16U);
+	curs = kvcalloc(size, sizeof(*curs), GFP_KERNEL_ACCOUNT);
+	heap = kvcalloc(size, sizeof(*heap), GFP_KERNEL_ACCOUNT);
+	pending = kvcalloc(size, sizeof(*pending), GFP_KERNEL_ACCOUNT);
+	if (!curs || !heap || !pending) {
+		kvfree(curs);
+		kvfree(heap);
+		kvfree(pending);
+		return -ENOMEM;
+	}
+	if (mf->ncurs) {
+		memcpy(curs, mf->curs, mf->ncurs * sizeof(*curs));
+		memcpy(heap, mf->heap, mf->nheap * sizeof(*heap));
+	}
+	for (i = mf->ncurs; i < size; i++)
+		curs[i].epoch = U64_MAX;
+	kvfree(mf->curs);
+	kvfree(mf->heap);
+	kvfree(mf->pending);
+	mf->curs = curs;
+	mf->heap = heap;
+	mf->pending = pending;
+	mf->ncurs = size;
+	return 0;
+}
+
+/* Set @cur's key from @ring (locked); false if it has nothing to return */
+static bool memlog_cursor_key(struct memlog_file *mf,
+			      struct memlog_cursor *cur,
+			      const struct memlog_ring *ring)
+{
+	const struct memlog_record_header *hdr;
+	u64 pos;
+
+	memlog_cursor_sync(mf, cur, ring);
+	pos = cur->pos;
+	hdr = memlog_ring_peek(ring, &pos);
+	if (!hdr || hdr->seq > mf->synced)
+		return false;
+	cur->key = hdr->seq;
+	return true;
+}
+
+/* Let the all-uid view return every record written so far */
+static int memlog_all_sync(struct memlog_file *mf)
+{
+	struct memlog_ring *ring;
+	u32 npending = 0, i;
+	u64 seq;
+	int ret;
+
+	for (;;) {
+		/* Pairs with the release in memlog_ring_insert() */
+		ret = memlog_curs_reserve(mf,
+					  smp_load_acquire(&memlog_nr_rings));
+		if (ret)
+			return ret;
+		spin_lock(&memlog_seq_lock);
+		if (memlog_nr_rings <= mf->ncurs)
+			break;
+		spin_unlock(&memlog_seq_lock);
+	}
+	seq = memlog_seq;
+	list_for_each_entry_reverse(ring, &memlog_active, active) {
+		if (ring->last_seq <= mf->synced)
+			break;
+		if (!mf->curs[ring->id].in_heap)
+			mf->pending[npending++] = ring->id;
+	}
+	spin_unlock(&memlog_seq_lock);
+	mf->synced = seq;
+
+	for (i = 0; i < npending; i++) {
+		struct memlog_cursor *cur = &mf->curs[mf->pending[i]];
+		bool found;
+
+		ring = memlog_ring_by_id(mf->pending[i]);
+		cur->ring = ring;
+		spin_lock(&ring->lock);
+		found = memlog_cursor_key(mf, cur, ring);
+		spin_unlock(&ring->lock);
+		if (found)
+			memlog_heap_push(mf, ring->id);
+		cond_resched();
+	}
+	return 0;
+}
+
+static ssize_t memlog_read_all(struct memlog_file *mf, struct iov_iter *to)
+{
+	const struct memlog_record_header *hdr;
+	struct memlog_cursor *cur;
+	struct memlog_ring *ring;
+	u64 key, pos;
+	int ret;
+
+	for (;;) {
+		if (!mf->nheap) {
+			if (READ_ONCE(memlog_seq) <= mf->synced)
+				return 0;
+			ret = memlog_all_sync(mf);
+			if (ret)
+				return ret;
+			if (!mf->nheap)
+				return 0;
+		}
+		cur = &mf->curs[mf->heap[0]];
+		ring = cur->ring;
+		key = cur->key;
+		spin_lock(&ring->lock);
+		if (!memlog_cursor_key(mf, cur, ring)) {
+			spin_unlock(&ring->lock);
+			memlog_heap_pop(mf);
+			continue;
+		}
+		if (cur->key != key) {
+			/* Keys only grow: this ring may no longer be first */
+			spin_unlock(&ring->lock);
+			memlog_heap_down(mf, 0);
+			continue;
+		}
+		pos = cur->pos;
+		hdr = memlog_ring_peek(ring, &pos);
+		return memlog_copy_out(mf, cur, ring, hdr, pos, to);
+	}
+}
+
+static ssize_t memlog_read_iter(struct kiocb *iocb, struct iov_iter *to)
+{
+	struct memlog_file *mf = iocb->ki_filp->private_data;
+	ssize_t ret;
+
+	if (mutex_lock_killable(&mf->lock))
+		return -EINTR;
+	if (!mf->rbuf) {
+		mf->rbuf = kvmalloc(MEMLOG_HDR_SIZE + MEMLOG_RECORD_MAX,
+				    GFP_KERNEL_ACCOUNT);
+		if (!mf->rbuf) {
+			ret = -ENOMEM;
+			goto out;
+		}
+	}
+	ret = mf->view_all ? memlog_read_all(mf, to) : memlog_read_one(mf, to);
+out:
+	mutex_unlock(&mf->lock);
+	return ret;
+}
+
+/* Read from the start of the view again; mf->lock held or fd not shared */
+static int memlog_rewind(struct memlog_file *mf)
+{
+	u32 nr, id;
+	int ret;
+
+	mf->lost = 0;
+	mf->synced = 0;
+	mf->nheap = 0;
+	if (!mf->view_all) {
+		memlog_cursor_start(&mf->one, memlog_ring_lookup(mf->view));
+		return 0;
+	}
+	/* Pairs with the release in memlog_ring_insert() */
+	nr = smp_load_acquire(&memlog_nr_rings);
+	ret = memlog_curs_reserve(mf, nr);
+	if (ret)
 		return ret;
+	for (id = 0; id < mf->ncurs; id++) {
+		struct memlog_ring *ring = id < nr ? memlog_ring_by_id(id) :
+						     NULL;
+
+		memlog_cursor_start(&mf->curs[id], ring);
+		cond_resched();
 	}
-	xa_for_each(&memlog_rings, uid, ring)
-		memlog_ring_resize_commit(ring, capacity);
-	memlog_ring_size = capacity;
 	return 0;
 }
 
@@ -246,11 +755,15 @@ static int memlog_open(struct inode *inode, struct file *file)
 {
 	struct memlog_file *mf;
 
-	mf = kzalloc(sizeof(*mf), GFP_KERNEL);
+	mf = kzalloc(sizeof(*mf), GFP_KERNEL_ACCOUNT);
 	if (!mf)
 		return -ENOMEM;
-	xa_init(&mf->cursors);
-	mf->view_own = true;
+	mutex_init(&mf->lock);
+	spin_lock_init(&mf->session_lock);
+	mf->uid = file->f_cred->euid;
+	mf->user_ns = file->f_cred->user_ns;
+	mf->view = mf->uid;
+	memlog_rewind(mf);
 	file->private_data = mf;
 	/* Records are read in order, never at an offset */
 	file->f_mode &= ~(FMODE_PREAD | FMODE_PWRITE);
@@ -261,113 +774,42 @@ static int memlog_release(struct inode *inode, struct file *file)
 {
 	struct memlog_file *mf = file->private_data;
 
-	mutex_lock(&memlog_lock);
-	memlog_cursors_reset(mf);
-	mutex_unlock(&memlog_lock);
+	kvfree(mf->curs);
+	kvfree(mf->heap);
+	kvfree(mf->pending);
+	kvfree(mf->rbuf);
 	kfree(mf);
 	return 0;
-}
-
-static ssize_t memlog_read(struct file *file, char __user *buf, size_t count,
-			   loff_t *ppos)
-{
-	struct memlog_file *mf = file->private_data;
-	struct memlog_cursor *cur;
-	struct memlog_next next;
-	ssize_t ret;
-	size_t len;
-
-	mutex_lock(&memlog_lock);
-	if (!memlog_find_next(mf, &next)) {
-		ret = 0;
-		goto out;
-	}
-	len = MEMLOG_HDR_SIZE + next.hdr->length;
-	if (count < len) {
-		ret = -EINVAL;
-		goto out;
-	}
-	cur = memlog_cursor_get(mf, next.ring);
-	if (IS_ERR(cur)) {
-		ret = PTR_ERR(cur);
-		goto out;
-	}
-	if (copy_to_user(buf, next.hdr, len)) {
-		ret = -EFAULT;
-		goto out;
-	}
-	cur->epoch = next.ring->epoch;
-	cur->pos = next.pos + memlog_record_size(next.hdr->length);
-	cur->last_seq = next.hdr->seq;
-	ret = len;
-out:
-	mutex_unlock(&memlog_lock);
-	return ret;
-}
-
-static ssize_t memlog_write(struct file *file, const char __user *buf,
-			    size_t count, loff_t *ppos)
-{
-	struct memlog_file *mf = file->private_data;
-	struct memlog_record_header hdr = {
-		.magic = MEMLOG_MAGIC,
-		.schema_version = MEMLOG_SCHEMA_VERSION,
-		.uid = memlog_current_uid(),
-		.pid = task_tgid_nr(current),
-	};
-	struct memlog_ring *ring;
-	struct memlog_resv resv;
-	ssize_t ret;
-	void *dst;
-
-	if (!count)
-		return 0;
-	if (count > MEMLOG_RECORD_MAX)
-		return -EMSGSIZE;
-	hdr.length = count;
-
-	mutex_lock(&memlog_lock);
-	if (memlog_record_size(count) > memlog_ring_usable(memlog_ring_size)) {
-		ret = -EMSGSIZE;
-		goto out;
-	}
-	ring = memlog_ring_get(hdr.uid);
-	if (IS_ERR(ring)) {
-		ret = PTR_ERR(ring);
-		goto out;
-	}
-	/* Nothing changes until the copy has succeeded */
-	dst = memlog_ring_reserve(ring, count, memlog_staging, &resv);
-	if (copy_from_user(dst, buf, count)) {
-		ret = -EFAULT;
-		goto out;
-	}
-	hdr.ts_ns = ktime_get_real_ns();
-	hdr.seq = ++memlog_seq;
-	memcpy(hdr.session_id, mf->session_id, sizeof(hdr.session_id));
-	memlog_ring_commit(ring, &resv, &hdr, memlog_staging);
-	ret = count;
-out:
-	mutex_unlock(&memlog_lock);
-	if (ret > 0) {
-		trace_record_written(hdr.seq, hdr.uid, hdr.pid, hdr.length);
-		wake_up_interruptible_poll(&memlog_wait, EPOLLIN | EPOLLRDNORM);
-	}
-	return ret;
 }
 
 static __poll_t memlog_poll(struct file *file, poll_table *wait)
 {
 	struct memlog_file *mf = file->private_data;
 	__poll_t mask = EPOLLOUT | EPOLLWRNORM;
-	struct memlog_next next;
+	struct memlog_ring *ring;
+	bool readable;
 
-	poll_wait(file, &memlog_wait, wait);
+	if (READ_ONCE(mf->view_all)) {
+		poll_wait(file, &memlog_all_wait, wait);
+		/* Pairs with the barrier in the writer's wq_has_sleeper() */
+		smp_mb();
+		readable = READ_ONCE(mf->nheap) ||
+			   READ_ONCE(memlog_seq) > READ_ONCE(mf->synced);
+	} else {
+		kuid_t view = READ_ONCE(mf->view);
 
-	mutex_lock(&memlog_lock);
-	if (memlog_find_next(mf, &next))
+		poll_wait(file, memlog_wait_of(view), wait);
+		ring = memlog_ring_lookup(view);
+		readable = false;
+		if (ring) {
+			spin_lock(&ring->lock);
+			readable = ring->head_ord >
+				   max(READ_ONCE(mf->one.ord), ring->tail_ord);
+			spin_unlock(&ring->lock);
+		}
+	}
+	if (readable)
 		mask |= EPOLLIN | EPOLLRDNORM;
-	mutex_unlock(&memlog_lock);
 	return mask;
 }
 
@@ -375,95 +817,183 @@ static __poll_t memlog_poll(struct file *file, poll_table *wait)
 static loff_t memlog_llseek(struct file *file, loff_t offset, int whence)
 {
 	struct memlog_file *mf = file->private_data;
+	int ret;
 
 	if (whence != SEEK_SET || offset)
 		return -ESPIPE;
-
-	mutex_lock(&memlog_lock);
-	memlog_cursors_reset(mf);
-	mutex_unlock(&memlog_lock);
-	return 0;
+	if (mutex_lock_killable(&mf->lock))
+		return -EINTR;
+	ret = memlog_rewind(mf);
+	mutex_unlock(&mf->lock);
+	return ret;
 }
 
 static int memlog_ioctl_stats(struct memlog_file *mf,
 			      struct memlog_stats __user *arg)
 {
+	unsigned long max_bytes = READ_ONCE(memlog_max_bytes);
 	struct memlog_stats st = { };
 	struct memlog_ring *ring;
-	unsigned long uid;
-	u32 view;
+	unsigned long id;
 
-	mutex_lock(&memlog_lock);
-	view = memlog_view(mf);
-	if (view == MEMLOG_UID_ALL) {
-		xa_for_each(&memlog_rings, uid, ring)
+	if (READ_ONCE(mf->view_all)) {
+		st.ring_capacity = min_t(unsigned long, max_bytes, U32_MAX);
+		xa_for_each(&memlog_ring_ids, id, ring) {
+			spin_lock(&ring->lock);
 			memlog_ring_stats_add(ring, &st);
+			spin_unlock(&ring->lock);
+			cond_resched();
+		}
 	} else {
-		ring = xa_load(&memlog_rings, view);
-		if (ring)
+		st.ring_capacity = min_t(unsigned long, memlog_cap(),
+					 max_bytes);
+		ring = memlog_ring_lookup(READ_ONCE(mf->view));
+		if (ring) {
+			spin_lock(&ring->lock);
 			memlog_ring_stats_add(ring, &st);
-		else
-			st.ring_capacity = memlog_ring_size;
+			spin_unlock(&ring->lock);
+		}
 	}
-	mutex_unlock(&memlog_lock);
-
 	return copy_to_user(arg, &st, sizeof(st)) ? -EFAULT : 0;
+}
+
+static void memlog_ring_empty(struct memlog_ring *ring)
+{
+	void *old;
+	u32 size;
+
+	spin_lock(&ring->lock);
+	size = ring->size;
+	old = memlog_ring_clear(ring);
+	spin_unlock(&ring->lock);
+	kvfree(old);
+	memlog_uncharge(size);
 }
 
 static int memlog_ioctl_clear(struct memlog_file *mf)
 {
 	struct memlog_ring *ring;
-	unsigned long uid;
-	u32 view;
+	unsigned long id;
 
 	if (!capable(CAP_SYS_ADMIN))
 		return -EPERM;
 
-	mutex_lock(&memlog_lock);
-	view = memlog_view(mf);
-	if (view == MEMLOG_UID_ALL) {
-		xa_for_each(&memlog_rings, uid, ring)
-			memlog_ring_clear(ring);
+	if (READ_ONCE(mf->view_all)) {
+		xa_for_each(&memlog_ring_ids, id, ring) {
+			memlog_ring_empty(ring);
+			cond_resched();
+		}
 	} else {
-		ring = xa_load(&memlog_rings, view);
+		ring = memlog_ring_lookup(READ_ONCE(mf->view));
 		if (ring)
-			memlog_ring_clear(ring);
+			memlog_ring_empty(ring);
 	}
-	mutex_unlock(&memlog_lock);
 	return 0;
+}
+
+/* Resize every ring; all or nothing. Growing rings grow with use. */
+static int memlog_resize(u32 capacity)
+{
+	u32 usable = memlog_ring_usable(capacity);
+	struct memlog_ring *ring;
+	void **bufs = NULL;
+	u32 nr = 0, id;
+	int ret = 0;
+
+	if (capacity < MEMLOG_RING_SIZE_MIN || capacity > MEMLOG_RING_SIZE_MAX)
+		return -EINVAL;
+	if (down_write_killable(&memlog_resize_sem))
+		return -EINTR;
+	if (capacity >= memlog_ring_size)
+		goto done;
+
+	/* Shrinking: every new buffer first, outside the ring locks */
+	/* Pairs with the release in memlog_ring_insert() */
+	nr = smp_load_acquire(&memlog_nr_rings);
+	bufs = kvcalloc(max(nr, 1U), sizeof(*bufs), GFP_KERNEL);
+	if (!bufs) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (id = 0; id < nr; id++) {
+		ring = memlog_ring_by_id(id);
+		if (READ_ONCE(ring->size) > usable) {
+			bufs[id] = kvmalloc(usable, MEMLOG_GFP);
+			if (!bufs[id]) {
+				ret = -ENOMEM;
+				goto out;
+			}
+		}
+		cond_resched();
+	}
+	for (id = 0; id < nr; id++) {
+		void *old = bufs[id];
+		u32 size = 0;
+
+		if (!old)
+			continue;
+		ring = memlog_ring_by_id(id);
+		spin_lock(&ring->lock);
+		/* Sizes only shrink meanwhile (CLEAR): growth waits for us */
+		if (ring->size > usable) {
+			size = ring->size;
+			old = memlog_ring_migrate(ring, bufs[id], usable);
+		}
+		spin_unlock(&ring->lock);
+		bufs[id] = NULL;
+		kvfree(old);
+		if (size)
+			memlog_uncharge(size - usable);
+		cond_resched();
+	}
+done:
+	WRITE_ONCE(memlog_ring_size, capacity);
+out:
+	up_write(&memlog_resize_sem);
+	if (bufs) {
+		for (id = 0; id < nr; id++)
+			kvfree(bufs[id]);
+		kvfree(bufs);
+	}
+	return ret;
 }
 
 static int memlog_ioctl_set_ring_size(u32 __user *arg)
 {
 	u32 capacity;
-	int ret;
 
 	if (!capable(CAP_SYS_ADMIN))
 		return -EPERM;
 	if (get_user(capacity, arg))
 		return -EFAULT;
-
-	mutex_lock(&memlog_lock);
-	ret = memlog_resize_locked(capacity);
-	mutex_unlock(&memlog_lock);
-	return ret;
+	return memlog_resize(capacity);
 }
 
 static int memlog_ioctl_filter_uid(struct memlog_file *mf, u32 __user *arg)
 {
-	u32 uid;
+	kuid_t uid = INVALID_UID;
+	bool all;
+	int ret;
+	u32 val;
 
-	if (get_user(uid, arg))
+	if (get_user(val, arg))
 		return -EFAULT;
-	if (uid != memlog_current_uid() && !capable(CAP_SYS_ADMIN))
+	all = val == MEMLOG_UID_ALL;
+	if (!all) {
+		uid = make_kuid(current_user_ns(), val);
+		if (!uid_valid(uid))
+			return -EINVAL;
+	}
+	if ((all || !uid_eq(uid, mf->uid)) && !capable(CAP_SYS_ADMIN))
 		return -EPERM;
 
-	mutex_lock(&memlog_lock);
-	mf->view_uid = uid;
-	mf->view_own = false;
-	memlog_cursors_reset(mf);
-	mutex_unlock(&memlog_lock);
-	return 0;
+	if (mutex_lock_killable(&mf->lock))
+		return -EINTR;
+	WRITE_ONCE(mf->view_all, all);
+	WRITE_ONCE(mf->view, all ? mf->uid : uid);
+	ret = memlog_rewind(mf);
+	mutex_unlock(&mf->lock);
+	return ret;
 }
 
 static int memlog_ioctl_set_session(struct memlog_file *mf,
@@ -473,11 +1003,53 @@ static int memlog_ioctl_set_session(struct memlog_file *mf,
 
 	if (copy_from_user(&session, arg, sizeof(session)))
 		return -EFAULT;
-
-	mutex_lock(&memlog_lock);
+	spin_lock(&mf->session_lock);
 	memcpy(mf->session_id, session.id, sizeof(mf->session_id));
-	mutex_unlock(&memlog_lock);
+	spin_unlock(&mf->session_lock);
 	return 0;
+}
+
+/* Records of @cur's ring (locked by the caller) lost so far */
+static u64 memlog_cursor_lost(const struct memlog_cursor *cur,
+			      const struct memlog_ring *ring)
+{
+	return cur->ord < ring->tail_ord ? ring->tail_ord - cur->ord : 0;
+}
+
+static u64 memlog_ring_lost(const struct memlog_cursor *cur,
+			    struct memlog_ring *ring)
+{
+	static const struct memlog_cursor fresh;
+	u64 lost;
+
+	spin_lock(&ring->lock);
+	lost = memlog_cursor_lost(cur ?: &fresh, ring);
+	spin_unlock(&ring->lock);
+	return lost;
+}
+
+static int memlog_ioctl_get_lost(struct memlog_file *mf, u64 __user *arg)
+{
+	struct memlog_ring *ring;
+	unsigned long id;
+	u64 lost;
+
+	if (mutex_lock_killable(&mf->lock))
+		return -EINTR;
+	lost = mf->lost;
+	if (mf->view_all) {
+		xa_for_each(&memlog_ring_ids, id, ring) {
+			lost += memlog_ring_lost(id < mf->ncurs ?
+						 &mf->curs[id] : NULL, ring);
+			cond_resched();
+		}
+	} else {
+		ring = mf->one.ring ?: memlog_ring_lookup(mf->view);
+		if (ring)
+			lost += memlog_ring_lost(&mf->one, ring);
+	}
+	mutex_unlock(&mf->lock);
+	return put_user(lost, arg);
 }
 
 static long memlog_ioctl(struct file *file, unsigned int cmd,
@@ -499,6 +1071,8 @@ static long memlog_ioctl(struct file *file, unsigned int cmd,
 		return put_user(MEMLOG_SCHEMA_VERSION, (u32 __user *)argp);
 	case MEMLOG_IOC_SET_SESSION:
 		return memlog_ioctl_set_session(mf, argp);
+	case MEMLOG_IOC_GET_LOST:
+		return memlog_ioctl_get_lost(mf, argp);
 	default:
 		return -ENOTTY;
 	}
@@ -508,8 +1082,8 @@ static const struct file_operations memlog_fops = {
 	.owner = THIS_MODULE,
 	.open = memlog_open,
 	.release = memlog_release,
-	.read = memlog_read,
-	.write = memlog_write,
+	.read_iter = memlog_read_iter,
+	.write_iter = memlog_write_iter,
 	.poll = memlog_poll,
 	.llseek = memlog_llseek,
 	.unlocked_ioctl = memlog_ioctl,
@@ -523,64 +1097,98 @@ static struct miscdevice memlog_misc = {
 	/* No .mode: the node is 0600 root:root until the udev rule says otherwise */
 };
 
-/* The sysctl's value while its handler runs, under memlog_lock */
-static unsigned int memlog_sysctl_value;
-
-/* kernel.memlog.ring_size: out of range -EINVAL, any failure changes nothing */
+/* kernel.memlog.ring_size: out of range -EINVAL, a failure changes nothing */
 static int
 memlog_sysctl_ring_size(MEMLOG_CTL_HANDLER_CONST struct ctl_table *table,
 			int write, void *buffer, size_t *lenp, loff_t *ppos)
 {
+	unsigned int value = READ_ONCE(memlog_ring_size);
+	struct ctl_table tmp = {
+		.data = &value,
+		.maxlen = sizeof(value),
+		.mode = table->mode,
+	};
 	int ret;
 
-	mutex_lock(&memlog_lock);
-	memlog_sysctl_value = memlog_ring_size;
-	ret = proc_douintvec(table, write, buffer, lenp, ppos);
+	if (write && !capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	ret = proc_douintvec(&tmp, write, buffer, lenp, ppos);
+	if (ret || !write)
+		return ret;
+	return memlog_resize(value);
+}
+
+/* kernel.memlog.max_bytes: below MEMLOG_MAX_BYTES_MIN -EINVAL */
+static int
+memlog_sysctl_max_bytes(MEMLOG_CTL_HANDLER_CONST struct ctl_table *table,
+			int write, void *buffer, size_t *lenp, loff_t *ppos)
+{
+	unsigned long value = READ_ONCE(memlog_max_bytes);
+	struct ctl_table tmp = {
+		.data = &value,
+		.maxlen = sizeof(value),
+		.mode = table->mode,
+		.extra1 = &memlog_max_bytes_min,
+		.extra2 = &memlog_max_bytes_max,
+	};
+	int ret;
+
+	if (write && !capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	ret = proc_doulongvec_minmax(&tmp, write, buffer, lenp, ppos);
 	if (!ret && write)
-		ret = memlog_resize_locked(memlog_sysctl_value);
-	mutex_unlock(&memlog_lock);
+		WRITE_ONCE(memlog_max_bytes, value);
 	return ret;
 }
 
 static MEMLOG_CTL_TABLE_CONST struct ctl_table memlog_sysctl_table[] = {
 	{
 		.procname = "ring_size",
-		.data = &memlog_sysctl_value,
-		.maxlen = sizeof(memlog_sysctl_value),
+		.maxlen = sizeof(unsigned int),
 		.mode = 0644,
 		.proc_handler = memlog_sysctl_ring_size,
+	},
+	{
+		.procname = "max_bytes",
+		.maxlen = sizeof(unsigned long),
+		.mode = 0644,
+		.proc_handler = memlog_sysctl_max_bytes,
 	},
 	MEMLOG_CTL_TABLE_END
 };
 
+static void memlog_rings_free(void)
+{
+	struct memlog_ring *ring;
+	unsigned long id;
+
+	xa_for_each(&memlog_ring_ids, id, ring)
+		memlog_ring_free(ring);
+	xa_destroy(&memlog_ring_ids);
+	xa_destroy(&memlog_rings);
+}
+
 static int __init memlog_init(void)
 {
-	int ret;
+	int ret, i;
 
-	memlog_staging = vmalloc(MEMLOG_RECORD_MAX);
-	if (!memlog_staging)
-		return -ENOMEM;
+	for (i = 0; i < ARRAY_SIZE(memlog_waits); i++)
+		init_waitqueue_head(&memlog_waits[i]);
 
 	memlog_sysctl_header = register_sysctl("kernel/memlog",
 					       memlog_sysctl_table);
-	if (!memlog_sysctl_header) {
-		ret = -ENOMEM;
-		goto err_free_staging;
-	}
+	if (!memlog_sysctl_header)
+		return -ENOMEM;
 
 	ret = misc_register(&memlog_misc);
-	if (ret)
-		goto err_unregister_sysctl;
+	if (ret) {
+		unregister_sysctl_table(memlog_sysctl_header);
+		return ret;
+	}
 
-	pr_info("driver version %s, ring size %u bytes per uid\n",
-		MEMLOG_DRIVER_VERSION, memlog_ring_size);
+	pr_info("driver version %s, ring size %u bytes per uid, %lu bytes in all\n",
+		MEMLOG_DRIVER_VERSION, memlog_ring_size, memlog_max_bytes);
 	return 0;
-
-err_unregister_sysctl:
-	unregister_sysctl_table(memlog_sysctl_header);
-err_free_staging:
-	vfree(memlog_staging);
-	return ret;
 }
 
 static void __exit memlog_exit(void)
@@ -588,7 +1196,6 @@ static void __exit memlog_exit(void)
 	misc_deregister(&memlog_misc);
 	unregister_sysctl_table(memlog_sysctl_header);
 	memlog_rings_free();
-	vfree(memlog_staging);
 }
 
 module_init(memlog_init);

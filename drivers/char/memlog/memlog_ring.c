@@ -7,13 +7,12 @@
  * the buffer, the rest of the buffer is skipped (its first bytes get a zero
  * magic when a header fits there) and the record goes to offset 0.
  *
- * The caller serialises every call (the driver's global mutex).
+ * The caller holds ring->lock around every call, and allocates and frees
+ * buffers outside it: nothing here sleeps or touches user memory.
  */
 #include <linux/math64.h>
 #include <linux/minmax.h>
-#include <linux/slab.h>
 #include <linux/string.h>
-#include <linux/vmalloc.h>
 
 #include "memlog_ring.h"
 
@@ -68,137 +67,91 @@ static void memlog_ring_evict(struct memlog_ring *ring)
 	rec = memlog_record_size(hdr->length);
 	ring->tail += rec;
 	ring->bytes -= rec;
-	ring->records--;
+	ring->tail_ord++;
 	ring->total_evictions++;
-	if (ring->records)
+	if (memlog_ring_records(ring))
 		ring->tail = memlog_ring_resolve(ring, ring->tail);
 	else
 		ring->newest_ts_ns = 0;
 }
 
-struct memlog_ring *memlog_ring_alloc(u32 uid, u32 capacity)
+/* Logical offset where a record of @rec bytes would start */
+static u64 memlog_ring_start(const struct memlog_ring *ring, u32 rec)
 {
-	struct memlog_ring *ring;
+	u32 off = memlog_ring_off(ring, ring->head);
 
-	ring = kzalloc(sizeof(*ring), GFP_KERNEL);
-	if (!ring)
-		return NULL;
-	ring->size = memlog_ring_usable(capacity);
-	ring->buf = vmalloc(ring->size);
-	if (!ring->buf) {
-		kfree(ring);
-		return NULL;
-	}
-	ring->capacity = capacity;
-	ring->uid = uid;
-	return ring;
+	return ring->size - off < rec ? ring->head + ring->size - off :
+					ring->head;
 }
 
-void memlog_ring_free(struct memlog_ring *ring)
+/* Whether a record of @rec bytes fits without evicting anything */
+bool memlog_ring_fits(const struct memlog_ring *ring, u32 rec)
 {
-	vfree(ring->new_buf);
-	vfree(ring->buf);
-	kfree(ring);
+	if (!ring->buf || rec > ring->size)
+		return false;
+	if (!memlog_ring_records(ring))
+		return true;
+	return memlog_ring_start(ring, rec) + rec <= ring->tail + ring->size;
 }
 
 /**
- * memlog_ring_reserve - choose where a record of @len blob bytes goes
- * @ring:	the ring; the record must fit in it
+ * memlog_ring_place - make room for a record of @len blob bytes
+ * @ring:	the ring; the record must fit in its buffer
  * @len:	blob length
- * @staging:	a buffer of MEMLOG_RECORD_MAX bytes
- * @resv:	filled in for memlog_ring_commit()
- *
- * Changes nothing. If the record's place is free, the blob can be copied
- * there directly; if live records (to be evicted on commit) are still there,
- * it must go to @staging so that a failed copy leaves them intact.
- *
- * Return: where to copy the blob.
- */
-void *memlog_ring_reserve(struct memlog_ring *ring, u32 len, void *staging,
-			  struct memlog_resv *resv)
-{
-	u32 rec = memlog_record_size(len);
-	u64 start = ring->head;
-	u32 off = memlog_ring_off(ring, start);
-
-	if (ring->size - off < rec) {
-		start += ring->size - off;
-		off = 0;
-	}
-	resv->start = start;
-	resv->off = off;
-	resv->len = len;
-	resv->staged = ring->records && start + rec > ring->tail + ring->size;
-	return resv->staged ? staging : ring->buf + off + MEMLOG_HDR_SIZE;
-}
-
-/**
- * memlog_ring_commit - store a reserved record once its blob is copied
- * @ring:	the ring
- * @resv:	from memlog_ring_reserve()
- * @hdr:	the record's header
- * @staging:	the staging buffer, holding the blob if @resv->staged
+ * @start:	set to the record's logical offset, for memlog_ring_publish()
  *
  * Evicts the oldest records that are in the way.
+ *
+ * Return: where the blob goes.
  */
-void memlog_ring_commit(struct memlog_ring *ring,
-			const struct memlog_resv *resv,
-			const struct memlog_record_header *hdr,
-			const void *staging)
+void *memlog_ring_place(struct memlog_ring *ring, u32 len, u64 *start)
 {
-	u32 rec = memlog_record_size(resv->len);
+	u32 rec = memlog_record_size(len);
 	u32 old_off = memlog_ring_off(ring, ring->head);
 
-	while (ring->records && resv->start + rec > ring->tail + ring->size)
+	*start = memlog_ring_start(ring, rec);
+	while (memlog_ring_records(ring) &&
+	       *start + rec > ring->tail + ring->size)
 		memlog_ring_evict(ring);
 
-	if (!ring->records)
-		ring->tail = resv->start;
-	else if (resv->start != ring->head &&
+	if (!memlog_ring_records(ring))
+		ring->tail = *start;
+	else if (*start != ring->head &&
 		 ring->size - old_off >= MEMLOG_HDR_SIZE)
 		memlog_ring_hdr(ring, old_off)->magic = 0;
 
-	if (resv->staged)
-		memcpy(ring->buf + resv->off + MEMLOG_HDR_SIZE, staging,
-		       resv->len);
-	memcpy(ring->buf + resv->off, hdr, MEMLOG_HDR_SIZE);
+	return ring->buf + memlog_ring_off(ring, *start) + MEMLOG_HDR_SIZE;
+}
 
-	ring->head = resv->start + rec;
+/* Make the record placed at @start, its blob in place, readable */
+void memlog_ring_publish(struct memlog_ring *ring, u64 start,
+			 const struct memlog_record_header *hdr)
+{
+	u32 rec = memlog_record_size(hdr->length);
+
+	memcpy(memlog_ring_hdr(ring, memlog_ring_off(ring, start)), hdr,
+	       MEMLOG_HDR_SIZE);
+	ring->head = start + rec;
 	ring->bytes += rec;
-	ring->records++;
-	ring->total_writes++;
+	ring->head_ord++;
 	ring->newest_ts_ns = hdr->ts_ns;
 }
 
-/* Drop every record; the counters are kept */
-void memlog_ring_clear(struct memlog_ring *ring)
-{
-	ring->head = 0;
-	ring->tail = 0;
-	ring->bytes = 0;
-	ring->records = 0;
-	ring->newest_ts_ns = 0;
-	ring->epoch++;
-}
-
-/* Resizing: allocate every ring's new buffer first, then commit them all */
-int memlog_ring_resize_prepare(struct memlog_ring *ring, u32 capacity)
-{
-	ring->new_buf = vmalloc(memlog_ring_usable(capacity));
-	return ring->new_buf ? 0 : -ENOMEM;
-}
-
-void memlog_ring_resize_abort(struct memlog_ring *ring)
-{
-	vfree(ring->new_buf);
-	ring->new_buf = NULL;
-}
-
-/* Move the newest records that fit to the new buffer, compacted */
-void memlog_ring_resize_commit(struct memlog_ring *ring, u32 capacity)
+/**
+ * memlog_ring_migrate - move the records to a new buffer
+ * @ring:	the ring
+ * @buf:	the new buffer
+ * @size:	its size, a multiple of 8
+ *
+ * The newest records that fit are copied, compacted; older ones are
+ * evicted.
+ *
+ * Return: the old buffer, for the caller to free.
+ */
+void *memlog_ring_migrate(struct memlog_ring *ring, void *buf, u32 size)
 {
 	const struct memlog_record_header *hdr;
-	u32 size = memlog_ring_usable(capacity);
+	void *old = ring->buf;
 	u32 dst = 0;
 	u64 pos;
 
@@ -207,33 +160,66 @@ void memlog_ring_resize_commit(struct memlog_ring *ring, u32 capacity)
 
 	for (pos = ring->tail; (hdr = memlog_ring_peek(ring, &pos));
 	     pos += memlog_record_size(hdr->length)) {
-		memcpy(ring->new_buf + dst, hdr, MEMLOG_HDR_SIZE + hdr->length);
+		memcpy(buf + dst, hdr, MEMLOG_HDR_SIZE + hdr->length);
 		dst += memlog_record_size(hdr->length);
 	}
 
-	vfree(ring->buf);
-	ring->buf = ring->new_buf;
-	ring->new_buf = NULL;
+	ring->buf = buf;
 	ring->size = size;
-	ring->capacity = capacity;
 	ring->tail = 0;
 	ring->head = dst;
 	ring->epoch++;
+	return old;
 }
 
-/* Add this ring's figures to @st (oldest/newest: min/max) */
+/**
+ * memlog_ring_clear - drop every record; the counters are kept
+ * @ring:	the ring
+ *
+ * Return: the buffer, for the caller to free.
+ */
+void *memlog_ring_clear(struct memlog_ring *ring)
+{
+	void *old = ring->buf;
+
+	ring->buf = NULL;
+	ring->size = 0;
+	ring->head = 0;
+	ring->tail = 0;
+	ring->bytes = 0;
+	ring->tail_ord = ring->head_ord;
+	ring->newest_ts_ns = 0;
+	ring->epoch++;
+	return old;
+}
+
+/* Logical offset of the live record with ordinal @ord (or of the head) */
+u64 memlog_ring_find(const struct memlog_ring *ring, u64 ord)
+{
+	const struct memlog_record_header *hdr;
+	u64 pos = ring->tail;
+	u64 n;
+
+	for (n = ring->tail_ord; n < ord; n++) {
+		hdr = memlog_ring_peek(ring, &pos);
+		if (!hdr)
+			break;
+		pos += memlog_record_size(hdr->length);
+	}
+	return pos;
+}
+
+/* Add this ring's figures to @st (oldest/newest: min/max, bytes saturate) */
 void memlog_ring_stats_add(const struct memlog_ring *ring,
 			   struct memlog_stats *st)
 {
 	const struct memlog_record_header *oldest;
 	u64 pos = ring->tail;
 
-	st->total_writes += ring->total_writes;
+	st->total_writes += ring->head_ord;
 	st->total_evictions += ring->total_evictions;
-	st->records_in_ring += ring->records;
+	st->records_in_ring += memlog_ring_records(ring);
 	st->ring_bytes = min_t(u64, (u64)st->ring_bytes + ring->bytes, U32_MAX);
-	st->ring_capacity = min_t(u64, (u64)st->ring_capacity + ring->capacity,
-				  U32_MAX);
 
 	oldest = memlog_ring_peek(ring, &pos);
 	if (!oldest)

@@ -6,59 +6,56 @@
 #define _MEMLOG_RING_H
 
 #include <linux/align.h>
+#include <linux/list.h>
+#include <linux/spinlock.h>
 #include <linux/types.h>
+#include <linux/uidgid.h>
 #include <linux/memlog.h>
 
 #define MEMLOG_HDR_SIZE		sizeof(struct memlog_record_header)
 #define MEMLOG_RECORD_ALIGN	8
+/* A ring's first buffer; it doubles with use up to the ring size */
+#define MEMLOG_RING_FIRST_BUF	4096U
 
 /**
  * struct memlog_ring - the records of one uid
- * @buf:		the records, @size bytes
- * @size:		usable bytes: @capacity rounded down to a multiple of 8
- * @capacity:		ring size as configured (kernel.memlog.ring_size)
+ * @lock:		protects everything below but @last_seq and @active
+ * @buf:		the records, @size bytes; NULL once cleared
+ * @size:		bytes of @buf, a multiple of 8 (0 without @buf)
  * @bytes:		bytes taken by live records, headers and padding
  * @uid:		the uid whose records these are
+ * @id:			this ring's index among all rings (0, 1, ...)
  * @head:		logical offset where the next record goes
  * @tail:		logical offset of the oldest record, @head if empty
- * @epoch:		bumped whenever logical offsets start again (clear, resize)
- * @records:		live records
- * @total_writes:	records ever written
+ * @epoch:		bumped whenever logical offsets start again (clear,
+ *			growth, resize)
+ * @head_ord:		ordinal of the next record: records ever written
+ * @tail_ord:		ordinal of the oldest live record
  * @total_evictions:	records evicted to make room
  * @newest_ts_ns:	ts_ns of the newest live record, 0 if none
- * @new_buf:		the next buffer while a resize is under way
+ * @last_seq:		seq of the newest record ever, under memlog_seq_lock
+ * @active:		on memlog_active, in @last_seq order, same lock
  *
  * Logical offsets only grow within an epoch; the byte at logical offset
- * pos is buf[pos % size]. Live records lie in [tail, head).
+ * pos is buf[pos % size]. Live records lie in [tail, head) and have the
+ * ordinals [tail_ord, head_ord).
  */
 struct memlog_ring {
+	spinlock_t lock;		/* see the kernel-doc above */
 	void *buf;
 	u32 size;
-	u32 capacity;
 	u32 bytes;
-	u32 uid;
+	kuid_t uid;
+	u32 id;
 	u64 head;
 	u64 tail;
 	u64 epoch;
-	u64 records;
-	u64 total_writes;
+	u64 head_ord;
+	u64 tail_ord;
 	u64 total_evictions;
 	u64 newest_ts_ns;
-	void *new_buf;
-};
-
-/**
- * struct memlog_resv - room reserved for a record not yet committed
- * @start:	logical offset of the record
- * @off:	its offset in the buffer
- * @len:	blob length
- * @staged:	the blob goes to the staging buffer first
- */
-struct memlog_resv {
-	u64 start;
-	u32 off;
-	u32 len;
-	bool staged;
+	u64 last_seq;
+	struct list_head active;
 };
 
 static inline u32 memlog_record_size(u32 len)
@@ -71,20 +68,20 @@ static inline u32 memlog_ring_usable(u32 capacity)
 	return ALIGN_DOWN(capacity, MEMLOG_RECORD_ALIGN);
 }
 
-struct memlog_ring *memlog_ring_alloc(u32 uid, u32 capacity);
-void memlog_ring_free(struct memlog_ring *ring);
+static inline u64 memlog_ring_records(const struct memlog_ring *ring)
+{
+	return ring->head_ord - ring->tail_ord;
+}
+
 const struct memlog_record_header *
 memlog_ring_peek(const struct memlog_ring *ring, u64 *pos);
-void *memlog_ring_reserve(struct memlog_ring *ring, u32 len, void *staging,
-			  struct memlog_resv *resv);
-void memlog_ring_commit(struct memlog_ring *ring,
-			const struct memlog_resv *resv,
-			const struct memlog_record_header *hdr,
-			const void *staging);
-void memlog_ring_clear(struct memlog_ring *ring);
-int memlog_ring_resize_prepare(struct memlog_ring *ring, u32 capacity);
-void memlog_ring_resize_abort(struct memlog_ring *ring);
-void memlog_ring_resize_commit(struct memlog_ring *ring, u32 capacity);
+bool memlog_ring_fits(const struct memlog_ring *ring, u32 rec);
+void *memlog_ring_place(struct memlog_ring *ring, u32 len, u64 *start);
+void memlog_ring_publish(struct memlog_ring *ring, u64 start,
+			 const struct memlog_record_header *hdr);
+void *memlog_ring_migrate(struct memlog_ring *ring, void *buf, u32 size);
+void *memlog_ring_clear(struct memlog_ring *ring);
+u64 memlog_ring_find(const struct memlog_ring *ring, u64 ord);
 void memlog_ring_stats_add(const struct memlog_ring *ring,
 			   struct memlog_stats *st);
 

@@ -5,9 +5,33 @@
  * This header is the one contract between the kernel driver and userspace.
  * Its binary layout is stable: readers already depend on it.
  *
- * A write(2) of N bytes (1 <= N <= MEMLOG_RECORD_MAX) stores one record.
- * A read(2) returns one whole record: struct memlog_record_header followed
- * by header.length bytes of blob.
+ * A write of N bytes (1 <= N <= MEMLOG_RECORD_MAX) stores one record, for
+ * every write path: write(2), writev(2)/pwritev2(2) (the iovecs concatenated
+ * into one record, all or nothing) and io_uring. A read returns one whole
+ * record: struct memlog_record_header followed by header.length bytes of
+ * blob; a vectored read fills its iovecs with one record, or fails with
+ * EINVAL if together they are too small.
+ *
+ * Identity is the opener's: the uid stamped on a record, the ring it goes
+ * to and the fd's default view are those of the credentials that opened the
+ * fd, as for sockets. Passing an fd (fork, SCM_RIGHTS, a setuid program's
+ * inherited stderr) passes that identity, never the receiver's. The pid is
+ * the writing process's thread group id.
+ *
+ * Uids are seen through the user namespace of the fd's opener: a record's
+ * uid is translated into it (a uid it does not map reads as the overflow
+ * uid, 65534 by default), and FILTER_UID's argument is read in the caller's
+ * namespace.
+ *
+ * Memory is bounded: a ring grows with use up to kernel.memlog.ring_size,
+ * and all rings together hold at most kernel.memlog.max_bytes of buffers.
+ * Past that a ring stops growing and evicts its own oldest records; a write
+ * that would need a ring to be created or grown past it, and cannot fit by
+ * evicting, fails with ENOSPC and stores nothing. Buffers are charged to the
+ * writer's memory cgroup; an allocation that fails returns ENOMEM.
+ *
+ * No user memory is touched under a lock another uid's operation needs: a
+ * writer or reader stalled in a page fault delays only itself.
  */
 #ifndef _UAPI_LINUX_MEMLOG_H
 #define _UAPI_LINUX_MEMLOG_H
@@ -27,6 +51,14 @@
 #define MEMLOG_RING_SIZE_MAX	(256U << 20)
 #define MEMLOG_RING_SIZE_DEFAULT (4U << 20)
 
+/*
+ * Bytes all rings together may hold (sysctl kernel.memlog.max_bytes): at
+ * least MEMLOG_MAX_BYTES_MIN; the default, 64 MiB, is 1/16 of a 1 GiB
+ * machine.
+ */
+#define MEMLOG_MAX_BYTES_MIN	(64ULL << 10)
+#define MEMLOG_MAX_BYTES_DEFAULT (64ULL << 20)
+
 /* MEMLOG_IOC_FILTER_UID argument selecting the records of every uid */
 #define MEMLOG_UID_ALL		0xFFFFFFFFU
 
@@ -38,18 +70,29 @@ struct memlog_record_header {
 	__u32 reserved;		/* 0 */
 	__u64 ts_ns;		/* CLOCK_REALTIME at write, nanoseconds */
 	__u64 seq;		/* global, strictly increasing */
-	__u32 uid;		/* writer's effective uid */
+	__u32 uid;		/* opener's effective uid, in the reader's userns */
 	__u32 pid;		/* writer's thread group id */
 	__u8 session_id[MEMLOG_SESSION_ID_LEN];	/* MEMLOG_IOC_SET_SESSION */
 } __attribute__((packed));
 
-/* MEMLOG_IOC_STATS result (48 bytes, packed), for the fd's uid view */
+/*
+ * MEMLOG_IOC_STATS result (48 bytes, packed), for the fd's view: one uid's
+ * ring, or (MEMLOG_UID_ALL) every ring, summed. A uid without a ring reads
+ * as an empty ring.
+ */
 struct memlog_stats {
 	__u64 total_writes;	/* records ever written */
 	__u64 total_evictions;	/* records evicted to make room */
 	__u64 records_in_ring;	/* records stored now */
-	__u32 ring_bytes;	/* bytes in use, headers and padding included */
-	__u32 ring_capacity;	/* ring size in bytes */
+	__u32 ring_bytes;	/* bytes the view's records take now, headers
+				 * and padding included (all uids: the sum,
+				 * at most U32_MAX)
+				 */
+	__u32 ring_capacity;	/* bytes the view may hold: one uid, the ring
+				 * size usable for records (ring_size rounded
+				 * down to 8, at most max_bytes); all uids,
+				 * max_bytes (at most U32_MAX)
+				 */
 	__u64 oldest_ts_ns;	/* ts_ns of the oldest record, 0 if none */
 	__u64 newest_ts_ns;	/* ts_ns of the newest record, 0 if none */
 } __attribute__((packed));
@@ -63,20 +106,30 @@ struct memlog_session {
  * ioctls. Each fd has a view: its caller's own uid (the default), another
  * uid, or every uid (MEMLOG_UID_ALL), chosen with MEMLOG_IOC_FILTER_UID.
  *
- * STATS		statistics of the view; for MEMLOG_UID_ALL the sums over
- *			every ring (oldest/newest: min/max). A uid that never
- *			wrote has no ring: zeros, ring_capacity the ring size.
- * CLEAR		drop every record of the view (counters are kept).
+ * STATS		statistics of the view (see struct memlog_stats); for
+ *			MEMLOG_UID_ALL the sums over every ring (oldest/newest:
+ *			min/max).
+ * CLEAR		drop every record of the view and free the memory
+ *			that held them (counters are kept).
  *			Needs CAP_SYS_ADMIN, else -EPERM.
  * SET_RING_SIZE	resize every ring, as sysctl kernel.memlog.ring_size:
- *			out of range -EINVAL, shrinking evicts oldest records.
- *			Needs CAP_SYS_ADMIN, else -EPERM.
+ *			out of range -EINVAL, shrinking evicts oldest records,
+ *			all or nothing (-ENOMEM changes nothing).
+ *			Needs CAP_SYS_ADMIN, else -EPERM (writing the sysctl
+ *			too).
  * FILTER_UID		select the view and rewind the fd. The caller's own uid
- *			is always allowed; another uid or MEMLOG_UID_ALL needs
- *			CAP_SYS_ADMIN, else -EPERM. All-uid reads come in seq
- *			order.
+ *			(the opener's) is always allowed; another uid or
+ *			MEMLOG_UID_ALL needs CAP_SYS_ADMIN, else -EPERM; a uid
+ *			the caller's user namespace does not map, -EINVAL.
+ *			All-uid reads come in seq order.
  * GET_VERSION		MEMLOG_SCHEMA_VERSION.
  * SET_SESSION		tag this fd's later writes with a session id.
+ * GET_LOST		records of the view evicted (or cleared, or dropped
+ *			by a shrinking resize) before this fd read them, since
+ *			it was opened, rewound (lseek to 0) or re-filtered.
+ *
+ * The admin checks are capable(CAP_SYS_ADMIN) in the initial user
+ * namespace: the rings are a global resource.
  */
 #define MEMLOG_IOC_TYPE		0xCB
 
@@ -86,5 +139,6 @@ struct memlog_session {
 #define MEMLOG_IOC_FILTER_UID	_IOW(MEMLOG_IOC_TYPE, 4, __u32)
 #define MEMLOG_IOC_GET_VERSION	_IOR(MEMLOG_IOC_TYPE, 5, __u32)
 #define MEMLOG_IOC_SET_SESSION	_IOW(MEMLOG_IOC_TYPE, 6, struct memlog_session)
+#define MEMLOG_IOC_GET_LOST	_IOR(MEMLOG_IOC_TYPE, 7, __u64)
 
 #endif /* _UAPI_LINUX_MEMLOG_H */

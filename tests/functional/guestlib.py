@@ -18,6 +18,7 @@ from memlog import uapi
 
 DEVICE = "/dev/memlog"
 RING_SIZE = Path("/proc/sys/kernel/memlog/ring_size")
+MAX_BYTES = Path("/proc/sys/kernel/memlog/max_bytes")
 GROUP = "memlog"
 MEMBERS = ("alice", "bob")
 OUTSIDER = "carol"
@@ -99,9 +100,42 @@ def clear(view_uid: int) -> None:
 
 
 def reset_device() -> None:
-    """Every ring empty, ring size back to the default."""
+    """Every ring empty (and its memory freed), ring size and max_bytes back to the defaults."""
     RING_SIZE.write_text(f"{uapi.RING_SIZE_DEFAULT}\n")
     clear(uapi.UID_ALL)
+    MAX_BYTES.write_text(f"{uapi.MAX_BYTES_DEFAULT}\n")
+
+
+def open_as(uid: int, flags: int = os.O_RDWR) -> int:
+    """Open the device with effective uid ``uid`` (and the device's group): the fd's identity.
+
+    The test process (root) switches only its effective ids and back, so it
+    can hold fds of many identities at once.
+    """
+    os.setegid(grp.getgrnam(GROUP).gr_gid)
+    os.seteuid(uid)
+    try:
+        return os.open(DEVICE, flags)
+    finally:
+        os.seteuid(0)
+        os.setegid(0)
+
+
+def lost(fd: int) -> int:
+    """GET_LOST of ``fd``."""
+    buf = bytearray(uapi.U64.size)
+    fcntl.ioctl(fd, uapi.IOC_GET_LOST, buf, True)
+    return int(uapi.U64.unpack(buf)[0])
+
+
+def read_fd(fd: int) -> list[tuple[dict[str, Any], bytes]]:
+    """Every record left to read on ``fd``, as (header fields, blob)."""
+    names = ("magic", "schema", "length", "reserved", "ts_ns", "seq", "uid", "pid", "session")
+    out = []
+    while buf := os.read(fd, uapi.RECORD_HEADER.size + uapi.RECORD_MAX):
+        header = dict(zip(names, uapi.RECORD_HEADER.unpack_from(buf), strict=True))
+        out.append((header, buf[uapi.RECORD_HEADER.size :]))
+    return out
 
 
 PRELUDE = textwrap.dedent(

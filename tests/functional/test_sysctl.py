@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import sys
 
 import pytest
 from guestlib import (
@@ -96,3 +97,26 @@ def test_growing_keeps_every_record() -> None:
     write_records(BLOBS[:50])
     assert _write_sysctl(str(8 << 20)) == 0
     assert [b for _, b in read_records()] == BLOBS[:50]
+
+
+WRITE_RING_SIZE = f"""
+import os
+fd = os.open("{RING_SIZE}", os.O_WRONLY)
+os.write(fd, b"{uapi.RING_SIZE_MIN}")
+"""
+
+
+def test_writing_ring_size_needs_cap_sys_admin_even_as_root() -> None:
+    """root without CAP_SYS_ADMIN (dropped from its bounding set) gets EPERM; the value stays."""
+    import subprocess
+
+    result = subprocess.run(
+        ["setpriv", "--inh-caps=-sys_admin", "--bounding-set=-sys_admin", "--",
+         sys.executable, "-c", WRITE_RING_SIZE],
+        capture_output=True,
+        text=True,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "PermissionError: [Errno 1] Operation not permitted" in result.stderr
+    assert int(RING_SIZE.read_text()) == uapi.RING_SIZE_DEFAULT

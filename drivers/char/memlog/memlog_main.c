@@ -40,6 +40,7 @@
 #include <linux/mutex.h>
 #include <linux/poll.h>
 #include <linux/rwsem.h>
+#include <linux/seqlock.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
@@ -60,7 +61,7 @@
 /* MEMLOG_DRIVER_VERSION: kernel.yaml's memlog.version, written by the build */
 #include "memlog_version.h"
 
-/* Ring buffers: charged to the writer's memcg, failing rather than OOM */
+/* Buffers: charged to the caller's memcg, failing rather than OOM-killing */
 #define MEMLOG_GFP	(GFP_KERNEL_ACCOUNT | __GFP_RETRY_MAYFAIL | __GFP_NOWARN)
 /* Blobs up to this size are copied in on the stack */
 #define MEMLOG_STACK_BLOB	256
@@ -118,7 +119,7 @@ struct memlog_cursor {
  * @synced:	all-uid view: records up to this seq may be returned
  * @lost:	records of the view evicted or cleared before they were read
  * @rbuf:	a record on its way out, MEMLOG_HDR_SIZE + MEMLOG_RECORD_MAX
- * @session_lock: protects @session_id
+ * @session_lock: protects @session_id; writes read it without a lock op
  * @session_id:	tag of the records written through this fd
  */
 struct memlog_file {
@@ -136,7 +137,7 @@ struct memlog_file {
 	u64 synced;
 	u64 lost;
 	void *rbuf;
-	spinlock_t session_lock;	/* see the kernel-doc above */
+	seqlock_t session_lock;		/* see the kernel-doc above */
 	u8 session_id[MEMLOG_SESSION_ID_LEN];
 };
 
@@ -373,60 +374,108 @@ static int memlog_store(kuid_t uid, struct memlog_record_header *hdr,
 	return 0;
 }
 
+/* Wake the readers that can see a new record of @uid, if any wait */
 static void memlog_wake(kuid_t uid)
 {
 	wait_queue_head_t *wq = memlog_wait_of(uid);
 
-	if (wq_has_sleeper(wq))
+	/* One barrier for both queues, as in wq_has_sleeper(); pairs with poll */
+	smp_mb();
+	if (waitqueue_active(wq))
 		wake_up_interruptible_poll(wq, EPOLLIN | EPOLLRDNORM);
-	if (wq_has_sleeper(&memlog_all_wait))
+	if (waitqueue_active(&memlog_all_wait))
 		wake_up_interruptible_poll(&memlog_all_wait,
 					   EPOLLIN | EPOLLRDNORM);
 }
 
-static ssize_t memlog_write_iter(struct kiocb *iocb, struct iov_iter *from)
+/* Stamp and store @count bytes at @blob, written through @mf */
+static ssize_t memlog_commit(struct memlog_file *mf, const void *blob,
+			     size_t count)
 {
-	struct memlog_file *mf = iocb->ki_filp->private_data;
-	size_t count = iov_iter_count(from);
 	struct memlog_record_header hdr = {
 		.magic = MEMLOG_MAGIC,
 		.schema_version = MEMLOG_SCHEMA_VERSION,
+		.length = count,
 		.uid = __kuid_val(mf->uid),
 		.pid = task_tgid_nr(current),
+		.ts_ns = ktime_get_real_ns(),
 	};
+	unsigned int seq;
+	int ret;
+
+	do {
+		seq = read_seqbegin(&mf->session_lock);
+		memcpy(hdr.session_id, mf->session_id, sizeof(hdr.session_id));
+	} while (read_seqretry(&mf->session_lock, seq));
+
+	ret = memlog_store(mf->uid, &hdr, blob);
+	if (ret)
+		return ret;
+	trace_record_written(hdr.seq, hdr.uid, hdr.pid, hdr.length);
+	memlog_wake(mf->uid);
+	return count;
+}
+
+static int memlog_check_length(size_t count)
+{
+	if (count > MEMLOG_RECORD_MAX ||
+	    memlog_record_size(count) > memlog_cap())
+		return -EMSGSIZE;
+	return 0;
+}
+
+/*
+ * Every write path copies the blob in once, under no lock, before anything
+ * is stored: a fault stores nothing and delays no one else.
+ */
+static ssize_t memlog_write(struct file *file, const char __user *buf,
+			    size_t count, loff_t *ppos)
+{
 	u8 stack[MEMLOG_STACK_BLOB];
 	void *blob = stack;
 	ssize_t ret;
 
 	if (!count)
 		return 0;
-	if (count > MEMLOG_RECORD_MAX ||
-	    memlog_record_size(count) > memlog_cap())
-		return -EMSGSIZE;
-	hdr.length = count;
-
+	ret = memlog_check_length(count);
+	if (ret)
+		return ret;
 	if (count > sizeof(stack)) {
-		blob = kvmalloc(count, GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
+		blob = kvmalloc(count, MEMLOG_GFP);
 		if (!blob)
 			return -ENOMEM;
 	}
-	/* The one user copy, under no lock: all iovecs or nothing */
-	if (!copy_from_iter_full(blob, count, from)) {
+	if (copy_from_user(blob, buf, count))
 		ret = -EFAULT;
-		goto out;
-	}
-	hdr.ts_ns = ktime_get_real_ns();
-	spin_lock(&mf->session_lock);
-	memcpy(hdr.session_id, mf->session_id, sizeof(hdr.session_id));
-	spin_unlock(&mf->session_lock);
+	else
+		ret = memlog_commit(file->private_data, blob, count);
+	if (blob != stack)
+		kvfree(blob);
+	return ret;
+}
 
-	ret = memlog_store(mf->uid, &hdr, blob);
-	if (!ret) {
-		ret = count;
-		trace_record_written(hdr.seq, hdr.uid, hdr.pid, hdr.length);
-		memlog_wake(mf->uid);
+/* writev, pwritev2, io_uring: the iovecs are one record, all or nothing */
+static ssize_t memlog_write_iter(struct kiocb *iocb, struct iov_iter *from)
+{
+	size_t count = iov_iter_count(from);
+	u8 stack[MEMLOG_STACK_BLOB];
+	void *blob = stack;
+	ssize_t ret;
+
+	if (!count)
+		return 0;
+	ret = memlog_check_length(count);
+	if (ret)
+		return ret;
+	if (count > sizeof(stack)) {
+		blob = kvmalloc(count, MEMLOG_GFP);
+		if (!blob)
+			return -ENOMEM;
 	}
-out:
+	if (!copy_from_iter_full(blob, count, from))
+		ret = -EFAULT;
+	else
+		ret = memlog_commit(iocb->ki_filp->private_data, blob, count);
 	if (blob != stack)
 		kvfree(blob);
 	return ret;
@@ -711,7 +760,7 @@ static ssize_t memlog_read_iter(struct kiocb *iocb, struct iov_iter *to)
 		return -EINTR;
 	if (!mf->rbuf) {
 		mf->rbuf = kvmalloc(MEMLOG_HDR_SIZE + MEMLOG_RECORD_MAX,
-				    GFP_KERNEL_ACCOUNT);
+				    MEMLOG_GFP);
 		if (!mf->rbuf) {
 			ret = -ENOMEM;
 			goto out;
@@ -759,7 +808,7 @@ static int memlog_open(struct inode *inode, struct file *file)
 	if (!mf)
 		return -ENOMEM;
 	mutex_init(&mf->lock);
-	spin_lock_init(&mf->session_lock);
+	seqlock_init(&mf->session_lock);
 	mf->uid = file->f_cred->euid;
 	mf->user_ns = file->f_cred->user_ns;
 	mf->view = mf->uid;
@@ -1003,9 +1052,9 @@ static int memlog_ioctl_set_session(struct memlog_file *mf,
 
 	if (copy_from_user(&session, arg, sizeof(session)))
 		return -EFAULT;
-	spin_lock(&mf->session_lock);
+	write_seqlock(&mf->session_lock);
 	memcpy(mf->session_id, session.id, sizeof(mf->session_id));
-	spin_unlock(&mf->session_lock);
+	write_sequnlock(&mf->session_lock);
 	return 0;
 }
 
@@ -1083,6 +1132,7 @@ static const struct file_operations memlog_fops = {
 	.open = memlog_open,
 	.release = memlog_release,
 	.read_iter = memlog_read_iter,
+	.write = memlog_write,
 	.write_iter = memlog_write_iter,
 	.poll = memlog_poll,
 	.llseek = memlog_llseek,

@@ -1,0 +1,93 @@
+"""Loss is visible: GET_LOST counts the records of a view evicted before the fd read them."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from guestlib import RING_SIZE, credentials, lost, open_as, read_fd, uid_of
+
+from memlog import uapi
+
+UID = 30500
+BLOBS = [i.to_bytes(4, "big") * 256 for i in range(100)]  # 1,088 bytes each in the ring
+
+
+def _fill(uid: int, blobs: list[bytes]) -> None:
+    fd = open_as(uid, os.O_WRONLY)
+    try:
+        for blob in blobs:
+            os.write(fd, blob)
+    finally:
+        os.close(fd)
+
+
+def test_get_lost_counts_records_evicted_before_this_fd_read_them() -> None:
+    """A 64 KiB ring keeps 60 of 100 records: the reader opened before gets 60 and 40 lost."""
+    RING_SIZE.write_text(f"{uapi.RING_SIZE_MIN}\n")
+    reader = open_as(UID, os.O_RDONLY)
+    try:
+        assert lost(reader) == 0
+        _fill(UID, BLOBS)
+        got = [blob for _, blob in read_fd(reader)]
+        assert got == BLOBS[-len(got) :]
+        assert lost(reader) == len(BLOBS) - len(got) > 0
+    finally:
+        os.close(reader)
+
+
+def test_get_lost_starts_again_from_zero_on_rewind() -> None:
+    """lseek(fd, 0, SEEK_SET) rewinds the count with the cursor."""
+    RING_SIZE.write_text(f"{uapi.RING_SIZE_MIN}\n")
+    reader = open_as(UID, os.O_RDONLY)
+    try:
+        _fill(UID, BLOBS)
+        read_fd(reader)
+        assert lost(reader) > 0
+        os.lseek(reader, 0, os.SEEK_SET)
+        assert lost(reader) == 0
+    finally:
+        os.close(reader)
+
+
+def test_get_lost_of_an_all_uid_reader_adds_up_over_every_ring() -> None:
+    """Two flooded uids: records read + lost == records written, in the all-uid view."""
+    RING_SIZE.write_text(f"{uapi.RING_SIZE_MIN}\n")
+    reader = os.open("/dev/memlog", os.O_RDONLY)
+    try:
+        fcntl.ioctl(reader, uapi.IOC_FILTER_UID, uapi.U32.pack(uapi.UID_ALL))
+        _fill(UID, BLOBS)
+        _fill(UID + 1, BLOBS)
+        got = read_fd(reader)
+        seqs = [h["seq"] for h, _ in got]
+        assert seqs == sorted(seqs)
+        assert len(got) + lost(reader) == 2 * len(BLOBS)
+        assert lost(reader) > 0
+    finally:
+        os.close(reader)
+
+
+def test_tail_follow_warns_on_stderr_when_records_were_evicted_while_it_was_stopped() -> None:
+    """`memlog tail -f` says how many records it lost when it falls behind the ring."""
+    RING_SIZE.write_text(f"{uapi.RING_SIZE_MIN}\n")
+    tail = subprocess.Popen(
+        [sys.executable, "-m", "memlog", "tail", "-f"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **credentials("alice"),
+    )
+    try:
+        time.sleep(3)  # started and waiting in poll()
+        os.kill(tail.pid, signal.SIGSTOP)
+        _fill(uid_of("alice"), BLOBS)
+        os.kill(tail.pid, signal.SIGCONT)
+        time.sleep(5)  # let it catch up
+        tail.send_signal(signal.SIGINT)
+        _, err = tail.communicate(timeout=60)
+    finally:
+        tail.kill()
+    assert "record(s) evicted before they could be read" in err.decode()

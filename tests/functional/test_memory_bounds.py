@@ -1,0 +1,165 @@
+"""Memory is bounded: rings grow with use, all of them within kernel.memlog.max_bytes."""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+from pathlib import Path
+
+import pytest
+from guestlib import MAX_BYTES, clear, open_as, read_records, stats
+
+from memlog import uapi
+
+FIRST_UID = 30000
+KIB = 1024
+MIB = 1024 * KIB
+
+
+def _write(fd: int, blob: bytes) -> int:
+    """0 or the errno of write()."""
+    try:
+        os.write(fd, blob)
+        return 0
+    except OSError as exc:
+        return exc.errno or -1
+
+
+def _write_as(uid: int, blobs: list[bytes]) -> list[int]:
+    fd = open_as(uid, os.O_WRONLY)
+    try:
+        return [_write(fd, blob) for blob in blobs]
+    finally:
+        os.close(fd)
+
+
+def _set_max_bytes(value: int) -> None:
+    MAX_BYTES.write_text(f"{value}\n")
+
+
+def test_max_bytes_defaults_to_64_mib() -> None:
+    """The documented default, 1/16 of a 1 GiB machine."""
+    assert int(MAX_BYTES.read_text()) == uapi.MAX_BYTES_DEFAULT == 64 * MIB
+
+
+@pytest.mark.parametrize("value", ["65535", "0", "-1", "lots"])
+def test_max_bytes_below_64_kib_or_not_a_number_is_refused(value: str) -> None:
+    """EINVAL, and the value stays."""
+    with pytest.raises(OSError) as exc:
+        MAX_BYTES.write_text(value + "\n")
+    assert exc.value.errno == errno.EINVAL
+    assert int(MAX_BYTES.read_text()) == uapi.MAX_BYTES_DEFAULT
+
+
+def test_a_thousand_uids_with_one_small_record_each_fit_in_16_mib() -> None:
+    """Rings are not allocated whole: 1,000 first writes of 64 bytes fit within 16 MiB."""
+    _set_max_bytes(16 * MIB)
+    results = [_write_as(FIRST_UID + i, [b"m" * 64])[0] for i in range(1000)]
+    assert results.count(0) == 1000, {errno.errorcode[e] for e in results if e}
+    assert stats(uapi.UID_ALL)["records_in_ring"] == 1000
+
+
+def test_past_max_bytes_a_ring_evicts_its_own_oldest_records() -> None:
+    """With 64 KiB for everyone, 200 records of 1 KiB all succeed; the ring keeps the newest."""
+    uid = FIRST_UID + 2000  # counters outlive CLEAR: a uid of this test's own
+    _set_max_bytes(64 * KIB)
+    blobs = [i.to_bytes(4, "big") * 256 for i in range(200)]
+    assert _write_as(uid, blobs) == [0] * 200
+    own = stats(uid)
+    assert own["total_writes"] == 200
+    assert own["total_evictions"] > 0
+    assert own["ring_bytes"] <= 64 * KIB
+    kept = [blob for _, blob in read_records(uid)]
+    assert kept == blobs[-len(kept) :]
+
+
+def test_a_new_uid_whose_first_write_would_pass_max_bytes_gets_enospc_and_stores_nothing() -> None:
+    """Once another uid holds the whole budget, a uid without a ring is refused."""
+    uid = FIRST_UID + 3000  # counters outlive CLEAR: uids of this test's own
+    _set_max_bytes(64 * KIB)
+    _write_as(uid, [b"f" * 1024] * 200)
+    assert _write_as(uid + 1, [b"late"]) == [errno.ENOSPC]
+    assert stats(uid + 1)["total_writes"] == 0
+    assert read_records(uid + 1) == []
+
+
+def test_clear_frees_what_it_empties() -> None:
+    """After CLEAR of the uid holding the budget, a new uid can write again."""
+    _set_max_bytes(64 * KIB)
+    _write_as(FIRST_UID, [b"f" * 1024] * 200)
+    assert _write_as(FIRST_UID + 1, [b"late"]) == [errno.ENOSPC]
+    clear(FIRST_UID)
+    assert _write_as(FIRST_UID + 1, [b"now"]) == [0]
+
+
+def test_failed_first_writes_leave_no_ring_behind() -> None:
+    """EFAULT and ENOSPC first writes take nothing from max_bytes: 16 rings of 4 KiB still fit."""
+    _set_max_bytes(64 * KIB)
+    libc = ctypes.CDLL(None, use_errno=True)
+    for i in range(20):
+        fd = open_as(FIRST_UID + 100 + i, os.O_WRONLY)
+        try:
+            assert libc.write(fd, ctypes.c_void_p(4096), 64) == -1
+            assert ctypes.get_errno() == errno.EFAULT
+        finally:
+            os.close(fd)
+    results = [_write_as(FIRST_UID + i, [b"x" * 64])[0] for i in range(16)]
+    assert results == [0] * 16
+    assert _write_as(FIRST_UID + 16, [b"x" * 64]) == [errno.ENOSPC]
+    assert stats(uapi.UID_ALL)["records_in_ring"] == 16
+
+
+def test_stats_capacity_is_max_bytes_for_every_uid_and_the_ring_size_for_one() -> None:
+    """All uids: max_bytes; one uid, with a ring or not: the usable ring size, at most max_bytes."""
+    _set_max_bytes(1 * MIB)
+    _write_as(FIRST_UID, [b"one"])
+    everyone = stats(uapi.UID_ALL)
+    assert (everyone["ring_capacity"], everyone["ring_bytes"]) == (1 * MIB, 64)
+    assert stats(FIRST_UID + 1)["ring_capacity"] == 1 * MIB
+    _set_max_bytes(64 * MIB)
+    nobody = stats(FIRST_UID + 1)
+    assert (nobody["ring_capacity"], nobody["ring_bytes"]) == (uapi.RING_SIZE_DEFAULT, 0)
+
+
+CGROUP = Path("/sys/fs/cgroup/memlog-test")
+MEMCG_UID = FIRST_UID + 4000
+
+
+def test_ring_memory_is_charged_to_the_writers_memory_cgroup_without_oom_kills() -> None:
+    """A writer in a cgroup with 4 MiB to spare fills a 64 MiB ring: it stops growing, no OOM."""
+    if "memory" not in Path("/sys/fs/cgroup/cgroup.controllers").read_text().split():
+        pytest.fail("cgroup v2 memory controller missing in the guest")
+    Path("/proc/sys/kernel/memlog/ring_size").write_text(f"{64 * MIB}\n")
+    _set_max_bytes(256 * MIB)
+    CGROUP.mkdir(exist_ok=True)
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:
+        code = 1
+        try:
+            os.close(write_end)
+            os.read(read_end, 1)  # wait until the cgroup's limit is set
+            fd = open_as(MEMCG_UID, os.O_WRONLY)
+            errors = [_write(fd, b"c" * 65536) for _ in range(1000)]
+            code = 0 if set(errors) <= {0, errno.ENOMEM} else 3
+        finally:
+            os._exit(code)
+    try:
+        (CGROUP / "cgroup.procs").write_text(f"{child}\n")
+        current = int((CGROUP / "memory.current").read_text())
+        (CGROUP / "memory.max").write_text(f"{current + 4 * MIB}\n")
+        (CGROUP / "memory.swap.max").write_text("0\n")
+        os.close(write_end)
+        _, status = os.waitpid(child, 0)
+        own = stats(MEMCG_UID)
+        events = dict(line.split() for line in (CGROUP / "memory.events").read_text().splitlines())
+    finally:
+        os.close(read_end)
+        clear(MEMCG_UID)
+        if CGROUP.exists():
+            CGROUP.rmdir()
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert events["oom_kill"] == "0"
+    assert own["total_writes"] >= 900
+    assert own["ring_bytes"] <= 4 * MIB

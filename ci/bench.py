@@ -1,0 +1,364 @@
+"""``invoke bench``: memlog's write and read costs, measured in the VM next to what they replace.
+
+One guest boot runs ``bench/memlog_bench.c`` (a static binary compiled here
+against the UAPI header) as root, with the module built for the guest kernel:
+write rates into /dev/memlog, a drained pipe, /dev/null and /dev/kmsg for
+several blob sizes; one writer against four of four uids; the time to read
+every record back (N, 2N, N over 256 uids); the ring bytes a record takes.
+Every measure runs several rounds, interleaved, so the figures of a round were
+taken under the same load; the report gives medians, and each ratio is the
+median of the per-round ratios (this machine's speed drifts between rounds).
+
+Reports: ``out/bench/memlog.json`` (the guest program's raw figures, medians,
+ratios, targets, the machine) and ``out/bench/memlog.md`` (tables for a
+README, rendered from that JSON alone by :func:`render_markdown`).  The guest's
+output: ``out/logs/bench.log``.  Nothing here fails on a missed target: these
+figures describe the driver, they do not gate it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shlex
+import shutil
+import statistics
+from pathlib import Path
+from typing import Any
+
+from wintermute.errors import InfraError, UserError
+from wintermute.paths import REPO, log_dir, out_dir
+from wintermute.run import capture, run, say
+
+SOURCE = REPO / "bench" / "memlog_bench.c"
+GUEST_DIR = "/opt/wintermute-bench"
+LOG = "bench.log"
+# The guest program at its defaults takes about 1 minute under TCG on an idle host.
+GUEST_TIMEOUT = 1200.0
+MAX_ROUNDS = 50  # the guest program's limit
+TARGET_LABELS = {"memlog": "/dev/memlog", "pipe": "pipe (drained)", "devnull": "/dev/null",
+                 "kmsg": "/dev/kmsg"}  # fmt: skip
+HEADER_BYTES = 56  # struct memlog_record_header, when the guest program does not say
+
+
+# --- building and running ----------------------------------------------------------------
+
+
+def build_binary(dest: Path) -> Path:
+    """Compile bench/memlog_bench.c into ``dest`` (static, warnings fail); return its path."""
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        raise UserError("gcc not found: apt-get install gcc libc6-dev (scripts/setup-host does)")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    run(
+        [gcc, "-O2", "-Wall", "-Wextra", "-Werror", "-static",
+         "-I", REPO / "include" / "uapi", "-o", dest, SOURCE],
+        log=LOG, step=f"compiling {SOURCE.relative_to(REPO)} (static)",
+    )  # fmt: skip
+    return dest
+
+
+def _qemu_version() -> str:
+    first = capture(["qemu-system-x86_64", "--version"]).splitlines()
+    return first[0].removeprefix("QEMU emulator version ").strip() if first else "unknown"
+
+
+def host_cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The host CPU's model name, as /proc/cpuinfo gives it."""
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return "unknown"
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name":
+            return value.strip()
+    return "unknown"
+
+
+def host_load(loadavg: Path = Path("/proc/loadavg")) -> float | None:
+    """The host's 1-minute load average: other work on the host slows the guest."""
+    try:
+        return float(loadavg.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def guest_args(rounds: int | str | None, duration: float | str | None) -> list[str]:
+    """The guest program's options: its defaults, but for what the task was given."""
+    args = []
+    if rounds is not None:
+        try:
+            count = int(rounds)
+        except ValueError:
+            count = 0
+        if not 1 <= count <= MAX_ROUNDS:
+            raise UserError(f"--rounds {rounds}: give a whole number from 1 to {MAX_ROUNDS}")
+        args += ["--rounds", str(count)]
+    if duration is not None:
+        try:
+            seconds = float(duration)
+        except ValueError:
+            seconds = 0.0
+        if not 0.01 <= seconds <= 60:
+            raise UserError(f"--duration {duration}: give seconds from 0.01 to 60")
+        args += ["--duration", str(seconds)]
+    return args
+
+
+def measure(args: list[str]) -> dict[str, Any]:
+    """Build, boot, run the guest program with ``args``; return its JSON and the machine's facts."""
+    from ci import rootfs, vm
+    from wintermute import module_build
+
+    log = log_dir() / LOG
+    log.write_text("")
+    binary = build_binary(out_dir() / "bench" / "memlog_bench")
+    image = rootfs.ensure_image()
+    build = module_build.build_for_host_headers(image.kernel_release)
+    module_build.require_clean(build)
+    load_before = host_load()
+    with vm.boot(image) as guest:
+        ko, exe = f"{GUEST_DIR}/memlog.ko", f"{GUEST_DIR}/memlog_bench"
+        guest.put(build.ko, ko)
+        guest.put(binary, exe)
+        guest.run(f"chmod 0755 {exe} && insmod {ko}", log=log, timeout=120)
+        cmd = shlex.join([exe, "--module", ko, *args])
+        say(f"running the benchmark in the guest: 1 to 3 minutes under TCG (log: {log})")
+        proc = guest.run(cmd, check=False, timeout=GUEST_TIMEOUT, log=log)
+        crash = guest.crashes_since_boot()
+        if crash is not None:
+            raise InfraError(
+                f"the guest kernel complained during the benchmark ({crash}); "
+                f"console: {guest.console_log}"
+            )
+        if proc.returncode != 0:
+            last = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+            raise InfraError(f"the benchmark failed in the guest (exit {proc.returncode}): "
+                             f"{last}; see {log}")  # fmt: skip
+        try:
+            raw = json.loads(proc.stdout)
+        except ValueError as exc:
+            raise InfraError(f"the benchmark printed no JSON ({exc}); see {log}") from exc
+        machine = {
+            "host_cpu": host_cpu_model(),
+            "guest_kernel": raw.get("guest", {}).get("kernel_release", image.kernel_release),
+            "accelerator": guest.accelerator,
+            "vcpus": guest.launch.cpus,
+            "host_cpus": os.cpu_count(),
+            "host_load_before": load_before,
+            "host_load_after": host_load(),
+            "qemu": _qemu_version(),
+            "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        }
+    return {"raw": raw, "machine": machine}
+
+
+# --- the report: pure functions of the guest's JSON ----------------------------------------
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def _rates(fig: dict[str, list[float]]) -> list[float]:
+    """Records per second of each round."""
+    return [n / s for n, s in zip(fig["records"], fig["seconds"], strict=True)]
+
+
+def _many_rates(rounds: list[dict[str, list[float]]]) -> list[float]:
+    """Each round's total rate of the concurrent writers: the sum of their own rates."""
+    return [sum(_rates(writers)) for writers in rounds]
+
+
+def _ratios(top: list[float], bottom: list[float]) -> list[float]:
+    """Per-round ratios: the rounds were taken side by side."""
+    return [a / b for a, b in zip(top, bottom, strict=True)]
+
+
+def _target(name: str, ratios: list[float], op: str, limit: float, what: str) -> dict[str, Any]:
+    value = statistics.median(ratios)
+    met = value <= limit if op == "<=" else value >= limit
+    return {"name": name, "what": what, "value": value, "min": min(ratios), "max": max(ratios),
+            "op": op, "limit": limit, "met": met}  # fmt: skip
+
+
+def summarize(raw: dict[str, Any], machine: dict[str, Any]) -> dict[str, Any]:
+    """The report's data: raw figures, medians, per-round ratios, targets met or missed."""
+    write: dict[str, dict[str, dict[str, float]]] = {}
+    rates: dict[str, dict[str, list[float]]] = {}
+    for target, by_size in raw.get("write", {}).items():
+        for size, fig in by_size.items():
+            per_round = _rates(fig)
+            rates.setdefault(target, {})[size] = per_round
+            spread = _spread(per_round)
+            spread["mb_per_s"] = spread["median"] * int(size) / 1e6
+            write.setdefault(target, {})[size] = spread
+    targets = []
+    memlog = rates.get("memlog", {})
+    devnull = rates.get("devnull", {})
+    pipe = rates.get("pipe", {})
+    if "64" in memlog and "64" in devnull:
+        targets.append(_target(
+            "memlog_vs_devnull_64", _ratios(devnull["64"], memlog["64"]), "<=", 2.0,
+            "64 B write cost, /dev/memlog vs /dev/null (rate of /dev/null / rate of memlog)",
+        ))  # fmt: skip
+    for size in sorted(set(memlog) & set(pipe), key=int):
+        targets.append(_target(
+            f"memlog_vs_pipe_{size}", _ratios(pipe[size], memlog[size]), "<=", 1.0,
+            f"{_size_label(int(size))} write cost, /dev/memlog vs pipe (pipe rate / memlog rate)",
+        ))  # fmt: skip
+    read: dict[str, dict[str, float]] = {}
+    if "read" in raw:
+        seconds = {key: raw["read"][key]["seconds"] for key in ("n_1uid", "2n_1uid", "n_many_uids")}
+        read = {key: _spread(values) for key, values in seconds.items()}
+        targets.append(_target(
+            "read_2n_vs_n", _ratios(seconds["2n_1uid"], seconds["n_1uid"]), "<=", 2.2,
+            "read-all time, 2N records / N records (one uid)",
+        ))  # fmt: skip
+        targets.append(_target(
+            "read_many_uids_vs_one", _ratios(seconds["n_many_uids"], seconds["n_1uid"]), "<=",
+            1.3, f"read-all time, N records over {raw['params']['read_uids']} uids / over 1 uid",
+        ))  # fmt: skip
+    writers: dict[str, dict[str, float]] = {}
+    if "writers" in raw:
+        one = _rates(raw["writers"]["one"])
+        many = _many_rates(raw["writers"]["many"])
+        writers = {"one": _spread(one), "many": _spread(many)}
+        count = raw["params"]["writers"]
+        targets.append(_target(
+            "writers_many_vs_one", _ratios(many, one), ">=", 1.5,
+            f"64 B records/s, {count} writers of {count} uids / 1 writer",
+        ))  # fmt: skip
+    ring = raw.get("ring_bytes")
+    ring_bytes: dict[str, Any] = {}
+    if ring:
+        header = raw.get("guest", {}).get("record_header_bytes", HEADER_BYTES)
+        ring_bytes = {
+            "measured": ring["ring_bytes"] / ring["records_in_ring"],
+            "expected": (header + ring["blob_bytes"] + 7) // 8 * 8,
+            "header_bytes": header,
+            "blob_bytes": ring["blob_bytes"],
+        }
+    return {
+        "machine": machine,
+        "params": raw.get("params", {}),
+        "medians": {
+            "write": write,
+            "writers": writers,
+            "read_seconds": read,
+            "ring_bytes_per_record": ring_bytes,
+        },
+        "targets": targets,
+        "raw": raw,
+    }
+
+
+def _size_label(size: int) -> str:
+    return f"{size // 1024} KiB" if size >= 1024 and size % 1024 == 0 else f"{size} B"
+
+
+def _rate(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def _mb(value: float) -> str:
+    return f"{value:,.1f}" if value >= 10 else f"{value:,.2f}"
+
+
+def _host_line(machine: dict[str, Any]) -> str:
+    """`` (2 CPUs, load 0.5 before, 3.9 after)``: what else the host was doing."""
+    parts = []
+    if machine.get("host_cpus"):
+        parts.append(f"{machine['host_cpus']} CPUs")
+    before, after = machine.get("host_load_before"), machine.get("host_load_after")
+    if before is not None and after is not None:
+        parts.append(f"host load average {before:g} before the boot, {after:g} after the run")
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """The Markdown report of ``report`` (what :func:`summarize` returns), and nothing else."""
+    machine, params, medians = report["machine"], report["params"], report["medians"]
+    lines = [
+        "# memlog benchmark",
+        "",
+        f"Measured {machine['date']} in one boot of Linux {machine['guest_kernel']} under "
+        f"{machine['accelerator'].upper()} (QEMU {machine['qemu']}, {machine['vcpus']} vCPUs) "
+        f"on {machine['host_cpu']}{_host_line(machine)}: {params.get('rounds')} rounds of every "
+        "measure, "
+        f"interleaved, {params.get('duration_s')} s per write measure; medians. Ratios are "
+        "the median of the per-round ratios. MB/s: 10^6 bytes of blob per second.",
+    ]
+    if params.get("passes"):
+        lines[-1] += (
+            f" A read-all figure is the fastest of {params['passes']} passes in its round"
+            + (", each round on a freshly loaded module." if params.get("reload_module") else ".")
+        )
+    write = medians["write"]
+    if write:
+        columns = [t for t in TARGET_LABELS if t in write]
+        sizes = sorted({int(s) for t in columns for s in write[t]})
+        lines += ["", "## Writes: records/s (MB/s), one writer", "",
+                  "| blob | " + " | ".join(TARGET_LABELS[t] for t in columns) + " |",
+                  "| ---: | " + " | ".join("---:" for _ in columns) + " |"]  # fmt: skip
+        for size in sizes:
+            cells = []
+            for target in columns:
+                fig = write[target].get(str(size))
+                cells.append(f"{_rate(fig['median'])} ({_mb(fig['mb_per_s'])})" if fig else "-")
+            lines.append(f"| {_size_label(size)} | " + " | ".join(cells) + " |")
+    writers, read = medians["writers"], medians["read_seconds"]
+    ring = medians["ring_bytes_per_record"]
+    if writers or read or ring:
+        lines += ["", "## Concurrency, reads, memory", "", "| measure | median |", "| --- | ---: |"]
+        if writers:
+            count = params.get("writers")
+            lines.append(f"| 64 B records/s, 1 writer | {_rate(writers['one']['median'])} |")
+            lines.append(
+                f"| 64 B records/s, {count} writers of {count} uids (total) "
+                f"| {_rate(writers['many']['median'])} |"
+            )
+        if read:
+            n = params.get("n")
+            uids = params.get("read_uids")
+            for key, what in (("n_1uid", f"{n:,} records of 1 uid"),
+                              ("2n_1uid", f"{2 * n:,} records of 1 uid"),
+                              ("n_many_uids", f"{n:,} records over {uids} uids")):  # fmt: skip
+                lines.append(f"| read-all, {what} (ms) | {read[key]['median'] * 1e3:,.1f} |")
+        if ring:
+            lines.append(
+                f"| ring bytes per {ring['blob_bytes']} B record (expected {ring['expected']}: "
+                f"{ring['header_bytes']}-byte header + blob, padded to 8) "
+                f"| {ring['measured']:g} |"
+            )
+    if report["targets"]:
+        lines += ["", "## Targets", "", "| target | measured | target | result |",
+                  "| --- | ---: | ---: | --- |"]  # fmt: skip
+        for t in report["targets"]:
+            op = "at most" if t["op"] == "<=" else "at least"
+            result = "met" if t["met"] else "**missed**"
+            lines.append(f"| {t['what']} | {t['value']:.2f}x | {op} {t['limit']:g}x | {result} |")
+        missed = sum(not t["met"] for t in report["targets"])
+        lines += ["", f"{len(report['targets']) - missed} of {len(report['targets'])} "
+                  "targets met."]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def write_report(report: dict[str, Any]) -> Path:
+    """Write out/bench/memlog.json and memlog.md; return the .md."""
+    dest = out_dir() / "bench"
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "memlog.json").write_text(json.dumps(report, indent=1) + "\n")
+    path = dest / "memlog.md"
+    path.write_text(render_markdown(report))
+    return path
+
+
+def bench(rounds: int | str | None = None, duration: float | str | None = None) -> Path:
+    """``invoke bench``: measure in the VM, write the reports; return the Markdown's path."""
+    measured = measure(guest_args(rounds, duration))
+    path = write_report(summarize(measured["raw"], measured["machine"]))
+    say(f"report: {path} and memlog.json (guest output: {log_dir() / LOG})")
+    return path

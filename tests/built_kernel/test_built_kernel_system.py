@@ -134,3 +134,96 @@ def test_external_module_builds_against_the_headers_package(host: Any) -> None:
     result = host.run("make -C /lib/modules/$(uname -r)/build M=/tmp/hello modules")
     assert result.rc == 0, result.stdout + result.stderr
     assert host.file("/tmp/hello/hello.ko").is_file
+
+
+# --- stress and fuzz ----------------------------------------------------------
+# The test suite's kernel (tests/built_kernel/kernel.yaml) is the debug kernel
+# (debug.config: KASAN, lockdep, DEBUG_ATOMIC_SLEEP, kmemleak); the shipped
+# kernel.yaml (vm-verify --kernel built) runs the same programs without them.
+
+STRESS_SECONDS = 30
+FUZZ_SECONDS = 30
+DEBUG_OPTIONS = (
+    "CONFIG_KASAN=y",
+    "CONFIG_PROVE_LOCKING=y",
+    "CONFIG_DEBUG_ATOMIC_SLEEP=y",
+    "CONFIG_DEBUG_KMEMLEAK=y",
+)
+
+
+@pytest.fixture(scope="module")
+def seed() -> int:
+    """WINTERMUTE_STRESS_SEED, or a new one; printed so that a failure can be replayed."""
+    import os
+    import random
+
+    from wintermute.run import say
+
+    value = int(os.environ.get("WINTERMUTE_STRESS_SEED") or random.randrange(1, 2**31))
+    say(f"stress and fuzz seed: {value} (WINTERMUTE_STRESS_SEED={value} replays it)")
+    return value
+
+
+@pytest.fixture(scope="module")
+def stress_programs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    from ci import stress
+
+    return stress.build_programs(tmp_path_factory.mktemp("stress"))
+
+
+@pytest.fixture(scope="module")
+def leaks_forgotten(host: Any, guest: Any) -> bool:
+    """kmemleak's suspicions from boot cleared, so that a later scan shows only new leaks."""
+    from ci import stress
+
+    return stress.kmemleak_clear(guest.vm)
+
+
+def test_guest_kernel_has_the_debug_options_its_description_asks_for(
+    host: Any, guest: Any, cfg: Any
+) -> None:
+    """With debug.config among the fragments: KASAN, lockdep, atomic-sleep checks, kmemleak."""
+    config = host.file(f"/boot/config-{guest.release}").content_string.splitlines()
+    wanted = "debug.config" in cfg.kernel.config.fragments
+    assert {option: option in config for option in DEBUG_OPTIONS} == dict.fromkeys(
+        DEBUG_OPTIONS, wanted
+    )
+
+
+def test_stress_keeps_every_record_whole_ordered_and_in_its_own_uids_ring(
+    guest: Any, stress_programs: dict[str, Any], seed: int, leaks_forgotten: bool
+) -> None:
+    """Writers of several uids, dumps, all-uid and poll readers, a writer stalled by
+    userfaultfd, resizes and CLEAR at once: every record byte-exact, seq increasing,
+    STATS and GET_LOST adding up, the stall delaying no one, the kernel log clean."""
+    from ci import stress
+
+    summary = stress.run_stress(guest.vm, stress_programs["memlog_stress"], STRESS_SECONDS, seed)
+    assert summary["ok"] is True
+
+
+def test_fuzz_gets_only_documented_results_and_a_clean_kernel_log(
+    guest: Any, stress_programs: dict[str, Any], seed: int, leaks_forgotten: bool
+) -> None:
+    """A seeded random sequence of every call, from root, a member, a non-member and a
+    user namespace: every result documented, no WARN, BUG, KASAN or lockdep report."""
+    from ci import stress
+
+    summary = stress.run_fuzz(guest.vm, stress_programs["memlog_fuzz"], FUZZ_SECONDS, seed)
+    assert summary["ok"] is True
+
+
+def test_memlog_unloads_after_stress_and_fuzz_and_kmemleak_finds_nothing_leaked(
+    host: Any, guest: Any, cfg: Any, leaks_forgotten: bool
+) -> None:
+    """rmmod memlog succeeds; kmemleak (on the debug kernel) reports no unreferenced object."""
+    from ci import stress
+
+    result = host.run("rmmod memlog")
+    try:
+        assert result.rc == 0, result.stderr
+        assert leaks_forgotten == ("debug.config" in cfg.kernel.config.fragments)
+        report = stress.kmemleak_scan(guest.vm)
+        assert stress.kernel_log_problems(report) == [], report[-3000:]
+    finally:
+        host.run("modprobe memlog")

@@ -502,7 +502,8 @@ static void memlog_cursor_sync(struct memlog_file *mf,
 {
 	lockdep_assert_held(&ring->lock);
 
-	if (cur->ord < ring->tail_ord) {
+	if (cur->ord <= ring->tail_ord) {
+		/* At or before the oldest record: read on from there */
 		mf->lost += ring->tail_ord - cur->ord;
 		cur->ord = ring->tail_ord;
 		cur->pos = ring->tail;
@@ -543,30 +544,6 @@ static ssize_t memlog_copy_out(struct memlog_file *mf,
 	cur->pos = pos + memlog_record_size(out->length);
 	cur->ord++;
 	return len;
-}
-
-static ssize_t memlog_read_one(struct memlog_file *mf, struct iov_iter *to)
-{
-	struct memlog_cursor *cur = &mf->one;
-	const struct memlog_record_header *hdr;
-	struct memlog_ring *ring;
-	u64 pos;
-
-	if (!cur->ring) {
-		cur->ring = memlog_ring_lookup(mf->view);
-		if (!cur->ring)
-			return 0;
-	}
-	ring = cur->ring;
-	spin_lock(&ring->lock);
-	memlog_cursor_sync(mf, cur, ring);
-	pos = cur->pos;
-	hdr = memlog_ring_peek(ring, &pos);
-	if (!hdr) {
-		spin_unlock(&ring->lock);
-		return 0;
-	}
-	return memlog_copy_out(mf, cur, ring, hdr, pos, to);
 }
 
 /* The all-uid view's heap of ring ids, least key first */
@@ -712,23 +689,23 @@ static int memlog_all_sync(struct memlog_file *mf)
 	return 0;
 }
 
-static ssize_t memlog_read_all(struct memlog_file *mf, struct iov_iter *to)
+/*
+ * The cursor of the all-uid view's next record, its ring locked; NULL if
+ * there is none (or *err was set).
+ */
+static struct memlog_cursor *memlog_all_next(struct memlog_file *mf, int *err)
 {
-	const struct memlog_record_header *hdr;
 	struct memlog_cursor *cur;
 	struct memlog_ring *ring;
-	u64 key, pos;
-	int ret;
+	u64 key;
 
 	for (;;) {
 		if (!mf->nheap) {
 			if (READ_ONCE(memlog_seq) <= mf->synced)
-				return 0;
-			ret = memlog_all_sync(mf);
-			if (ret)
-				return ret;
-			if (!mf->nheap)
-				return 0;
+				return NULL;
+			*err = memlog_all_sync(mf);
+			if (*err || !mf->nheap)
+				return NULL;
 		}
 		cur = &mf->curs[mf->heap[0]];
 		ring = cur->ring;
@@ -745,16 +722,48 @@ static ssize_t memlog_read_all(struct memlog_file *mf, struct iov_iter *to)
 			memlog_heap_down(mf, 0);
 			continue;
 		}
-		pos = cur->pos;
-		hdr = memlog_ring_peek(ring, &pos);
-		return memlog_copy_out(mf, cur, ring, hdr, pos, to);
+		return cur;
 	}
+}
+
+/* The cursor of the one-uid view's next record, its ring locked; or NULL */
+static struct memlog_cursor *memlog_one_next(struct memlog_file *mf)
+{
+	struct memlog_cursor *cur = &mf->one;
+	struct memlog_ring *ring;
+	u64 pos;
+
+	if (!cur->ring) {
+		cur->ring = memlog_ring_lookup(mf->view);
+		if (!cur->ring)
+			return NULL;
+	}
+	ring = cur->ring;
+	spin_lock(&ring->lock);
+	memlog_cursor_sync(mf, cur, ring);
+	pos = cur->pos;
+	if (!memlog_ring_peek(ring, &pos)) {
+		spin_unlock(&ring->lock);
+		return NULL;
+	}
+	return cur;
+}
+
+/* The fd's next record, its ring locked; NULL if none. mf->lock held. */
+static struct memlog_cursor *memlog_next(struct memlog_file *mf, int *err)
+{
+	*err = 0;
+	return mf->view_all ? memlog_all_next(mf, err) : memlog_one_next(mf);
 }
 
 static ssize_t memlog_read_iter(struct kiocb *iocb, struct iov_iter *to)
 {
 	struct memlog_file *mf = iocb->ki_filp->private_data;
+	const struct memlog_record_header *hdr;
+	struct memlog_cursor *cur;
 	ssize_t ret;
+	int err;
+	u64 pos;
 
 	if (mutex_lock_killable(&mf->lock))
 		return -EINTR;
@@ -766,7 +775,14 @@ static ssize_t memlog_read_iter(struct kiocb *iocb, struct iov_iter *to)
 			goto out;
 		}
 	}
-	ret = mf->view_all ? memlog_read_all(mf, to) : memlog_read_one(mf, to);
+	cur = memlog_next(mf, &err);
+	if (!cur) {
+		ret = err;
+		goto out;
+	}
+	pos = cur->pos;
+	hdr = memlog_ring_peek(cur->ring, &pos);
+	ret = memlog_copy_out(mf, cur, cur->ring, hdr, pos, to);
 out:
 	mutex_unlock(&mf->lock);
 	return ret;
@@ -835,27 +851,24 @@ static __poll_t memlog_poll(struct file *file, poll_table *wait)
 {
 	struct memlog_file *mf = file->private_data;
 	__poll_t mask = EPOLLOUT | EPOLLWRNORM;
-	struct memlog_ring *ring;
-	bool readable;
+	struct memlog_cursor *cur;
+	bool readable = true;
+	int err;
 
-	if (READ_ONCE(mf->view_all)) {
+	if (READ_ONCE(mf->view_all))
 		poll_wait(file, &memlog_all_wait, wait);
-		/* Pairs with the barrier in the writer's wq_has_sleeper() */
-		smp_mb();
-		readable = READ_ONCE(mf->nheap) ||
-			   READ_ONCE(memlog_seq) > READ_ONCE(mf->synced);
-	} else {
-		kuid_t view = READ_ONCE(mf->view);
+	else
+		poll_wait(file, memlog_wait_of(READ_ONCE(mf->view)), wait);
+	/* Pairs with the barrier in memlog_wake() */
+	smp_mb();
 
-		poll_wait(file, memlog_wait_of(view), wait);
-		ring = memlog_ring_lookup(view);
-		readable = false;
-		if (ring) {
-			spin_lock(&ring->lock);
-			readable = ring->head_ord >
-				   max(READ_ONCE(mf->one.ord), ring->tail_ord);
-			spin_unlock(&ring->lock);
-		}
+	/* Busy: a read of this fd is under way and will tell */
+	if (mutex_trylock(&mf->lock)) {
+		cur = memlog_next(mf, &err);
+		if (cur)
+			spin_unlock(&cur->ring->lock);
+		readable = cur || err;
+		mutex_unlock(&mf->lock);
 	}
 	if (readable)
 		mask |= EPOLLIN | EPOLLRDNORM;

@@ -114,11 +114,11 @@ void *memlog_ring_place(struct memlog_ring *ring, u32 len, u64 *start)
 	       *start + rec > ring->tail + ring->size)
 		memlog_ring_evict(ring);
 
+	/* Readers at the old head step over the skipped end */
+	if (*start != ring->head && ring->size - old_off >= MEMLOG_HDR_SIZE)
+		memlog_ring_hdr(ring, old_off)->magic = 0;
 	if (!memlog_ring_records(ring))
 		ring->tail = *start;
-	else if (*start != ring->head &&
-		 ring->size - old_off >= MEMLOG_HDR_SIZE)
-		memlog_ring_hdr(ring, old_off)->magic = 0;
 
 	return ring->buf + memlog_ring_off(ring, *start) + MEMLOG_HDR_SIZE;
 }

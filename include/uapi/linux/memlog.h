@@ -27,7 +27,9 @@
  * and all rings together hold at most kernel.memlog.max_bytes of buffers.
  * Past that a ring stops growing and evicts its own oldest records; a write
  * that would need a ring to be created or grown past it, and cannot fit by
- * evicting, fails with ENOSPC and stores nothing. Buffers are charged to the
+ * evicting, fails with ENOSPC and stores nothing. Lowering max_bytes stops
+ * growth and new rings; buffers already held stay until CLEAR or a
+ * shrinking ring_size. Buffers are charged to the
  * writer's memory cgroup; an allocation that fails returns ENOMEM.
  *
  * No user memory is touched under a lock another uid's operation needs: a

@@ -100,6 +100,7 @@ def test_a_task_waiting_behind_a_stalled_reader_of_its_fd_dies_on_sigkill() -> N
     stalled = StalledCall("read", fd, region, 65536 + 56)
     child = os.fork()
     if child == 0:  # shares the open file, so waits for its lock
+        os.close(region.fd)  # else the stall could only end when this child does
         os.read(fd, 65536 + 56)
         os._exit(0)
     try:

@@ -381,8 +381,10 @@ static void memlog_wake(kuid_t uid)
 
 	/* One barrier for both queues, as in wq_has_sleeper(); pairs with poll */
 	smp_mb();
+	/* waitqueue_active() is safe after the barrier above */
 	if (waitqueue_active(wq))
 		wake_up_interruptible_poll(wq, EPOLLIN | EPOLLRDNORM);
+	/* waitqueue_active() is safe after the barrier above */
 	if (waitqueue_active(&memlog_all_wait))
 		wake_up_interruptible_poll(&memlog_all_wait,
 					   EPOLLIN | EPOLLRDNORM);
@@ -654,8 +656,9 @@ static int memlog_all_sync(struct memlog_file *mf)
 
 	for (;;) {
 		/* Pairs with the release in memlog_ring_insert() */
-		ret = memlog_curs_reserve(mf,
-					  smp_load_acquire(&memlog_nr_rings));
+		u32 nr = smp_load_acquire(&memlog_nr_rings);
+
+		ret = memlog_curs_reserve(mf, nr);
 		if (ret)
 			return ret;
 		spin_lock(&memlog_seq_lock);

@@ -231,6 +231,7 @@ def summarize(raw: dict[str, Any], machine: dict[str, Any]) -> dict[str, Any]:
             "writers_many_vs_one", _ratios(many, one), ">=", 1.5,
             f"64 B records/s, {count} writers of {count} uids / 1 writer",
         ))  # fmt: skip
+    floor = _floor_costs(rates, raw.get("guest", {}).get("clocksource", "unknown"))
     ring = raw.get("ring_bytes")
     ring_bytes: dict[str, Any] = {}
     if ring:
@@ -249,9 +250,35 @@ def summarize(raw: dict[str, Any], machine: dict[str, Any]) -> dict[str, Any]:
             "writers": writers,
             "read_seconds": read,
             "ring_bytes_per_record": ring_bytes,
+            "beyond_the_floor": floor,
         },
         "targets": targets,
         "raw": raw,
+    }
+
+
+def _floor_costs(rates: dict[str, dict[str, list[float]]], clocksource: str) -> dict[str, Any]:
+    """Microseconds per 64 B call: /dev/null, memlog, a CLOCK_REALTIME read; medians of rounds.
+
+    ``memlog_extra`` and ``clock_extra`` are each call's cost beyond the
+    /dev/null write in the same round: where memlog's time goes that the
+    syscall floor does not have, next to what one clock read costs there.
+    """
+    needed = ("devnull", "memlog", "clock")
+    if not all("64" in rates.get(name, {}) for name in needed):
+        return {}
+    null, memlog, clock = (rates[name]["64"] for name in needed)
+    rounds = range(min(len(null), len(memlog), len(clock)))
+
+    def median_us(values: list[float]) -> float:
+        return float(statistics.median(values)) * 1e6
+
+    return {
+        "devnull_us": median_us([1 / null[r] for r in rounds]),
+        "memlog_us": median_us([1 / memlog[r] for r in rounds]),
+        "memlog_extra_us": median_us([1 / memlog[r] - 1 / null[r] for r in rounds]),
+        "clock_extra_us": median_us([1 / clock[r] - 1 / null[r] for r in rounds]),
+        "clocksource": clocksource,
     }
 
 
@@ -309,6 +336,21 @@ def render_markdown(report: dict[str, Any]) -> str:
                 fig = write[target].get(str(size))
                 cells.append(f"{_rate(fig['median'])} ({_mb(fig['mb_per_s'])})" if fig else "-")
             lines.append(f"| {_size_label(size)} | " + " | ".join(cells) + " |")
+    floor = medians.get("beyond_the_floor")
+    if floor:
+        clock = f"clock_gettime, guest clocksource {floor['clocksource']}"
+        lines += [
+            "",
+            "## A 64 B write beyond the syscall floor (µs per call, medians)",
+            "",
+            "| call | µs |",
+            "| --- | ---: |",
+            f"| write to /dev/null (the floor) | {floor['devnull_us']:.2f} |",
+            f"| write to /dev/memlog | {floor['memlog_us']:.2f} |",
+            f"| memlog beyond the floor | {floor['memlog_extra_us']:.2f} |",
+            f"| one kernel CLOCK_REALTIME read beyond the floor ({clock}) "
+            f"| {floor['clock_extra_us']:.2f} |",
+        ]
     writers, read = medians["writers"], medians["read_seconds"]
     ring = medians["ring_bytes_per_record"]
     if writers or read or ring:

@@ -224,3 +224,22 @@ def test_no_gcc_is_a_user_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     monkeypatch.setattr(bench.shutil, "which", lambda name: None)
     with pytest.raises(UserError, match="gcc not found"):
         bench.build_binary(tmp_path / "memlog_bench")
+
+
+def test_a_64_byte_writes_cost_beyond_the_floor_is_set_beside_one_clock_read() -> None:
+    """Per round: 1/rate beyond /dev/null's, for memlog and for a CLOCK_REALTIME read; medians."""
+    rates = {
+        "devnull": {"64": [1_000_000.0, 500_000.0, 1_000_000.0]},  # 1, 2, 1 us
+        "memlog": {"64": [250_000.0, 200_000.0, 250_000.0]},  # 4, 5, 4 us
+        "clock": {"64": [400_000.0, 250_000.0, 400_000.0]},  # 2.5, 4, 2.5 us
+    }
+    floor = bench._floor_costs(rates, "hpet")
+    assert floor["devnull_us"] == pytest.approx(1.0)
+    assert floor["memlog_us"] == pytest.approx(4.0)
+    assert floor["memlog_extra_us"] == pytest.approx(3.0)
+    assert floor["clock_extra_us"] == pytest.approx(1.5)
+    assert floor["clocksource"] == "hpet"
+
+
+def test_without_a_clock_measure_there_is_no_floor_table() -> None:
+    assert bench._floor_costs({"devnull": {"64": [1.0]}, "memlog": {"64": [1.0]}}, "tsc") == {}

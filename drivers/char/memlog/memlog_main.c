@@ -418,12 +418,17 @@ static ssize_t memlog_commit(struct memlog_file *mf, const void *blob,
 	return count;
 }
 
-static int memlog_check_length(size_t count)
+/*
+ * Check a write of @count bytes and choose where its blob is copied in:
+ * @stack when it fits, else a buffer of its own.
+ */
+static int memlog_blob_buf(size_t count, u8 *stack, void **blob)
 {
 	if (count > MEMLOG_RECORD_MAX ||
 	    memlog_record_size(count) > memlog_cap())
 		return -EMSGSIZE;
-	return 0;
+	*blob = count > MEMLOG_STACK_BLOB ? kvmalloc(count, MEMLOG_GFP) : stack;
+	return *blob ? 0 : -ENOMEM;
 }
 
 /*
@@ -434,19 +439,14 @@ static ssize_t memlog_write(struct file *file, const char __user *buf,
 			    size_t count, loff_t *ppos)
 {
 	u8 stack[MEMLOG_STACK_BLOB];
-	void *blob = stack;
+	void *blob;
 	ssize_t ret;
 
 	if (!count)
 		return 0;
-	ret = memlog_check_length(count);
+	ret = memlog_blob_buf(count, stack, &blob);
 	if (ret)
 		return ret;
-	if (count > sizeof(stack)) {
-		blob = kvmalloc(count, MEMLOG_GFP);
-		if (!blob)
-			return -ENOMEM;
-	}
 	if (copy_from_user(blob, buf, count))
 		ret = -EFAULT;
 	else
@@ -461,19 +461,14 @@ static ssize_t memlog_write_iter(struct kiocb *iocb, struct iov_iter *from)
 {
 	size_t count = iov_iter_count(from);
 	u8 stack[MEMLOG_STACK_BLOB];
-	void *blob = stack;
+	void *blob;
 	ssize_t ret;
 
 	if (!count)
 		return 0;
-	ret = memlog_check_length(count);
+	ret = memlog_blob_buf(count, stack, &blob);
 	if (ret)
 		return ret;
-	if (count > sizeof(stack)) {
-		blob = kvmalloc(count, MEMLOG_GFP);
-		if (!blob)
-			return -ENOMEM;
-	}
 	if (!copy_from_iter_full(blob, count, from))
 		ret = -EFAULT;
 	else

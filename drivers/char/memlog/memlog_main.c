@@ -119,6 +119,7 @@ struct memlog_cursor {
  * @synced:	all-uid view: records up to this seq may be returned
  * @lost:	records of the view evicted or cleared before they were read
  * @rbuf:	a record on its way out, MEMLOG_HDR_SIZE + MEMLOG_RECORD_MAX
+ * @ring:	the ring of @uid, once a write has found or made it
  * @session_lock: protects @session_id; writes read it without a lock op
  * @session_id:	tag of the records written through this fd
  */
@@ -137,6 +138,7 @@ struct memlog_file {
 	u64 synced;
 	u64 lost;
 	void *rbuf;
+	struct memlog_ring *ring;
 	seqlock_t session_lock;		/* see the kernel-doc above */
 	u8 session_id[MEMLOG_SESSION_ID_LEN];
 };
@@ -317,9 +319,9 @@ static bool memlog_may_grow(const struct memlog_ring *ring)
 	       READ_ONCE(memlog_max_bytes);
 }
 
-/* Store the record @hdr with @blob in @uid's ring; sets hdr->seq */
-static int memlog_store(kuid_t uid, struct memlog_record_header *hdr,
-			const void *blob)
+/* Store the record @hdr with @blob in the ring of @mf's uid; sets hdr->seq */
+static int memlog_store(struct memlog_file *mf,
+			struct memlog_record_header *hdr, const void *blob)
 {
 	u32 rec = memlog_record_size(hdr->length);
 	struct memlog_ring *ring;
@@ -328,41 +330,44 @@ static int memlog_store(kuid_t uid, struct memlog_record_header *hdr,
 	void *dst;
 	int ret;
 
-	ring = memlog_ring_lookup(uid);
+	/* Rings live as long as the module: the fd keeps the one it found */
+	ring = READ_ONCE(mf->ring);
 	if (!ring) {
-		ring = memlog_ring_create(uid, rec);
+		ring = memlog_ring_lookup(mf->uid);
+		if (!ring)
+			ring = memlog_ring_create(mf->uid, rec);
 		if (IS_ERR(ring))
 			return PTR_ERR(ring);
+		WRITE_ONCE(mf->ring, ring);
 	}
 
 	for (;;) {
 		u32 size, bytes;
+		bool grow;
 
 		spin_lock(&ring->lock);
 		if (rec > memlog_cap()) {
 			spin_unlock(&ring->lock);
 			return -EMSGSIZE;
 		}
-		if (memlog_ring_fits(ring, rec))
+		/* Evict this ring's own oldest records only if it cannot grow */
+		grow = !grow_err && memlog_may_grow(ring);
+		dst = memlog_ring_place(ring, hdr->length, !grow, &start);
+		if (dst)
 			break;
-		if (!grow_err && memlog_may_grow(ring)) {
-			size = ring->size;
-			bytes = ring->bytes;
+		if (!grow) {
 			spin_unlock(&ring->lock);
-			ret = memlog_ring_grow(ring, size, bytes, rec);
-			if (ret == -EINTR)
-				return ret;
-			grow_err = ret;
-			continue;
+			return grow_err ?: -ENOSPC;
 		}
-		/* Cannot grow: evict this ring's own oldest records */
-		if (ring->buf && rec <= ring->size)
-			break;
+		size = ring->size;
+		bytes = ring->bytes;
 		spin_unlock(&ring->lock);
-		return grow_err ?: -ENOSPC;
+		ret = memlog_ring_grow(ring, size, bytes, rec);
+		if (ret == -EINTR)
+			return ret;
+		grow_err = ret;
 	}
 
-	dst = memlog_ring_place(ring, hdr->length, &start);
 	memcpy(dst, blob, hdr->length);
 	spin_lock(&memlog_seq_lock);
 	hdr->seq = ++memlog_seq;
@@ -410,7 +415,7 @@ static ssize_t memlog_commit(struct memlog_file *mf, const void *blob,
 		memcpy(hdr.session_id, mf->session_id, sizeof(hdr.session_id));
 	} while (read_seqretry(&mf->session_lock, seq));
 
-	ret = memlog_store(mf->uid, &hdr, blob);
+	ret = memlog_store(mf, &hdr, blob);
 	if (ret)
 		return ret;
 	trace_record_written(hdr.seq, hdr.uid, hdr.pid, hdr.length);

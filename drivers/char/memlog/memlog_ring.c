@@ -84,32 +84,29 @@ static u64 memlog_ring_start(const struct memlog_ring *ring, u32 rec)
 					ring->head;
 }
 
-/* Whether a record of @rec bytes fits without evicting anything */
-bool memlog_ring_fits(const struct memlog_ring *ring, u32 rec)
-{
-	if (!ring->buf || rec > ring->size)
-		return false;
-	if (!memlog_ring_records(ring))
-		return true;
-	return memlog_ring_start(ring, rec) + rec <= ring->tail + ring->size;
-}
-
 /**
  * memlog_ring_place - make room for a record of @len blob bytes
- * @ring:	the ring; the record must fit in its buffer
+ * @ring:	the ring
  * @len:	blob length
+ * @evict:	whether the oldest records that are in the way may be evicted
  * @start:	set to the record's logical offset, for memlog_ring_publish()
  *
- * Evicts the oldest records that are in the way.
- *
- * Return: where the blob goes.
+ * Return: where the blob goes, or NULL if the record does not fit in the
+ * buffer, or would need evictions that @evict does not allow.
  */
-void *memlog_ring_place(struct memlog_ring *ring, u32 len, u64 *start)
+void *memlog_ring_place(struct memlog_ring *ring, u32 len, bool evict,
+			u64 *start)
 {
 	u32 rec = memlog_record_size(len);
-	u32 old_off = memlog_ring_off(ring, ring->head);
+	u32 old_off;
 
+	if (!ring->buf || rec > ring->size)
+		return NULL;
+	old_off = memlog_ring_off(ring, ring->head);
 	*start = memlog_ring_start(ring, rec);
+	if (!evict && memlog_ring_records(ring) &&
+	    *start + rec > ring->tail + ring->size)
+		return NULL;
 	while (memlog_ring_records(ring) &&
 	       *start + rec > ring->tail + ring->size)
 		memlog_ring_evict(ring);

@@ -75,8 +75,8 @@ static inline u64 memlog_ring_records(const struct memlog_ring *ring)
 
 const struct memlog_record_header *
 memlog_ring_peek(const struct memlog_ring *ring, u64 *pos);
-bool memlog_ring_fits(const struct memlog_ring *ring, u32 rec);
-void *memlog_ring_place(struct memlog_ring *ring, u32 len, u64 *start);
+void *memlog_ring_place(struct memlog_ring *ring, u32 len, bool evict,
+			u64 *start);
 void memlog_ring_publish(struct memlog_ring *ring, u64 start,
 			 const struct memlog_record_header *hdr);
 void *memlog_ring_migrate(struct memlog_ring *ring, void *buf, u32 size);

@@ -289,8 +289,11 @@ class Vm:
             f"console: {self.console_log}\n{_tail(self.console_log)}"
         )
 
-    def reboot(self) -> float:
-        """Reboot the guest and wait until ssh answers from the new boot; return the seconds."""
+    def reboot(self, slowdown: float = 1.0) -> float:
+        """Reboot the guest and wait until ssh answers from the new boot; return the seconds.
+
+        ``slowdown`` multiplies the ssh wait (a debug kernel boots several times slower).
+        """
         before = self.boot_id()
         say("rebooting the guest")
         started = time.monotonic()
@@ -304,13 +307,17 @@ class Vm:
                 check=False,
             )
         ssh.close_master(self.ssh_config)
-        self.wait_for_ssh(boot_timeout(self.accelerator), not_boot_id=before)
+        self.wait_for_ssh(boot_timeout(self.accelerator) * slowdown, not_boot_id=before)
         seconds = time.monotonic() - started
         say(f"guest rebooted; ssh answered after {seconds:.0f} s")
         return seconds
 
-    def restart(self, kernel: Path, initrd: Path, *, cpus: int | None = None) -> float:
+    def restart(
+        self, kernel: Path, initrd: Path, *, cpus: int | None = None, slowdown: float = 1.0
+    ) -> float:
         """Power off, then boot the same disk with another kernel; return ssh's seconds.
+
+        ``slowdown`` multiplies the ssh wait, as for :meth:`reboot`.
 
         QEMU boots the kernel directly (no boot loader in the image), so a newly
         installed guest kernel is copied out and handed to a new QEMU.
@@ -324,7 +331,7 @@ class Vm:
         started = time.monotonic()
         self.proc, self.launch = qemu.start(launch, log=self.run_dir / "qemu.log")
         ssh.write_config(self.ssh_config, self.launch.port, self.run_dir / "id_ed25519")
-        self.wait_for_ssh(boot_timeout(self.accelerator))
+        self.wait_for_ssh(boot_timeout(self.accelerator) * slowdown)
         seconds = time.monotonic() - started
         say(f"ssh answered after {seconds:.0f} s")
         return seconds

@@ -81,6 +81,9 @@ class KernelSource:
     tree: Path | None = None  # a local kernel tree, built in place
 
 
+DEBUG_FRAGMENT = "debug.config"
+
+
 @dataclass(frozen=True)
 class Kernel:
     package: str  # pkgbase: Arch's package name, Debian's source package name
@@ -93,6 +96,11 @@ class Kernel:
     build_host: str
     signing_key: Path | None  # None: the key made once per cache
     directory: Path  # kernel.yaml's own: config/ and patches/ are found beside it
+
+    @property
+    def debug(self) -> bool:
+        """Built with debug.config (KASAN, lockdep, kmemleak): slower, for the stress runs."""
+        return DEBUG_FRAGMENT in self.fragments
 
 
 @dataclass(frozen=True)

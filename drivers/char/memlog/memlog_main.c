@@ -29,6 +29,7 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/atomic.h>
+#include <linux/bitops.h>
 #include <linux/capability.h>
 #include <linux/cred.h>
 #include <linux/fs.h>
@@ -120,6 +121,8 @@ struct memlog_cursor {
  * @lost:	records of the view evicted or cleared before they were read
  * @rbuf:	a record on its way out, MEMLOG_HDR_SIZE + MEMLOG_RECORD_MAX
  * @ring:	the ring of @uid, once a write has found or made it
+ * @wbuf:	MEMLOG_RECORD_MAX bytes for blobs larger than the stack's
+ * @wbuf_busy:	bit 0 set while a write uses @wbuf (others allocate)
  * @session_lock: protects @session_id; writes read it without a lock op
  * @session_id:	tag of the records written through this fd
  */
@@ -139,6 +142,8 @@ struct memlog_file {
 	u64 lost;
 	void *rbuf;
 	struct memlog_ring *ring;
+	void *wbuf;
+	unsigned long wbuf_busy;
 	seqlock_t session_lock;		/* see the kernel-doc above */
 	u8 session_id[MEMLOG_SESSION_ID_LEN];
 };
@@ -425,15 +430,39 @@ static ssize_t memlog_commit(struct memlog_file *mf, const void *blob,
 
 /*
  * Check a write of @count bytes and choose where its blob is copied in:
- * @stack when it fits, else a buffer of its own.
+ * @stack when it fits, else the fd's own buffer when no other write uses
+ * it (never waiting for one that does), else a buffer of its own.
  */
-static int memlog_blob_buf(size_t count, u8 *stack, void **blob)
+static int memlog_blob_get(struct memlog_file *mf, size_t count, u8 *stack,
+			   void **blob)
 {
 	if (count > MEMLOG_RECORD_MAX ||
 	    memlog_record_size(count) > memlog_cap())
 		return -EMSGSIZE;
-	*blob = count > MEMLOG_STACK_BLOB ? kvmalloc(count, MEMLOG_GFP) : stack;
+	if (count <= MEMLOG_STACK_BLOB) {
+		*blob = stack;
+		return 0;
+	}
+	if (!test_and_set_bit_lock(0, &mf->wbuf_busy)) {
+		if (!mf->wbuf)
+			mf->wbuf = kvmalloc(MEMLOG_RECORD_MAX, MEMLOG_GFP);
+		*blob = mf->wbuf;
+		if (*blob)
+			return 0;
+		clear_bit_unlock(0, &mf->wbuf_busy);
+	}
+	*blob = kvmalloc(count, MEMLOG_GFP);
 	return *blob ? 0 : -ENOMEM;
+}
+
+static void memlog_blob_put(struct memlog_file *mf, void *blob, u8 *stack)
+{
+	if (blob == stack)
+		return;
+	if (blob == mf->wbuf)
+		clear_bit_unlock(0, &mf->wbuf_busy);
+	else
+		kvfree(blob);
 }
 
 /*
@@ -443,27 +472,28 @@ static int memlog_blob_buf(size_t count, u8 *stack, void **blob)
 static ssize_t memlog_write(struct file *file, const char __user *buf,
 			    size_t count, loff_t *ppos)
 {
+	struct memlog_file *mf = file->private_data;
 	u8 stack[MEMLOG_STACK_BLOB];
 	void *blob;
 	ssize_t ret;
 
 	if (!count)
 		return 0;
-	ret = memlog_blob_buf(count, stack, &blob);
+	ret = memlog_blob_get(mf, count, stack, &blob);
 	if (ret)
 		return ret;
 	if (copy_from_user(blob, buf, count))
 		ret = -EFAULT;
 	else
-		ret = memlog_commit(file->private_data, blob, count);
-	if (blob != stack)
-		kvfree(blob);
+		ret = memlog_commit(mf, blob, count);
+	memlog_blob_put(mf, blob, stack);
 	return ret;
 }
 
 /* writev, pwritev2, io_uring: the iovecs are one record, all or nothing */
 static ssize_t memlog_write_iter(struct kiocb *iocb, struct iov_iter *from)
 {
+	struct memlog_file *mf = iocb->ki_filp->private_data;
 	size_t count = iov_iter_count(from);
 	u8 stack[MEMLOG_STACK_BLOB];
 	void *blob;
@@ -471,15 +501,14 @@ static ssize_t memlog_write_iter(struct kiocb *iocb, struct iov_iter *from)
 
 	if (!count)
 		return 0;
-	ret = memlog_blob_buf(count, stack, &blob);
+	ret = memlog_blob_get(mf, count, stack, &blob);
 	if (ret)
 		return ret;
 	if (!copy_from_iter_full(blob, count, from))
 		ret = -EFAULT;
 	else
-		ret = memlog_commit(iocb->ki_filp->private_data, blob, count);
-	if (blob != stack)
-		kvfree(blob);
+		ret = memlog_commit(mf, blob, count);
+	memlog_blob_put(mf, blob, stack);
 	return ret;
 }
 
@@ -846,6 +875,7 @@ static int memlog_release(struct inode *inode, struct file *file)
 	kvfree(mf->heap);
 	kvfree(mf->pending);
 	kvfree(mf->rbuf);
+	kvfree(mf->wbuf);
 	kfree(mf);
 	return 0;
 }

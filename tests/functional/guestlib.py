@@ -121,6 +121,22 @@ def open_as(uid: int, flags: int = os.O_RDWR) -> int:
         os.setegid(0)
 
 
+def write_as_uid(uid: int, blobs: list[bytes]) -> list[int]:
+    """Write ``blobs`` through one fd opened as ``uid``; each write's errno (0: stored)."""
+    fd = open_as(uid, os.O_WRONLY)
+    try:
+        results = []
+        for blob in blobs:
+            try:
+                os.write(fd, blob)
+                results.append(0)
+            except OSError as exc:
+                results.append(exc.errno or -1)
+        return results
+    finally:
+        os.close(fd)
+
+
 def lost(fd: int) -> int:
     """GET_LOST of ``fd``."""
     buf = bytearray(uapi.U64.size)
@@ -237,14 +253,7 @@ def read_records(view_uid: int | None = None) -> list[tuple[dict[str, Any], byte
     try:
         if view_uid is not None:
             fcntl.ioctl(fd, uapi.IOC_FILTER_UID, uapi.U32.pack(view_uid))
-        out = []
-        while buf := os.read(fd, uapi.RECORD_HEADER.size + uapi.RECORD_MAX):
-            fields = uapi.RECORD_HEADER.unpack_from(buf)
-            names = ("magic", "schema", "length", "reserved", "ts_ns", "seq", "uid", "pid")
-            header = dict(zip(names, fields[:8], strict=True))
-            header["session"] = fields[8]
-            out.append((header, buf[uapi.RECORD_HEADER.size :]))
-        return out
+        return read_fd(fd)
     finally:
         os.close(fd)
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from guestlib import RING_SIZE, credentials, lost, open_as, read_fd, uid_of
+from guestlib import RING_SIZE, credentials, lost, open_as, read_fd, uid_of, write_as_uid
 
 from memlog import uapi
 
@@ -18,12 +18,7 @@ BLOBS = [i.to_bytes(4, "big") * 256 for i in range(100)]  # 1,088 bytes each in 
 
 
 def _fill(uid: int, blobs: list[bytes]) -> None:
-    fd = open_as(uid, os.O_WRONLY)
-    try:
-        for blob in blobs:
-            os.write(fd, blob)
-    finally:
-        os.close(fd)
+    assert write_as_uid(uid, blobs) == [0] * len(blobs)
 
 
 def test_get_lost_counts_records_evicted_before_this_fd_read_them() -> None:

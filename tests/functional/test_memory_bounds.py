@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
-from guestlib import MAX_BYTES, clear, open_as, read_records, stats
+from guestlib import MAX_BYTES, clear, open_as, read_records, stats, write_as_uid
 
 from memlog import uapi
 
@@ -24,14 +24,6 @@ def _write(fd: int, blob: bytes) -> int:
         return 0
     except OSError as exc:
         return exc.errno or -1
-
-
-def _write_as(uid: int, blobs: list[bytes]) -> list[int]:
-    fd = open_as(uid, os.O_WRONLY)
-    try:
-        return [_write(fd, blob) for blob in blobs]
-    finally:
-        os.close(fd)
 
 
 def _set_max_bytes(value: int) -> None:
@@ -55,7 +47,7 @@ def test_max_bytes_below_64_kib_or_not_a_number_is_refused(value: str) -> None:
 def test_a_thousand_uids_with_one_small_record_each_fit_in_16_mib() -> None:
     """Rings are not allocated whole: 1,000 first writes of 64 bytes fit within 16 MiB."""
     _set_max_bytes(16 * MIB)
-    results = [_write_as(FIRST_UID + i, [b"m" * 64])[0] for i in range(1000)]
+    results = [write_as_uid(FIRST_UID + i, [b"m" * 64])[0] for i in range(1000)]
     assert results.count(0) == 1000, {errno.errorcode[e] for e in results if e}
     assert stats(uapi.UID_ALL)["records_in_ring"] == 1000
 
@@ -65,7 +57,7 @@ def test_past_max_bytes_a_ring_evicts_its_own_oldest_records() -> None:
     uid = FIRST_UID + 2000  # counters outlive CLEAR: a uid of this test's own
     _set_max_bytes(64 * KIB)
     blobs = [i.to_bytes(4, "big") * 256 for i in range(200)]
-    assert _write_as(uid, blobs) == [0] * 200
+    assert write_as_uid(uid, blobs) == [0] * 200
     own = stats(uid)
     assert own["total_writes"] == 200
     assert own["total_evictions"] > 0
@@ -78,8 +70,8 @@ def test_a_new_uid_whose_first_write_would_pass_max_bytes_gets_enospc_and_stores
     """Once another uid holds the whole budget, a uid without a ring is refused."""
     uid = FIRST_UID + 3000  # counters outlive CLEAR: uids of this test's own
     _set_max_bytes(64 * KIB)
-    _write_as(uid, [b"f" * 1024] * 200)
-    assert _write_as(uid + 1, [b"late"]) == [errno.ENOSPC]
+    write_as_uid(uid, [b"f" * 1024] * 200)
+    assert write_as_uid(uid + 1, [b"late"]) == [errno.ENOSPC]
     assert stats(uid + 1)["total_writes"] == 0
     assert read_records(uid + 1) == []
 
@@ -87,10 +79,10 @@ def test_a_new_uid_whose_first_write_would_pass_max_bytes_gets_enospc_and_stores
 def test_clear_frees_what_it_empties() -> None:
     """After CLEAR of the uid holding the budget, a new uid can write again."""
     _set_max_bytes(64 * KIB)
-    _write_as(FIRST_UID, [b"f" * 1024] * 200)
-    assert _write_as(FIRST_UID + 1, [b"late"]) == [errno.ENOSPC]
+    write_as_uid(FIRST_UID, [b"f" * 1024] * 200)
+    assert write_as_uid(FIRST_UID + 1, [b"late"]) == [errno.ENOSPC]
     clear(FIRST_UID)
-    assert _write_as(FIRST_UID + 1, [b"now"]) == [0]
+    assert write_as_uid(FIRST_UID + 1, [b"now"]) == [0]
 
 
 def test_failed_first_writes_leave_no_ring_behind() -> None:
@@ -104,16 +96,16 @@ def test_failed_first_writes_leave_no_ring_behind() -> None:
             assert ctypes.get_errno() == errno.EFAULT
         finally:
             os.close(fd)
-    results = [_write_as(FIRST_UID + i, [b"x" * 64])[0] for i in range(16)]
+    results = [write_as_uid(FIRST_UID + i, [b"x" * 64])[0] for i in range(16)]
     assert results == [0] * 16
-    assert _write_as(FIRST_UID + 16, [b"x" * 64]) == [errno.ENOSPC]
+    assert write_as_uid(FIRST_UID + 16, [b"x" * 64]) == [errno.ENOSPC]
     assert stats(uapi.UID_ALL)["records_in_ring"] == 16
 
 
 def test_stats_capacity_is_max_bytes_for_every_uid_and_the_ring_size_for_one() -> None:
     """All uids: max_bytes; one uid, with a ring or not: the usable ring size, at most max_bytes."""
     _set_max_bytes(1 * MIB)
-    _write_as(FIRST_UID, [b"one"])
+    write_as_uid(FIRST_UID, [b"one"])
     everyone = stats(uapi.UID_ALL)
     assert (everyone["ring_capacity"], everyone["ring_bytes"]) == (1 * MIB, 64)
     assert stats(FIRST_UID + 1)["ring_capacity"] == 1 * MIB

@@ -526,6 +526,12 @@ static void memlog_cursor_start(struct memlog_cursor *cur,
 	spin_unlock(&ring->lock);
 }
 
+/* Records of @ring lost to a reader whose next record is ordinal @ord */
+static u64 memlog_lost_since(const struct memlog_ring *ring, u64 ord)
+{
+	return ord < ring->tail_ord ? ring->tail_ord - ord : 0;
+}
+
 /* Bring @cur up to date with @ring (locked): count what was lost */
 static void memlog_cursor_sync(struct memlog_file *mf,
 			       struct memlog_cursor *cur,
@@ -535,7 +541,7 @@ static void memlog_cursor_sync(struct memlog_file *mf,
 
 	if (cur->ord <= ring->tail_ord) {
 		/* At or before the oldest record: read on from there */
-		mf->lost += ring->tail_ord - cur->ord;
+		mf->lost += memlog_lost_since(ring, cur->ord);
 		cur->ord = ring->tail_ord;
 		cur->pos = ring->tail;
 		cur->epoch = ring->epoch;
@@ -1104,21 +1110,13 @@ static int memlog_ioctl_set_session(struct memlog_file *mf,
 	return 0;
 }
 
-/* Records of @cur's ring (locked by the caller) lost so far */
-static u64 memlog_cursor_lost(const struct memlog_cursor *cur,
-			      const struct memlog_ring *ring)
+/* The same, taking @ring's lock */
+static u64 memlog_ring_lost(struct memlog_ring *ring, u64 ord)
 {
-	return cur->ord < ring->tail_ord ? ring->tail_ord - cur->ord : 0;
-}
-
-static u64 memlog_ring_lost(const struct memlog_cursor *cur,
-			    struct memlog_ring *ring)
-{
-	static const struct memlog_cursor fresh;
 	u64 lost;
 
 	spin_lock(&ring->lock);
-	lost = memlog_cursor_lost(cur ?: &fresh, ring);
+	lost = memlog_lost_since(ring, ord);
 	spin_unlock(&ring->lock);
 	return lost;
 }
@@ -1134,14 +1132,15 @@ static int memlog_ioctl_get_lost(struct memlog_file *mf, u64 __user *arg)
 	lost = mf->lost;
 	if (mf->view_all) {
 		xa_for_each(&memlog_ring_ids, id, ring) {
-			lost += memlog_ring_lost(id < mf->ncurs ?
-						 &mf->curs[id] : NULL, ring);
+			/* A ring past the cursors was made after the rewind */
+			lost += memlog_ring_lost(ring, id < mf->ncurs ?
+						 mf->curs[id].ord : 0);
 			cond_resched();
 		}
 	} else {
 		ring = mf->one.ring ?: memlog_ring_lookup(mf->view);
 		if (ring)
-			lost += memlog_ring_lost(&mf->one, ring);
+			lost += memlog_ring_lost(ring, mf->one.ord);
 	}
 	mutex_unlock(&mf->lock);
 	return put_user(lost, arg);

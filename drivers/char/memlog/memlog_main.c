@@ -204,15 +204,16 @@ static struct memlog_ring *memlog_ring_insert(struct memlog_ring *ring)
 		goto out;
 	id = memlog_nr_rings;
 	ring->id = id;
-	ret = xa_insert(&memlog_ring_ids, id, ring, GFP_KERNEL_ACCOUNT);
+	/* The uid's slot, reserved: lookups see nothing there yet */
+	ret = xa_reserve(&memlog_rings, __kuid_val(ring->uid),
+			 GFP_KERNEL_ACCOUNT);
 	if (ret) {
 		found = ERR_PTR(ret);
 		goto out;
 	}
-	ret = xa_insert(&memlog_rings, __kuid_val(ring->uid), ring,
-			GFP_KERNEL_ACCOUNT);
+	ret = xa_insert(&memlog_ring_ids, id, ring, GFP_KERNEL_ACCOUNT);
 	if (ret) {
-		xa_erase(&memlog_ring_ids, id);
+		xa_release(&memlog_rings, __kuid_val(ring->uid));
 		found = ERR_PTR(ret);
 		goto out;
 	}
@@ -221,6 +222,12 @@ static struct memlog_ring *memlog_ring_insert(struct memlog_ring *ring)
 	/* Publishes the ring for readers that load memlog_nr_rings first */
 	smp_store_release(&memlog_nr_rings, id + 1);
 	spin_unlock(&memlog_seq_lock);
+	/*
+	 * Findable by writers only now that it is counted and on memlog_active:
+	 * a write moves its ring on that list, and an all-uid reader sizes its
+	 * cursors by memlog_nr_rings. The reserved slot needs no allocation.
+	 */
+	xa_store(&memlog_rings, __kuid_val(ring->uid), ring, GFP_KERNEL_ACCOUNT);
 	found = ring;
 out:
 	mutex_unlock(&memlog_create_lock);

@@ -1,10 +1,12 @@
 # SPDX-License-Identifier: MIT OR Apache-2.0
 """The ``memlog`` command: write, show, follow and manage /dev/memlog records.
 
-``show`` and ``tail`` print JSON lines by default (one object per record,
-the blob in base64: blobs are binary, CBOR by convention); ``show --format
-raw`` writes the records' exact bytes, which :func:`memlog.iter_records`
-splits again.
+``show`` and ``tail`` print for people by default, one line per record
+(:mod:`memlog.display`); ``--format json`` prints one JSON object per record
+(the blob in base64), ``--format raw`` the records' exact bytes, which
+:func:`memlog.iter_records` splits again.  ``hook`` connects agents
+(:mod:`memlog.claude_code`), ``episode`` gets their compaction events back
+out (:mod:`memlog.episodes`).
 
 Exit status: 0 ok (also when the reader of the output goes away, or on
 Ctrl-C in ``tail -f``), 1 error (one line on stderr), 2 usage, 130 other
@@ -19,13 +21,15 @@ import contextlib
 import json
 import os
 import re
+import signal
 import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from memlog import __version__, uapi
+from memlog import __version__, claude_code, display, episodes, uapi
 from memlog.device import Device, session_bytes
 from memlog.errors import MemlogError, UnsupportedError
 from memlog.records import Record
@@ -91,8 +95,11 @@ def _emit(records: Iterable[Record], fmt: str, out: TextIO, raw: BinaryIO) -> No
         if fmt == "raw":
             raw.write(record.to_bytes())
             raw.flush()
-        else:
+        elif fmt == "json":
             out.write(record_json(record) + "\n")
+            out.flush()
+        else:
+            out.write(display.record_line(record) + "\n")
             out.flush()
 
 
@@ -173,10 +180,10 @@ def cmd_tail(args: argparse.Namespace, opener: Opener) -> int:
     with opener(args.device, "r") as dev:
         _select_view(dev, args)
         watch = _LossWatch(dev)
-        _emit(deque(watch.records(dev), maxlen=args.lines), "json", *_outputs())
+        _emit(deque(watch.records(dev), maxlen=args.lines), args.format, *_outputs())
         if args.follow:
             with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how one stops following
-                _emit(watch.records(dev.follow()), "json", *_outputs())
+                _emit(watch.records(dev.follow()), args.format, *_outputs())
     return 0
 
 
@@ -203,10 +210,120 @@ def cmd_version(args: argparse.Namespace, opener: Opener) -> int:
     return 0
 
 
+HOOK_TIMEOUT = 30
+"""Seconds after which ``memlog hook claude-code`` gives up (the agent waits for it)."""
+
+
+def _hook_timeout(signum: int, frame: object) -> None:
+    raise MemlogError(f"gave up after {HOOK_TIMEOUT} s")
+
+
+def cmd_hook_claude_code(args: argparse.Namespace, opener: Opener) -> int:
+    """Never breaks the agent: any failure is one line on stderr and status 1.
+
+    Prints nothing on stdout: Claude Code passes a PreCompact hook's output
+    to the summary as instructions.
+    """
+    signal.signal(signal.SIGALRM, _hook_timeout)
+    signal.alarm(HOOK_TIMEOUT)
+    try:
+        hook = claude_code.HookInput.from_json(sys.stdin.buffer.read(1 << 20))
+        claude_code.capture(hook, device=args.device, source=args.source, opener=opener)
+    except MemlogError as exc:
+        print(f"memlog hook: error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # never a traceback into the agent's session
+        print(f"memlog hook: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        signal.alarm(0)
+    return 0
+
+
+def cmd_hook_install(args: argparse.Namespace, opener: Opener) -> int:
+    path = claude_code.settings_path(args.project)
+    result = claude_code.install(path)
+    if not result.changed:
+        print(f"{path}: the PreCompact hook is already there; nothing changed")
+    else:
+        kept = f" (the old file is kept as {result.backup})" if result.backup else ""
+        print(f"{path}: added the PreCompact hook `{claude_code.HOOK_COMMAND}`{kept}")
+    return 0
+
+
+def _events(args: argparse.Namespace, opener: Opener) -> list[episodes.Event]:
+    def bad(record: Record, why: str) -> None:
+        print(f"memlog: warning: record {record.seq} skipped: {why}", file=sys.stderr)
+
+    with opener(args.device, "r") as dev:
+        _select_view(dev, args)
+        found = episodes.collect_events(dev, on_bad=bad)
+    if args.session is not None:
+        found = [e for e in found if e.session == args.session]
+    return found
+
+
+def cmd_episode_list(args: argparse.Namespace, opener: Opener) -> int:
+    found = _events(args, opener)
+    out, _ = _outputs()
+    if args.format == "json":
+        for event in found:
+            out.write(json.dumps(event.summary()) + "\n")
+        return 0
+    for event in found:
+        size = "?" if event.first.size is None else display.format_size(event.first.size)
+        state = "complete" if event.complete else "INCOMPLETE"
+        if event.missing:
+            state += f" (missing {episodes.describe_parts(event.missing)})"
+        elif event.conflicts:
+            state += f" ({event.conflicts} conflicting part(s))"
+        out.write(
+            f"{event.time} session {event.session} event {event.event} "
+            f"trigger {event.first.trigger} parts {len(event.parts)}/{event.expected} "
+            f"size {size} {state}\n"
+        )
+    return 0
+
+
+def cmd_episode_promote(args: argparse.Namespace, opener: Opener) -> int:
+    found = _events(args, opener)
+    if args.event is not None:
+        chosen = [e for e in found if e.event == args.event]
+        if not chosen:
+            raise MemlogError(f"no event {args.event} of session {args.session} in the ring")
+    else:
+        chosen = [e for e in found if e.complete]
+        incomplete = [e for e in found if not e.complete]
+        for event in incomplete:
+            print(
+                f"memlog: warning: event {event.event} skipped: parts "
+                f"{episodes.describe_parts(event.missing)} of {event.expected} are missing",
+                file=sys.stderr,
+            )
+        if not chosen:
+            what = "incomplete events only" if incomplete else "no compaction event"
+            raise MemlogError(f"session {args.session} has {what} in the ring: nothing written")
+    out_dir = args.out if args.out is not None else episodes.default_episode_dir()
+    for event in chosen:
+        transcript, _ = episodes.promote(event, out_dir)
+        print(transcript)
+    return 0
+
+
 def _add_view(parser: argparse.ArgumentParser) -> None:
     view = parser.add_mutually_exclusive_group()
     view.add_argument("--uid", type=_uid, help="another uid's records (needs root)")
     view.add_argument("--all", action="store_true", help="every uid's records (needs root)")
+
+
+def _add_record_format(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--format",
+        choices=("text", "json", "raw"),
+        default="text",
+        help="text: one line per record for people (default); json: one object per line, "
+        "blob in base64; raw: the records' header+blob bytes",
+    )
 
 
 def _command(
@@ -247,12 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--since", type=parse_duration, metavar="DUR", help="only the last DUR (30s, 10m, 2h, 1d)"
     )
     p.add_argument("--limit", type=_positive, metavar="N", help="only the newest N records")
-    p.add_argument(
-        "--format",
-        choices=("json", "raw"),
-        default="json",
-        help="json: one object per line, blob in base64 (default); raw: header+blob bytes",
-    )
+    _add_record_format(p)
     _add_view(p)
     p.set_defaults(func=cmd_show)
 
@@ -263,6 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "-f", "--follow", action="store_true", help="keep printing new records until Ctrl-C"
     )
+    _add_record_format(p)
     _add_view(p)
     p.set_defaults(func=cmd_tail)
 
@@ -276,6 +389,56 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _command(sub, "version", "print this tool's and the kernel's versions")
     p.set_defaults(func=cmd_version)
+
+    hook = _command(sub, "hook", "connect an agent to memlog").add_subparsers(
+        dest="hook_command", required=True, metavar="HOOK"
+    )
+    p = _command(
+        hook,
+        "claude-code",
+        "Claude Code's PreCompact hook: store the transcript named by the JSON on stdin",
+    )
+    p.add_argument(
+        "--source", default="claude-code", help="the events' source field (default: %(default)s)"
+    )
+    p.set_defaults(func=cmd_hook_claude_code)
+    p = _command(hook, "install", "add `memlog hook claude-code` to Claude Code's settings.json")
+    p.add_argument(
+        "--project",
+        type=Path,
+        metavar="DIR",
+        help="the project's DIR/.claude/settings.json instead of ~/.claude/settings.json",
+    )
+    p.set_defaults(func=cmd_hook_install)
+
+    episode = _command(sub, "episode", "list compaction events and promote them to files")
+    episode_sub = episode.add_subparsers(dest="episode_command", required=True, metavar="ACTION")
+    p = _command(episode_sub, "list", "one line per compaction event in the ring")
+    p.add_argument("--session", metavar="S", help="only this session's events")
+    p.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text: for people (default); json: one object per event and line",
+    )
+    _add_view(p)
+    p.set_defaults(func=cmd_episode_list)
+    p = _command(
+        episode_sub, "promote", "write a session's events as DIR/<session>/<event>.jsonl and .json"
+    )
+    p.add_argument("--session", required=True, metavar="S", help="the session")
+    p.add_argument(
+        "--event", metavar="E", help="only this event (default: every complete one of the session)"
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="where to write (default: $XDG_DATA_HOME/memlog/episodes, "
+        "~/.local/share/memlog/episodes)",
+    )
+    _add_view(p)
+    p.set_defaults(func=cmd_episode_promote)
     return parser
 
 

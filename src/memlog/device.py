@@ -95,6 +95,10 @@ class Device:
             raise MemlogError(f"{self.path} is closed")
         return self._fd
 
+    def reopen(self, mode: str = "r") -> Device:
+        """Another open file of the same device (same path, same system calls)."""
+        return Device(self.path, mode, syscalls=self._sys)
+
     def close(self) -> None:
         """Close the file descriptor; closing twice is harmless."""
         if self._fd is not None:

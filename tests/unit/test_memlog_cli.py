@@ -113,25 +113,26 @@ def test_raw_output_is_the_records_bytes() -> None:
 
 def test_show_prints_one_json_line_per_record(fake_syscalls: Any, capsys: Any) -> None:
     """`memlog show` prints every record of the view, oldest first, as JSON lines."""
-    assert _main(_records(fake_syscalls), "show") == 0
+    assert _main(_records(fake_syscalls), "show", "--format", "json") == 0
     assert [line["seq"] for line in _json_lines(capsys.readouterr().out)] == [1, 2, 3]
 
 
 def test_show_limit_keeps_the_newest_records(fake_syscalls: Any, capsys: Any) -> None:
     """--limit N prints the newest N records."""
-    assert _main(_records(fake_syscalls), "show", "--limit", "2") == 0
+    assert _main(_records(fake_syscalls), "show", "--format", "json", "--limit", "2") == 0
     assert [line["seq"] for line in _json_lines(capsys.readouterr().out)] == [2, 3]
 
 
 def test_show_since_drops_older_records(fake_syscalls: Any, capsys: Any) -> None:
     """--since 2h leaves out a record written three hours ago."""
-    assert _main(_records(fake_syscalls), "show", "--since", "2h") == 0
+    assert _main(_records(fake_syscalls), "show", "--format", "json", "--since", "2h") == 0
     assert [line["seq"] for line in _json_lines(capsys.readouterr().out)] == [2, 3]
 
 
 def test_show_since_then_limit(fake_syscalls: Any, capsys: Any) -> None:
     """--limit applies after --since: the newest N of the recent ones."""
-    assert _main(_records(fake_syscalls), "show", "--since", "10m", "--limit", "5") == 0
+    args = ("--format", "json", "--since", "10m", "--limit", "5")
+    assert _main(_records(fake_syscalls), "show", *args) == 0
     assert [line["seq"] for line in _json_lines(capsys.readouterr().out)] == [2, 3]
 
 
@@ -187,14 +188,14 @@ def test_show_interrupted_exits_130(fake_syscalls: Any, monkeypatch: pytest.Monk
 
 def test_tail_prints_the_newest_n_records(fake_syscalls: Any, capsys: Any) -> None:
     """`memlog tail -n 2` prints the two newest records."""
-    assert _main(_records(fake_syscalls), "tail", "-n", "2") == 0
+    assert _main(_records(fake_syscalls), "tail", "--format", "json", "-n", "2") == 0
     assert [line["seq"] for line in _json_lines(capsys.readouterr().out)] == [2, 3]
 
 
 def test_tail_prints_ten_records_by_default(fake_syscalls: Any, capsys: Any) -> None:
     """Without -n, tail prints the newest 10."""
     many = [Record(i, NOW, 1000, 7, bytes(16), b"x").to_bytes() for i in range(1, 13)]
-    assert _main(fake_syscalls(reads=many), "tail") == 0
+    assert _main(fake_syscalls(reads=many), "tail", "--format", "json") == 0
     assert [line["seq"] for line in _json_lines(capsys.readouterr().out)] == list(range(3, 13))
 
 
@@ -203,7 +204,7 @@ def test_tail_follow_prints_new_records_and_exits_0_on_ctrl_c(
 ) -> None:
     """`memlog tail -f` prints records as poll() announces them; Ctrl-C exits 0."""
     fake = fake_syscalls(reads=[OLD.to_bytes()], polls=[[NEW.to_bytes()], KeyboardInterrupt()])
-    assert _main(fake, "tail", "-f") == 0
+    assert _main(fake, "tail", "--format", "json", "-f") == 0
     assert [line["seq"] for line in _json_lines(capsys.readouterr().out)] == [1, 3]
 
 
@@ -218,7 +219,7 @@ def test_show_warns_on_stderr_when_records_were_evicted_unread(
     fake = fake_syscalls(
         reads=[r.to_bytes() for r in (OLD, MID, NEW)], ioctl_results=_lost(0, 5, 5, 7)
     )
-    assert _main(fake, "show") == 0
+    assert _main(fake, "show", "--format", "json") == 0
     out, err = capsys.readouterr()
     assert len(_json_lines(out)) == 3
     warning = "memlog: warning: {} record(s) evicted before they could be read ({} since {})"
@@ -243,7 +244,7 @@ def test_tail_follow_warns_once_per_growth_across_the_backlog_and_the_follow(
         polls=[[NEW.to_bytes()], KeyboardInterrupt()],
         ioctl_results=_lost(0, 3, 3, 4),
     )
-    assert _main(fake, "tail", "-f") == 0
+    assert _main(fake, "tail", "--format", "json", "-f") == 0
     err = capsys.readouterr().err.splitlines()
     assert [line.split(" record(s)")[0] for line in err] == [
         "memlog: warning: 3",
@@ -373,9 +374,25 @@ def test_usage_errors_exit_2(args: list[str]) -> None:
     assert _run(*args).returncode == 2
 
 
-@pytest.mark.parametrize("command", ["write", "show", "tail", "stats", "clear", "version"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        "write",
+        "show",
+        "tail",
+        "stats",
+        "clear",
+        "version",
+        "hook",
+        "hook claude-code",
+        "hook install",
+        "episode",
+        "episode list",
+        "episode promote",
+    ],
+)
 def test_every_command_has_help(command: str) -> None:
     """`memlog COMMAND --help` explains it and exits 0."""
-    result = _run(command, "--help")
+    result = _run(*command.split(), "--help")
     assert result.returncode == 0
     assert b"usage: memlog " + command.encode() in result.stdout

@@ -1,0 +1,199 @@
+# SPDX-License-Identifier: MIT OR Apache-2.0
+"""Claude Code's PreCompact hook and `memlog hook install`, on an in-memory ring and temp files."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import RingSyscalls
+from test_memlog_compaction import SESSION, transcript
+
+from memlog import claude_code, cli, episodes
+from memlog.device import Device
+from memlog.errors import MemlogError
+
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+
+
+def hook_json(path: Path, **changes: Any) -> bytes:
+    fields = {
+        "session_id": SESSION,
+        "transcript_path": str(path),
+        "cwd": "/home/alice/project",
+        "hook_event_name": "PreCompact",
+        "trigger": "auto",
+        "custom_instructions": None,
+    }
+    fields.update(changes)
+    return json.dumps({k: v for k, v in fields.items() if v is not ...}).encode()
+
+
+def _hook(ring: RingSyscalls, stdin: bytes, monkeypatch: pytest.MonkeyPatch) -> int:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
+    return cli.main(["--device", "/dev/fake", "hook", "claude-code"], opener=ring.opener())
+
+
+def test_the_hook_stores_the_transcript_as_one_complete_event(
+    ring: RingSyscalls, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(transcript(1 << 20))
+    assert _hook(ring, hook_json(path), monkeypatch) == 0
+    with Device("/dev/fake", "r", syscalls=ring) as dev:
+        [event] = episodes.collect_events(dev)
+    assert event.complete and event.payload() == path.read_bytes()
+    assert (event.first.source, event.first.trigger) == ("claude-code", "auto")
+    assert event.first.extra == {"cwd": "/home/alice/project"}
+
+
+def test_the_hook_prints_nothing_on_stdout(
+    ring: RingSyscalls, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    """Claude Code hands a PreCompact hook's stdout to the summary as instructions."""
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(b"{}\n")
+    assert _hook(ring, hook_json(path), monkeypatch) == 0
+    assert capsys.readouterr() == ("", "")
+
+
+@pytest.mark.parametrize(
+    ("stdin", "message"),
+    [
+        (b"not json", "not JSON"),
+        (b"[1]", "not a JSON object"),
+        (hook_json(Path("/t"), session_id=...), "no session_id"),
+        (hook_json(Path("/t"), transcript_path=""), "no transcript_path"),
+        (hook_json(Path("/t"), hook_event_name="Stop"), "for 'Stop', not PreCompact"),
+        (hook_json(Path("/nonexistent/t.jsonl")), "cannot open the transcript"),
+    ],
+)
+def test_bad_hook_input_is_one_line_on_stderr_and_exit_1(
+    ring: RingSyscalls, monkeypatch: pytest.MonkeyPatch, capsys: Any, stdin: bytes, message: str
+) -> None:
+    assert _hook(ring, stdin, monkeypatch) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and message in err
+    assert ring.records == []
+
+
+def test_a_fifo_in_the_transcripts_place_does_not_hang_the_hook(tmp_path: Path) -> None:
+    fifo = tmp_path / "t.jsonl"
+    os.mkfifo(fifo)
+    with pytest.raises(MemlogError, match="not a regular file"):
+        claude_code.read_transcript(str(fifo))
+
+
+def test_a_hook_without_the_device_fails_without_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(b"{}\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "memlog", "--device", str(tmp_path / "none"), "hook", "claude-code"],
+        input=hook_json(path),
+        capture_output=True,
+        check=False,
+        env={**os.environ, "PYTHONPATH": SRC},
+        timeout=60,
+    )
+    assert result.returncode == 1 and result.stdout == b""
+    assert result.stderr.count(b"\n") == 1 and b"does not exist" in result.stderr
+
+
+def test_a_hook_on_a_ring_too_small_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    ring = RingSyscalls(capacity=64 << 10)
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(os.urandom(200_000))
+    assert _hook(ring, hook_json(path), monkeypatch) == 1
+    assert "ring holds at most 65536" in capsys.readouterr().err
+
+
+# -- memlog hook install
+
+OTHER_SETTINGS = {
+    "model": "opus",
+    "permissions": {"allow": ["Bash(git status)"]},
+    "hooks": {
+        "PreToolUse": [{"matcher": "Bash", "hooks": [{"type": "command", "command": "audit"}]}],
+        "PreCompact": [{"matcher": "manual", "hooks": [{"type": "command", "command": "notify"}]}],
+    },
+}
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    return tmp_path
+
+
+def test_install_creates_the_user_settings_with_the_hook(home: Path, capsys: Any) -> None:
+    assert cli.main(["hook", "install"]) == 0
+    settings = json.loads((home / ".claude/settings.json").read_text())
+    assert settings == {
+        "hooks": {
+            "PreCompact": [{"hooks": [{"type": "command", "command": "memlog hook claude-code"}]}]
+        }
+    }
+
+
+def test_install_keeps_every_other_setting_and_hook(home: Path) -> None:
+    path = home / ".claude/settings.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(OTHER_SETTINGS))
+    assert cli.main(["hook", "install"]) == 0
+    settings = json.loads(path.read_text())
+    assert settings["model"] == "opus" and settings["permissions"] == OTHER_SETTINGS["permissions"]
+    assert settings["hooks"]["PreToolUse"] == OTHER_SETTINGS["hooks"]["PreToolUse"]
+    assert settings["hooks"]["PreCompact"][0] == OTHER_SETTINGS["hooks"]["PreCompact"][0]
+    assert settings["hooks"]["PreCompact"][1]["hooks"][0]["command"] == "memlog hook claude-code"
+
+
+def test_install_keeps_a_backup_of_the_file_it_changed(home: Path) -> None:
+    path = home / ".claude/settings.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(OTHER_SETTINGS))
+    path.chmod(0o640)
+    cli.main(["hook", "install"])
+    [backup] = path.parent.glob("settings.json.memlog-*.bak")
+    assert json.loads(backup.read_text()) == OTHER_SETTINGS
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+def _snapshot(directory: Path) -> list[tuple[str, bytes, int]]:
+    return sorted((p.name, p.read_bytes(), p.stat().st_mtime_ns) for p in directory.iterdir())
+
+
+def test_a_second_install_changes_nothing(home: Path, capsys: Any) -> None:
+    path = home / ".claude/settings.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(OTHER_SETTINGS))
+    cli.main(["hook", "install"])
+    after_first = _snapshot(path.parent)
+    capsys.readouterr()
+    assert cli.main(["hook", "install"]) == 0
+    assert "nothing changed" in capsys.readouterr().out
+    assert _snapshot(path.parent) == after_first
+
+
+def test_install_into_a_project(tmp_path: Path) -> None:
+    assert cli.main(["hook", "install", "--project", str(tmp_path)]) == 0
+    settings = json.loads((tmp_path / ".claude/settings.json").read_text())
+    assert "PreCompact" in settings["hooks"]
+
+
+def test_install_refuses_a_settings_file_that_is_not_json(home: Path, capsys: Any) -> None:
+    path = home / ".claude/settings.json"
+    path.parent.mkdir()
+    path.write_text("{ not json")
+    assert cli.main(["hook", "install"]) == 1
+    assert "is not valid JSON" in capsys.readouterr().err
+    assert path.read_text() == "{ not json"
+    assert [p.name for p in path.parent.iterdir()] == ["settings.json"]

@@ -1,0 +1,156 @@
+# SPDX-License-Identifier: MIT OR Apache-2.0
+"""The compaction-event record format: parts that fit, deterministic CBOR, checked payloads."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import uuid
+
+import cbor2
+import pytest
+
+from memlog import compaction, uapi
+from memlog.compaction import EventFormatError
+
+SESSION = "3f1c2a4e-9b7d-4c1e-8f00-123456789abc"
+
+
+def transcript(size: int, seed: int = 1) -> bytes:
+    """JSON lines shaped like a Claude Code transcript, about ``size`` bytes, some entropy."""
+    rng = random.Random(seed)
+    words = [f"w{rng.getrandbits(20):x}" for _ in range(4000)]
+    lines, total = [], 0
+    while total < size:
+        text = " ".join(rng.choice(words) for _ in range(rng.randint(5, 80)))
+        line = json.dumps(
+            {"type": "user", "sessionId": SESSION, "message": {"role": "user", "content": text}}
+        ).encode()
+        lines.append(line + b"\n")
+        total += len(line) + 1
+    return b"".join(lines)[:size]
+
+
+def encode(payload: bytes, **kwargs: object) -> list[compaction.Part]:
+    fields: dict = {"source": "claude-code", "session": SESSION, "trigger": "auto", "ts": 10**18}
+    return compaction.encode_event(payload, **{**fields, **kwargs})
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b"x", transcript(1 << 20), random.Random(2).randbytes(300_000), bytes(5 << 20)],
+    ids=["1 byte", "1 MB transcript", "300 KB random", "5 MB zeros"],
+)
+def test_every_part_fits_in_a_64_kib_record_with_its_header(payload: bytes) -> None:
+    for part in encode(payload):
+        assert uapi.RECORD_HEADER.size + len(part.to_blob()) <= uapi.RECORD_MAX
+
+
+def test_incompressible_payloads_are_kept_as_identity_and_split_into_parts() -> None:
+    payload = random.Random(3).randbytes(300_000)
+    parts = encode(payload)
+    assert {p.encoding for p in parts} == {"identity"}
+    assert len(parts) == 5  # 300,000 bytes in parts of at most 65,480 bytes of blob
+    assert [p.part for p in parts] == list(range(5)) and {p.parts for p in parts} == {5}
+
+
+def test_a_transcript_is_compressed_with_zstd() -> None:
+    payload = transcript(1 << 20)
+    parts = encode(payload)
+    assert parts[0].encoding == "zstd"
+    assert sum(len(p.data) for p in parts) < len(payload) // 2
+
+
+def test_parts_share_event_session_sha256_and_size() -> None:
+    payload = transcript(1 << 20)
+    parts = encode(payload)
+    assert len({(p.event, p.session, p.sha256, p.size, p.ts) for p in parts}) == 1
+    assert parts[0].sha256 == hashlib.sha256(payload).digest()
+    assert parts[0].size == len(payload)
+
+
+def test_parts_reassemble_to_the_payload_byte_for_byte() -> None:
+    payload = transcript(1 << 20)
+    parts = [compaction.decode_part(p.to_blob()) for p in encode(payload)]
+    data = b"".join(p.data for p in parts if p)
+    first = parts[0]
+    assert first is not None
+    assert compaction.decode_payload(first.encoding, data, first.sha256, first.size) == payload
+
+
+def test_encoding_is_deterministic_for_the_same_event() -> None:
+    payload = transcript(200_000)
+    first = [p.to_blob() for p in encode(payload, event="e1")]
+    again = [p.to_blob() for p in encode(payload, event="e1")]
+    assert first == again
+
+
+def test_map_keys_are_in_rfc_8949_deterministic_order() -> None:
+    """Core deterministic encoding: keys sorted by their encoded bytes (shorter first here)."""
+    blob = encode(b"hello", extra={"cwd": "/home/alice"})[0].to_blob()
+    keys = list(cbor2.loads(blob))
+    assert keys == sorted(keys, key=lambda k: cbor2.dumps(k))
+    assert keys[:2] == ["v", "ts"]
+
+
+def test_a_part_carries_every_field_of_the_format() -> None:
+    blob = encode(b"hello", extra={"cwd": "/home/alice"})[0].to_blob()
+    fields = cbor2.loads(blob)
+    assert fields["v"] == 1 and fields["kind"] == "compaction"
+    assert set(fields) == {
+        "v", "kind", "source", "session", "event", "part", "parts", "trigger", "ts",
+        "encoding", "sha256", "data", "size", "cwd",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [b"", b"hello", b'{"hello":"world"}', cbor2.dumps({"kind": "note"}), cbor2.dumps([1, 2])],
+)
+def test_other_records_are_not_compaction_parts(blob: bytes) -> None:
+    assert compaction.decode_part(blob) is None
+
+
+def _part_map(**changes: object) -> dict:
+    fields = encode(b"hello")[0].to_map()
+    fields.update(changes)
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"sha256": None},
+        {"v": 2},
+        {"encoding": "gzip"},
+        {"part": 1},
+        {"parts": True},
+        {"sha256": b"short"},
+        {"session": 7},
+    ],
+    ids=["no sha256", "version 2", "unknown encoding", "part past parts", "bool", "short", "type"],
+)
+def test_a_malformed_compaction_part_is_an_error(changes: dict) -> None:
+    with pytest.raises(EventFormatError):
+        compaction.decode_part(cbor2.dumps(_part_map(**changes), canonical=True))
+
+
+def test_a_payload_not_matching_its_sha256_is_refused() -> None:
+    part = encode(b"hello world")[0]
+    with pytest.raises(EventFormatError, match="sha256"):
+        compaction.decode_payload(part.encoding, b"hello there", part.sha256, None)
+
+
+def test_header_session_of_a_uuid_session_is_the_uuid_bytes() -> None:
+    assert compaction.header_session_id(SESSION) == uuid.UUID(SESSION).bytes
+
+
+def test_header_session_of_another_session_is_its_sha256_prefix() -> None:
+    assert compaction.header_session_id("chat-42") == hashlib.sha256(b"chat-42").digest()[:16]
+
+
+@pytest.mark.parametrize("bad", ["", "../etc", ".hidden", "a/b", "x" * 129, "tab\there"])
+def test_ids_that_cannot_name_a_file_are_refused(bad: str) -> None:
+    with pytest.raises(compaction.MemlogError):
+        compaction.check_id(bad, "session id")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from memlog import compaction, episodes, uapi
+from memlog import episodes, uapi
 from memlog.device import Device
 from memlog.errors import MemlogError
 
@@ -93,40 +93,26 @@ def read_transcript(path: str) -> bytes:
     return data
 
 
-@dataclass(frozen=True)
-class Captured:
-    """What :func:`capture` wrote: the event id and each part's blob size."""
-
-    session: str
-    event: str
-    sizes: list[int]
-    payload_size: int
-
-
 def capture(
     hook: HookInput,
     *,
     device: str = uapi.DEVICE_PATH,
     source: str = "claude-code",
     opener: Callable[[str, str], Device] = Device,
-) -> Captured:
+) -> episodes.Stored:
     """Write the transcript ``hook`` names as one compaction event; raise MemlogError if not whole.
 
     ``opener(path, mode)`` opens the device (tests pass one on fake syscalls).
     """
-    payload = read_transcript(hook.transcript_path)
-    extra = {"cwd": hook.cwd} if hook.cwd else {}
-    parts = compaction.encode_event(
-        payload,
+    return episodes.store_event(
+        read_transcript(hook.transcript_path),
         source=source,
         session=hook.session_id,
         trigger=hook.trigger,
-        ts=time.time_ns(),
-        extra=extra,
+        extra={"cwd": hook.cwd} if hook.cwd else None,
+        device=device,
+        opener=opener,
     )
-    with opener(device, "w") as dev:
-        sizes = episodes.write_event(dev, parts)
-    return Captured(hook.session_id, parts[0].event, sizes, len(payload))
 
 
 # -- settings.json

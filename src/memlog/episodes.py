@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +65,35 @@ def write_event(dev: Device, parts: list[Part]) -> list[int]:
     if after.total_evictions != before.total_evictions:
         _check_still_there(dev.reopen("r"), parts)
     return [len(b) for b in blobs]
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What :func:`store_event` wrote: the event's ids, each part's blob size, the payload's."""
+
+    session: str
+    event: str
+    sizes: list[int]
+    payload_size: int
+
+
+def store_event(
+    payload: bytes,
+    *,
+    source: str,
+    session: str,
+    trigger: str,
+    extra: dict[str, str] | None = None,
+    device: str = uapi.DEVICE_PATH,
+    opener: Callable[[str, str], Device] = Device,
+) -> Stored:
+    """Encode ``payload`` as one event stamped now and write it whole (see write_event)."""
+    parts = compaction.encode_event(
+        payload, source=source, session=session, trigger=trigger, ts=time.time_ns(), extra=extra
+    )
+    with opener(device, "w") as dev:
+        sizes = write_event(dev, parts)
+    return Stored(session, parts[0].event, sizes, len(payload))
 
 
 def _check_still_there(reader: Device, parts: list[Part]) -> None:

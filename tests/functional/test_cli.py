@@ -120,14 +120,25 @@ def test_show_limit_keeps_the_newest_records() -> None:
     """`memlog show --limit 2` prints the two newest records."""
     for i in range(5):
         _write("alice", b"n%d" % i)
-    assert _blobs(memlog_cli("alice", "show", "--limit", "2").stdout) == [b"n3", b"n4"]
+    shown = memlog_cli("alice", "show", "--limit", "2", "--format", "json").stdout
+    assert _blobs(shown) == [b"n3", b"n4"]
+
+
+def test_show_prints_a_line_per_record_for_people_by_default() -> None:
+    """The README's `echo -n '{"hello":"world"}' | memlog write; memlog show --limit 5`."""
+    _write("alice", b'{"hello":"world"}')
+    result = memlog_cli("alice", "show", "--limit", "5")
+    assert result.returncode == 0
+    [line] = result.stdout.decode().splitlines()
+    assert f" uid={uid_of('alice')} " in line
+    assert line.endswith(' 17 B: {"hello":"world"}')
 
 
 def test_root_show_all_includes_every_users_records() -> None:
     """`memlog show --all` as root lists alice's and bob's records."""
     _write("alice", b"from-alice")
     _write("bob", b"from-bob")
-    out = memlog_cli("root", "show", "--all").stdout.decode().splitlines()
+    out = memlog_cli("root", "show", "--all", "--format", "json").stdout.decode().splitlines()
     assert {json.loads(x)["uid"] for x in out} == {uid_of("alice"), uid_of("bob")}
 
 
@@ -142,7 +153,7 @@ def test_tail_follow_prints_a_record_written_after_it_started() -> None:
     """`memlog tail -f` prints a record written while it runs."""
     _write("alice", b"before")
     follower = subprocess.Popen(
-        [sys.executable, "-m", "memlog", "tail", "-f"],
+        [sys.executable, "-m", "memlog", "tail", "-f", "--format", "json"],
         bufsize=0,  # unbuffered: select() then sees every line still to be read
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

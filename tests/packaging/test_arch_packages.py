@@ -188,11 +188,12 @@ def test_memlog_tools_ships_both_licences_and_no_bytecode(
 def test_memlog_tools_pkginfo_has_version_and_depends_on_python_and_systemd(
     builds: tuple[Build, Build], cfg: config.Config
 ) -> None:
-    """.PKGINFO: pkgver VERSION-RELEASE, depends python and systemd, MIT OR Apache-2.0."""
+    """.PKGINFO: pkgver VERSION-RELEASE, depends python (cbor2, zstandard) and systemd, MIT OR
+    Apache-2.0."""
     first, _ = builds
     info = _meta(first.package(cfg.packages.tools), ".PKGINFO")
     assert info["pkgver"] == [f"{cfg.memlog.version}-{cfg.memlog.release}"]
-    assert info["depend"] == ["python", "systemd"]
+    assert info["depend"] == ["python", "python-cbor2", "python-zstandard", "systemd"]
     assert info["license"] == ["MIT OR Apache-2.0"]
 
 

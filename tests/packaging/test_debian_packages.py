@@ -235,12 +235,17 @@ def test_memlog_dkms_depends_on_dkms_and_the_same_tools(build: Build) -> None:
     assert f"{cfg.packages.tools} (= {cfg.memlog.version}-{cfg.memlog.release})" in depends
 
 
-def test_memlog_tools_depends_on_python3_and_systemd_sysusers(build: Build) -> None:
-    """${python3:Depends} gives python3 (>= 3.11~); dh_installsysusers adds systemd-sysusers."""
+def test_memlog_tools_depends_on_python3_cbor2_zstandard_and_systemd_sysusers(
+    build: Build,
+) -> None:
+    """${python3:Depends} gives python3 (>= 3.11~), python3-cbor2 and python3-zstandard (and no
+    optional extra: anthropic, claude-agent-sdk); dh_installsysusers adds systemd-sysusers."""
     depends = [
         d.strip() for d in _field(build.deb(config.load().packages.tools), "Depends").split(",")
     ]
     assert "python3:any (>= 3.11~)" in depends
+    names = {d.split()[0] for d in depends if d.startswith("python3")}
+    assert names == {"python3-cbor2", "python3-zstandard", "python3:any"}, depends
     assert "systemd | systemd-standalone-sysusers | systemd-sysusers" in depends
 
 

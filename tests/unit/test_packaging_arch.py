@@ -97,8 +97,14 @@ def test_memlog_dkms_has_no_build_function(rendered: Path, cfg: config.Config) -
 
 
 def test_memlog_tools_depends_on_python_and_systemd(rendered: Path, cfg: config.Config) -> None:
-    """memlog-tools needs python for the command and systemd's hooks for its system files."""
-    assert _values(rendered, cfg.packages.tools, "depends") == ["python", "systemd"]
+    """memlog-tools needs python, cbor2 and zstandard for the command, systemd's hooks for its
+    system files."""
+    assert _values(rendered, cfg.packages.tools, "depends") == [
+        "python",
+        "python-cbor2",
+        "python-zstandard",
+        "systemd",
+    ]
     assert _values(rendered, cfg.packages.tools, "license") == ["MIT OR Apache-2.0"]
 
 

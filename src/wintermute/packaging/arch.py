@@ -101,8 +101,10 @@ def _render_tools(env: jinja2.Environment, ctx: dict[str, Any], dest: Path, tmp:
     files: list[Source] = []
     lib = tmp / "lib"
     userspace.copy_library(lib)
-    for src in sorted(lib.iterdir()):
-        files.append(_add(dest, src, src.name, f"/usr/lib/{name}/memlog/{src.name}"))
+    for module in userspace.library_modules():
+        # a flat source name (agents/__init__.py: agents.__init__.py) beside the PKGBUILD
+        source = ".".join(module.parts)
+        files.append(_add(dest, lib / module, source, f"/usr/lib/{name}/memlog/{module}"))
     launcher = _render_file(env, ctx, "memlog-tools/memlog.j2", tmp / "memlog")
     files.append(_add(dest, launcher, "memlog", "/usr/bin/memlog", "755"))
     system = tmp / "system"
@@ -111,6 +113,8 @@ def _render_tools(env: jinja2.Environment, ctx: dict[str, Any], dest: Path, tmp:
         files.append(_add(dest, system / file_name, file_name, installed))
     rendering.render_group(env, ctx, "doc", tmp / "doc")
     files.append(_add(dest, tmp / "doc" / "memlog.1", "memlog.1", "/usr/share/man/man1/memlog.1"))
+    for doc in userspace.DOCS:
+        files.append(_add(dest, doc, doc.name, f"/usr/share/doc/{name}/{doc.name}"))
     mit = _render_file(env, ctx, "memlog-tools/LICENSE-MIT.j2", tmp / "LICENSE-MIT")
     apache = rendering.TEMPLATES / "arch" / "memlog-tools" / "LICENSE-Apache-2.0"
     for licence in (mit, apache):

@@ -56,7 +56,7 @@ LOG = "debian-build.log"
 DRIVER = "drivers/char/memlog"
 # What the packages are built from, relative to the repository.
 UPSTREAM_PATHS = (DRIVER, "include/uapi/linux/memlog.h", "src/memlog", "pyproject.toml",
-                  "README.md")  # fmt: skip
+                  "README.md", "docs")  # fmt: skip
 # lintian: any error or warning fails the build.  Info tags are shown too (an
 # unused override is one).  Not --show-overrides: lintian 2.116 then counts the
 # overridden tags towards --fail-on.

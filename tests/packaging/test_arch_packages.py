@@ -264,10 +264,19 @@ def test_pacman_qo_names_memlog_tools_as_owner_of_the_memlog_command(
 def test_pacman_qo_names_memlog_tools_as_owner_of_the_library(
     root: Path, cfg: config.Config
 ) -> None:
-    """/usr/lib/memlog-tools/memlog/__init__.py and cli.py are owned by memlog-tools."""
+    """/usr/lib/memlog-tools/memlog/__init__.py, cli.py and agents/claude_agent_sdk.py are owned
+    by memlog-tools."""
     name = cfg.packages.tools
-    for module in ("__init__.py", "cli.py"):
+    for module in ("__init__.py", "cli.py", "agents/claude_agent_sdk.py"):
         assert _owner(root, f"/usr/lib/{name}/memlog/{module}") == name
+
+
+def test_pacman_qo_names_memlog_tools_as_owner_of_the_record_format_documentation(
+    root: Path, cfg: config.Config
+) -> None:
+    """/usr/share/doc/memlog-tools/record-format.md is memlog-tools'."""
+    name = cfg.packages.tools
+    assert _owner(root, f"/usr/share/doc/{name}/record-format.md") == name
 
 
 def test_pacman_qo_names_memlog_tools_as_owner_of_the_udev_rule(

@@ -125,14 +125,16 @@ def test_debs_are_reproducible_under_reprotest(build: Build, tmp_path: Path) -> 
 
 
 def test_memlog_tools_ships_the_library_pybuild_built(build: Build) -> None:
-    """The memlog package's modules and a memlog-VERSION.dist-info, in dist-packages."""
+    """The memlog package's modules (memlog.agents too) and a memlog-VERSION.dist-info, in
+    dist-packages."""
     cfg = config.load()
     files = _listing(build.deb(cfg.packages.tools))
     modules = {
-        f"{DIST_PACKAGES}/memlog/{Path(f).name}"
+        f"{DIST_PACKAGES}/{Path(f).relative_to('src')}"
         for f in debian.upstream_files()
         if f.startswith("src/memlog/") and f.endswith(".py")
     }
+    assert f"{DIST_PACKAGES}/memlog/agents/claude_agent_sdk.py" in modules  # subpackages too
     assert modules and modules <= files
     assert f"{DIST_PACKAGES}/memlog-{cfg.memlog.version}.dist-info/METADATA" in files
 
@@ -144,6 +146,13 @@ def test_memlog_tools_ships_only_the_memlog_distribution(build: Build) -> None:
     tops = {f.removeprefix(prefix).split("/")[0] for f in files if f.startswith(prefix)}
     assert tops == {"memlog", f"memlog-{config.load().memlog.version}.dist-info"}
     assert not [f for f in files if "wintermute" in f or "__pycache__" in f]
+
+
+def test_memlog_tools_ships_the_record_format_documentation(build: Build) -> None:
+    """docs/record-format.md, byte for byte, as /usr/share/doc/<tools>/record-format.md."""
+    tools = config.load().packages.tools
+    shipped = _member(build.deb(tools), f"/usr/share/doc/{tools}/record-format.md")
+    assert shipped == (REPO / "docs" / "record-format.md").read_text()
 
 
 def test_usr_bin_memlog_is_the_entry_point_of_pyproject(build: Build) -> None:

@@ -258,7 +258,7 @@ def _events(args: argparse.Namespace, opener: Opener) -> list[episodes.Event]:
     with opener(args.device, "r") as dev:
         _select_view(dev, args)
         found = episodes.collect_events(dev, on_bad=bad)
-    if args.session is not None:
+    if getattr(args, "session", None) is not None:
         found = [e for e in found if e.session == args.session]
     return found
 
@@ -285,8 +285,29 @@ def cmd_episode_list(args: argparse.Namespace, opener: Opener) -> int:
     return 0
 
 
+def _promote_new(found: list[episodes.Event], out_dir: Path) -> int:
+    """Promote each complete event not yet promoted; a failure is a warning, then status 1."""
+    status = 0
+    for event in found:
+        if not event.complete or episodes.is_promoted(event, out_dir):
+            continue
+        try:
+            transcript, _ = episodes.promote(event, out_dir)
+        except MemlogError as exc:
+            print(f"memlog: warning: {exc}", file=sys.stderr)
+            status = 1
+            continue
+        print(transcript)
+    return status
+
+
 def cmd_episode_promote(args: argparse.Namespace, opener: Opener) -> int:
     found = _events(args, opener)
+    out_dir = args.out if args.out is not None else episodes.default_episode_dir()
+    if args.all_sessions:
+        if args.event is not None:
+            raise MemlogError("--event needs --session, not --all-sessions")
+        return _promote_new(found, out_dir)
     if args.event is not None:
         chosen = [e for e in found if e.event == args.event]
         if not chosen:
@@ -303,7 +324,6 @@ def cmd_episode_promote(args: argparse.Namespace, opener: Opener) -> int:
         if not chosen:
             what = "incomplete events only" if incomplete else "no compaction event"
             raise MemlogError(f"session {args.session} has {what} in the ring: nothing written")
-    out_dir = args.out if args.out is not None else episodes.default_episode_dir()
     for event in chosen:
         transcript, _ = episodes.promote(event, out_dir)
         print(transcript)
@@ -426,7 +446,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(
         episode_sub, "promote", "write a session's events as DIR/<session>/<event>.jsonl and .json"
     )
-    p.add_argument("--session", required=True, metavar="S", help="the session")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--session", metavar="S", help="the session")
+    which.add_argument(
+        "--all-sessions",
+        action="store_true",
+        help="every complete event not promoted yet, of any session (memlog-promote.service)",
+    )
     p.add_argument(
         "--event", metavar="E", help="only this event (default: every complete one of the session)"
     )

@@ -286,6 +286,23 @@ def _write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
+def is_promoted(event: Event, out_dir: Path) -> bool:
+    """True if ``out_dir`` already holds ``event``: its metadata with the same sha256, and a
+    transcript of the right size."""
+    try:
+        directory = out_dir / compaction.check_id(event.session, "session id")
+        name = compaction.check_id(event.event, "event id")
+        meta = json.loads((directory / f"{name}.json").read_text(encoding="utf-8"))
+        size = (directory / f"{name}.jsonl").stat().st_size
+    except (MemlogError, OSError, ValueError):
+        return False
+    return (
+        isinstance(meta, dict)
+        and meta.get("sha256") == event.first.sha256.hex()
+        and (event.first.size is None or size == event.first.size)
+    )
+
+
 def promote(event: Event, out_dir: Path) -> tuple[Path, Path]:
     """Write ``event`` as ``out_dir/<session>/<event>.jsonl`` plus ``.json``; return both paths.
 

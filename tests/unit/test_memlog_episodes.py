@@ -212,3 +212,44 @@ def test_episode_promote_of_an_unknown_event_is_an_error(
     args = ("--session", SESSION, "--event", "nope", "--out", str(tmp_path))
     assert _main(ring, "episode", "promote", *args) == 1
     assert "no event nope" in capsys.readouterr().err
+
+
+def test_promote_all_sessions_writes_each_complete_event_once(
+    ring: RingSyscalls, tmp_path: Path, capsys: Any
+) -> None:
+    """What memlog-promote.service runs: new complete events of any session, then nothing."""
+    _write(ring, b"one", event="e1", session="s1")
+    _write(ring, b"two", event="e2", session="s2")
+    _write(ring, os.urandom(300_000), event="e3", session="s3")
+    ring.records = [r for r in ring.records if r.seq != 3]  # e3 lost its first part
+    args = ("episode", "promote", "--all-sessions", "--out", str(tmp_path))
+    assert _main(ring, *args) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        str(tmp_path / "s1" / "e1.jsonl"),
+        str(tmp_path / "s2" / "e2.jsonl"),
+    ]
+    assert _main(ring, *args) == 0
+    assert capsys.readouterr() == ("", "")
+
+
+def test_promote_all_sessions_promotes_again_an_event_whose_file_changed(
+    ring: RingSyscalls, tmp_path: Path, capsys: Any
+) -> None:
+    _write(ring, b"one", event="e1", session="s1")
+    args = ("episode", "promote", "--all-sessions", "--out", str(tmp_path))
+    _main(ring, *args)
+    (tmp_path / "s1" / "e1.jsonl").write_bytes(b"on")
+    capsys.readouterr()
+    assert _main(ring, *args) == 0
+    assert (tmp_path / "s1" / "e1.jsonl").read_bytes() == b"one"
+
+
+def test_promote_all_sessions_warns_about_an_unusable_session_and_exits_1(
+    ring: RingSyscalls, tmp_path: Path, capsys: Any
+) -> None:
+    _write(ring, b"one", event="e1", session="../evil")
+    _write(ring, b"two", event="e2", session="s2")
+    assert _main(ring, "episode", "promote", "--all-sessions", "--out", str(tmp_path)) == 1
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [str(tmp_path / "s2" / "e2.jsonl")]
+    assert "not usable as a file name" in err

@@ -86,6 +86,8 @@ def helper_files(packages: dict[str, str]) -> dict[str, str]:
         "system/sysusers.conf": f"{tools}.sysusers",  # dh_installsysusers
         "system/sysctl.conf": "sysctl.d/60-memlog.conf",  # dh_install: <tools>.install
         "system/modules-load.conf": "modules-load.d/memlog.conf",  # dh_install
+        "system/memlog-promote.service": f"{tools}.memlog-promote.user.service",
+        "system/memlog-promote.timer": f"{tools}.memlog-promote.user.timer",
         "doc/memlog.1": "memlog.1",  # dh_installman: <tools>.manpages
         "dkms/dkms.conf": f"{dkms}.dkms",  # dh_dkms
     }

@@ -1,8 +1,9 @@
 """The system integration files memlog-tools owns, and where each one is installed.
 
 Every packaging target installs exactly these, rendered from
-``templates/system``, so the group, the udev rule, the sysctl setting and the
-module autoload are the same whichever way memlog ships.  Only their paths
+``templates/system``, so the group, the udev rule, the sysctl setting, the
+module autoload and the user units promoting episodes are the same whichever
+way memlog ships.  Only their paths
 differ: :data:`INSTALLED_PATHS` is the canonical layout (systemd's vendor
 directories under ``/usr/lib``, used by Arch and ``invoke dkms-install``);
 Debian's debhelper helpers choose their own (:func:`installed_paths`).
@@ -25,6 +26,8 @@ INSTALLED_PATHS: dict[str, str] = {
     "udev.rules": "/usr/lib/udev/rules.d/60-memlog.rules",
     "sysctl.conf": "/usr/lib/sysctl.d/60-memlog.conf",
     "modules-load.conf": "/usr/lib/modules-load.d/memlog.conf",
+    "memlog-promote.service": "/usr/lib/systemd/user/memlog-promote.service",
+    "memlog-promote.timer": "/usr/lib/systemd/user/memlog-promote.timer",
 }
 
 # Where debhelper (compat 13, bookworm) puts them; {tools} is the tools package.
@@ -36,6 +39,9 @@ DEBIAN_PATHS: dict[str, str] = {
     # dh_install, from debian/sysctl.d/ and debian/modules-load.d/
     "sysctl.conf": "/usr/lib/sysctl.d/60-memlog.conf",
     "modules-load.conf": "/usr/lib/modules-load.d/memlog.conf",
+    # dh_installsystemduser --name=memlog-promote
+    "memlog-promote.service": "/usr/lib/systemd/user/memlog-promote.service",
+    "memlog-promote.timer": "/usr/lib/systemd/user/memlog-promote.timer",
 }
 
 _BY_DISTRO = {"arch": INSTALLED_PATHS, "debian": DEBIAN_PATHS}

@@ -43,6 +43,20 @@ def test_sysctl_file_carries_the_configured_ring_size(tmp_path: Path) -> None:
     assert f"kernel.memlog.ring_size = {cfg.memlog.system.ring_size}" in text
 
 
+def test_promote_user_unit_runs_for_members_of_the_configured_group(tmp_path: Path) -> None:
+    """memlog-promote.service runs `memlog episode promote --all-sessions`, only for members of
+    kernel.yaml's group; the timer starts it every 10 minutes once enabled."""
+    cfg = config.load()
+    system = dataclasses.replace(cfg.memlog.system, group="agents")
+    cfg = dataclasses.replace(cfg, memlog=dataclasses.replace(cfg.memlog, system=system))
+    dest = render.render(tmp_path / "render", cfg)
+    service = (dest / "system" / "memlog-promote.service").read_text().splitlines()
+    assert "ConditionGroup=agents" in service
+    assert "ExecStart=/usr/bin/memlog episode promote --all-sessions" in service
+    timer = (dest / "system" / "memlog-promote.timer").read_text().splitlines()
+    assert "OnUnitActiveSec=10min" in timer and "WantedBy=timers.target" in timer
+
+
 def test_dkms_conf_names_version_and_minimum_kernel(tmp_path: Path) -> None:
     """dkms.conf's version and minimum kernel come from kernel.yaml."""
     cfg = config.load()

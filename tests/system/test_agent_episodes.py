@@ -179,27 +179,26 @@ def test_the_episode_survives_the_agent_killed_and_its_files_removed(
 
 def test_the_user_unit_promotes_the_members_episodes(agent: Any, hooked: dict[str, Any]) -> None:
     """memlog-promote.service (shipped, not enabled), started in the member's own service
-    manager, writes the complete event again (its files were removed above); the timer is
-    installed, disabled."""
+    manager (lingering: logind starts user@UID.service), writes the complete event again (its
+    files were removed above); the timer is installed, disabled."""
     uid = agent.user(AGENT).uid
     runtime = f"/run/user/{uid}"
     systemctl = f"runuser -u {AGENT} -- env XDG_RUNTIME_DIR={runtime} systemctl --user"
     agent.check_output(f"loginctl enable-linger {AGENT}")
     try:
         for _ in range(120):
-            if agent.socket(f"unix://{runtime}/systemd/private").is_listening:
+            if agent.file(f"{runtime}/systemd/private").exists:
                 break
             time.sleep(0.5)
-        assert agent.run(f"{systemctl} is-enabled memlog-promote.timer").stdout.strip() == (
-            "disabled"
-        )
+        enabled = agent.run(f"{systemctl} is-enabled memlog-promote.timer")
+        assert enabled.stdout.strip() == "disabled", enabled.stderr
         started = agent.run(f"{systemctl} start memlog-promote.service")
         assert started.rc == 0, started.stderr
         [event] = [e for e in _events(agent) if e["trigger"] == "auto"]
         promoted = f"{EPISODES}/{event['event']}.jsonl"
         assert agent.check_output(f"sha256sum {promoted}").split()[0] == hooked["digest"]
     finally:
-        agent.check_output(f"loginctl disable-linger {AGENT}")
+        agent.run(f"loginctl disable-linger {AGENT}; systemctl stop user@{uid}.service")
 
 
 def test_a_10_mb_transcript_is_kept_within_the_hook_s_own_time_limit(

@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from memlog import episodes, uapi
+from memlog import compaction, episodes, uapi
 from memlog.device import Device
 from memlog.errors import MemlogError
 
 HOOK_COMMAND = "memlog hook claude-code"
 HOOK_EVENT = "PreCompact"
-TRANSCRIPT_MAX = uapi.RING_SIZE_MAX
+TRANSCRIPT_MAX = compaction.PAYLOAD_MAX
 """The largest transcript a hook reads (256 MiB, the largest ring; rings are smaller)."""
 
 
@@ -128,9 +128,10 @@ def _has_hook(entries: list[Any], command: str) -> bool:
     for entry in entries:
         if not isinstance(entry, dict):
             continue
-        for hook in entry.get("hooks") or []:
+        hooks = entry.get("hooks")
+        for hook in hooks if isinstance(hooks, list) else []:
             if isinstance(hook, dict) and hook.get("command") == command:
-                return True
+                return True  # whatever its matcher: the user chose it
     return False
 
 
@@ -161,17 +162,21 @@ def install(path: Path, command: str = HOOK_COMMAND) -> Installed:
 
     A second run changes nothing.  Before changing an existing file, a copy
     is kept as ``settings.json.memlog-<time>.bak``; the new file replaces the
-    old one atomically, with the old one's mode.
+    old one atomically, with the old one's mode.  A settings.json that is a
+    symbolic link (a dotfiles repository) stays one: its target is replaced.
     """
+    path = path.resolve() if path.is_symlink() else path
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         text = None
+    except UnicodeDecodeError:
+        raise MemlogError(f"{path} is not UTF-8 text: fix it first") from None
     except OSError as exc:
         raise MemlogError(f"cannot read {path}: {exc.strerror}") from None
     try:
         settings = json.loads(text) if text is not None and text.strip() else {}
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise MemlogError(f"{path} is not valid JSON ({exc}): fix it first") from None
     if not isinstance(settings, dict):
         raise MemlogError(f"{path} does not hold a JSON object")
@@ -190,6 +195,8 @@ def install(path: Path, command: str = HOOK_COMMAND) -> Installed:
             with os.fdopen(fd, "w", encoding="utf-8") as out:
                 json.dump(settings, out, indent=2, ensure_ascii=False)
                 out.write("\n")
+                out.flush()
+                os.fsync(out.fileno())
             os.chmod(tmp, mode)
             os.replace(tmp, path)
         except BaseException:

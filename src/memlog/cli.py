@@ -263,6 +263,12 @@ def _events(args: argparse.Namespace, opener: Opener) -> list[episodes.Event]:
     return found
 
 
+def _why_incomplete(event: episodes.Event) -> str:
+    if event.missing:
+        return f"parts {episodes.describe_parts(event.missing)} of {event.expected} are missing"
+    return f"{event.conflicts} part(s) disagree with the others about the event"
+
+
 def cmd_episode_list(args: argparse.Namespace, opener: Opener) -> int:
     found = _events(args, opener)
     out, _ = _outputs()
@@ -270,27 +276,23 @@ def cmd_episode_list(args: argparse.Namespace, opener: Opener) -> int:
         for event in found:
             out.write(json.dumps(event.summary()) + "\n")
         return 0
+    several_uids = args.all or args.uid is not None
     for event in found:
         size = "?" if event.first.size is None else display.format_size(event.first.size)
-        state = "complete" if event.complete else "INCOMPLETE"
-        if event.missing:
-            state += f" (missing {episodes.describe_parts(event.missing)})"
-        elif event.conflicts:
-            state += f" ({event.conflicts} conflicting part(s))"
+        state = "complete" if event.complete else f"INCOMPLETE ({_why_incomplete(event)})"
+        uid = f"uid {event.uid} " if several_uids else ""
         out.write(
-            f"{event.time} session {event.session} event {event.event} "
+            f"{event.time} {uid}session {event.session} event {event.event} "
             f"trigger {event.first.trigger} parts {len(event.parts)}/{event.expected} "
             f"size {size} {state}\n"
         )
     return 0
 
 
-def _promote_new(found: list[episodes.Event], out_dir: Path) -> int:
-    """Promote each complete event not yet promoted; a failure is a warning, then status 1."""
+def _promote_each(chosen: list[episodes.Event], out_dir: Path) -> int:
+    """Promote each of ``chosen``; a failure is a warning (the others go on), then status 1."""
     status = 0
-    for event in found:
-        if not event.complete or episodes.is_promoted(event, out_dir):
-            continue
+    for event in chosen:
         try:
             transcript, _ = episodes.promote(event, out_dir)
         except MemlogError as exc:
@@ -307,27 +309,26 @@ def cmd_episode_promote(args: argparse.Namespace, opener: Opener) -> int:
     if args.all_sessions:
         if args.event is not None:
             raise MemlogError("--event needs --session, not --all-sessions")
-        return _promote_new(found, out_dir)
+        new = [e for e in found if e.complete and not episodes.is_promoted(e, out_dir)]
+        return _promote_each(new, out_dir)
     if args.event is not None:
         chosen = [e for e in found if e.event == args.event]
         if not chosen:
             raise MemlogError(f"no event {args.event} of session {args.session} in the ring")
-    else:
-        chosen = [e for e in found if e.complete]
-        incomplete = [e for e in found if not e.complete]
-        for event in incomplete:
+        transcript, _ = episodes.promote(chosen[0], out_dir)  # the error names missing parts
+        print(transcript)
+        return 0
+    chosen = [e for e in found if e.complete]
+    for event in found:
+        if not event.complete:
             print(
-                f"memlog: warning: event {event.event} skipped: parts "
-                f"{episodes.describe_parts(event.missing)} of {event.expected} are missing",
+                f"memlog: warning: event {event.event} skipped: {_why_incomplete(event)}",
                 file=sys.stderr,
             )
-        if not chosen:
-            what = "incomplete events only" if incomplete else "no compaction event"
-            raise MemlogError(f"session {args.session} has {what} in the ring: nothing written")
-    for event in chosen:
-        transcript, _ = episodes.promote(event, out_dir)
-        print(transcript)
-    return 0
+    if not chosen:
+        what = "incomplete events only" if found else "no compaction event"
+        raise MemlogError(f"session {args.session} has {what} in the ring: nothing written")
+    return _promote_each(chosen, out_dir)
 
 
 def _add_view(parser: argparse.ArgumentParser) -> None:
@@ -350,12 +351,18 @@ def _command(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, summary: str
 ) -> argparse.ArgumentParser:
     """A subcommand whose one-line summary is both its help and its description."""
-    return sub.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".")
+    return sub.add_parser(
+        name,
+        help=summary,
+        description=summary[0].upper() + summary[1:] + ".",
+        allow_abbrev=False,  # --all must never be taken for --all-sessions
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="memlog",
+        allow_abbrev=False,
         description="Write, show and follow the records kept in /dev/memlog.",
         epilog="Exit status: 0 ok, 1 error, 2 usage.",
     )
@@ -463,7 +470,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="where to write (default: $XDG_DATA_HOME/memlog/episodes, "
         "~/.local/share/memlog/episodes)",
     )
-    _add_view(p)
+    # One uid at a time: promoted files are named by session and event, not by uid.
+    p.add_argument("--uid", type=_uid, help="another uid's events (needs root)")
     p.set_defaults(func=cmd_episode_promote)
     return parser
 

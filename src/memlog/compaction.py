@@ -44,8 +44,19 @@ BLOB_MAX = uapi.RECORD_MAX - uapi.RECORD_HEADER.size
 ZSTD_LEVEL = 3
 """zstd's default level: a 10 MB transcript compresses in well under a second."""
 
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-"""Session and event ids usable as file names (they name promoted files)."""
+PAYLOAD_MAX = uapi.RING_SIZE_MAX
+"""The largest payload an event carries (256 MiB): a reader never inflates more."""
+
+PARTS_MAX = uapi.RING_SIZE_MAX // 64
+"""More parts than the largest ring can hold records: no such event can be complete."""
+
+TEXT_MAX = 128
+"""The longest ``source`` and ``trigger``."""
+
+_U64 = 1 << 64
+
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+"""Session and event ids usable as file names (they name promoted files); fullmatch only."""
 
 _REQUIRED: dict[str, type | tuple[type, ...]] = {
     "v": int,
@@ -69,7 +80,7 @@ class EventFormatError(MemlogError):
 
 def check_id(value: str, what: str) -> str:
     """``value`` if it can name a file (letters, digits, ``.``, ``_``, ``-``), else an error."""
-    if not _ID.match(value):
+    if not _ID.fullmatch(value):
         raise MemlogError(
             f"{what} {value!r} is not usable as a file name: letters, digits, '.', '_' "
             "and '-' only, 1 to 128 characters, not starting with '.', '_' or '-'"
@@ -152,8 +163,16 @@ def encode_event(
     The payload is zstd-compressed unless that does not make it smaller;
     ``extra`` adds optional text fields (``cwd``) to every part.
     """
-    if not session:
-        raise MemlogError("the event's session id is empty")
+    check_id(session, "session id")
+    if event is not None:
+        check_id(event, "event id")
+    for what, text in (("source", source), ("trigger", trigger)):
+        if not _short_text(text):
+            raise MemlogError(f"{what} {text!r} is not 1 to {TEXT_MAX} printable characters")
+    if len(payload) > PAYLOAD_MAX:
+        raise MemlogError(
+            f"a payload of {len(payload)} bytes is more than the {PAYLOAD_MAX} an event carries"
+        )
     extra = dict(extra or {})
     for key in extra:
         if key in _REQUIRED or key == "size":
@@ -198,6 +217,10 @@ def encode_event(
     return parts
 
 
+def _short_text(text: str) -> bool:
+    return 0 < len(text) <= TEXT_MAX and text.isprintable()
+
+
 def _decode_map(blob: bytes) -> Any:
     """The one CBOR item ``blob`` holds, or raise ValueError (trailing bytes too)."""
     stream = io.BytesIO(blob)
@@ -211,46 +234,72 @@ def decode_part(blob: bytes) -> Part | None:
     """The compaction part ``blob`` holds; None if it is not one (another kind of record).
 
     A blob that is a CBOR map with ``kind`` "compaction" but breaks the
-    format (wrong types, unknown version or encoding) raises EventFormatError.
+    format raises EventFormatError: wrong types, numbers out of range (every
+    integer is below 2**64, ``parts`` at most PARTS_MAX, ``size`` at most
+    PAYLOAD_MAX), an unknown version or encoding, ids that cannot name a file,
+    ``source`` or ``trigger`` not short printable text.  Its message never
+    quotes the blob's own numbers or text.
     """
     if not blob or not 0xA0 <= blob[0] <= 0xBF:  # not a CBOR map: cheap early out
         return None
     try:
         value = _decode_map(blob)
-    except Exception:  # cbor2 raises many kinds on arbitrary bytes
+    except Exception:  # cbor2 raises many kinds on arbitrary bytes (and RecursionError)
         return None
     if not isinstance(value, dict) or value.get("kind") != KIND:
         return None
     for key, kind in _REQUIRED.items():
         if not isinstance(value.get(key), kind) or isinstance(value.get(key), bool):
             raise EventFormatError(f"compaction part without a valid {key!r} field")
+    size = value.get("size")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool)):
+        raise EventFormatError("compaction part with an invalid 'size'")
+    numbers = [value[k] for k in ("v", "part", "parts", "ts")] + (
+        [size] if size is not None else []
+    )
+    if not all(0 <= n < _U64 for n in numbers):
+        raise EventFormatError("compaction part with a number out of range")
     if value["v"] != VERSION:
-        raise EventFormatError(f"compaction part of format version {value['v']} (this is 1)")
+        raise EventFormatError("compaction part of another format version than 1")
     if value["encoding"] not in ENCODINGS:
-        raise EventFormatError(f"compaction part with unknown encoding {value['encoding']!r}")
-    if not 0 <= value["part"] < value["parts"]:
-        raise EventFormatError(f"compaction part {value['part']} of {value['parts']}")
+        raise EventFormatError("compaction part with an unknown encoding")
+    if not value["part"] < value["parts"] <= PARTS_MAX:
+        raise EventFormatError("compaction part whose part or parts is out of range")
+    if size is not None and size > PAYLOAD_MAX:
+        raise EventFormatError(f"compaction part whose size is over {PAYLOAD_MAX}")
     if len(value["sha256"]) != hashlib.sha256().digest_size:
         raise EventFormatError("compaction part whose sha256 is not 32 bytes")
-    size = value.get("size")
-    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
-        raise EventFormatError("compaction part with an invalid 'size'")
-    extra = {k: v for k, v in value.items() if k not in _REQUIRED and k != "size"}
+    if not (_ID.fullmatch(value["session"]) and _ID.fullmatch(value["event"])):
+        raise EventFormatError("compaction part whose session or event id cannot name a file")
+    if not (_short_text(value["source"]) and _short_text(value["trigger"])):
+        raise EventFormatError("compaction part whose source or trigger is not short text")
+    known = {*_REQUIRED, "size"}
+    extra = {k: v for k, v in value.items() if isinstance(k, str) and k not in known}
     fields = {k: value[k] for k in _REQUIRED if k not in ("v", "kind")}
     return Part(**fields, size=size, extra=extra)
 
 
 def decode_payload(encoding: str, data: bytes, sha256: bytes, size: int | None) -> bytes:
-    """The uncompressed payload of an event's reassembled ``data``, checked against sha256."""
+    """The uncompressed payload of an event's reassembled ``data``, checked against sha256.
+
+    zstd data inflates to exactly ``size`` bytes (which it must carry) or is
+    refused before anything is allocated for it: a zstd frame may claim any
+    size, and a small one can expand to gigabytes.
+    """
     if encoding == "zstd":
+        if size is None or size > PAYLOAD_MAX:
+            raise EventFormatError("the event's zstd data has no size (or one over the limit)")
         try:
-            payload = zstandard.ZstdDecompressor().decompress(data)
+            claimed = zstandard.frame_content_size(data)
+            if claimed != size:
+                raise EventFormatError("the event's zstd frame claims another size than its parts")
+            payload = zstandard.ZstdDecompressor().decompress(data)  # at most size bytes
         except zstandard.ZstdError as exc:
             raise EventFormatError(f"the event's zstd data does not decompress: {exc}") from None
     else:
         payload = data
     if size is not None and len(payload) != size:
-        raise EventFormatError(f"the event's payload is {len(payload)} bytes, its parts say {size}")
+        raise EventFormatError("the event's payload is not as long as its parts say")
     if hashlib.sha256(payload).digest() != sha256:
         raise EventFormatError("the event's payload does not match its sha256")
     return payload

@@ -78,6 +78,8 @@ def diagnostic(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, bytes | bytearray):
         return hex_preview(bytes(value))
+    if isinstance(value, cbor2.CBORSimpleValue):  # a tuple in cbor2 5.4 (Debian 12)
+        return f"simple({value.value})"
     if isinstance(value, list | tuple):
         return "[" + ", ".join(diagnostic(v) for v in value) + "]"
     if isinstance(value, dict):
@@ -86,8 +88,6 @@ def diagnostic(value: Any) -> str:
         return "258([" + ", ".join(diagnostic(v) for v in value) + "])"
     if isinstance(value, cbor2.CBORTag):
         return f"{value.tag}({diagnostic(value.value)})"
-    if isinstance(value, cbor2.CBORSimpleValue):
-        return f"simple({value.value})"
     if value is cbor2.undefined:
         return "undefined"
     if isinstance(value, dt.datetime):
@@ -104,7 +104,10 @@ def _cbor(blob: bytes) -> str | None:
         return None
     if stream.tell() != len(blob):
         return None
-    return diagnostic(value)
+    try:
+        return diagnostic(value)
+    except (ValueError, OverflowError, RecursionError):  # huge integers, deep nesting
+        return None
 
 
 def _part_summary(part: compaction.Part) -> str:

@@ -110,20 +110,20 @@ def _check_still_there(reader: Device, parts: list[Part]) -> None:
                 present.add(part.part)
     missing = sorted(set(range(len(parts))) - present)
     if missing:
+        spans: list[tuple[int, int]] = []
+        for n in missing:
+            if spans and spans[-1][1] == n - 1:
+                spans[-1] = (spans[-1][0], n)
+            else:
+                spans.append((n, n))
         raise IncompleteEventError(
-            f"event {event} was evicted while it was written (parts {describe_parts(missing)} of "
+            f"event {event} was evicted while it was written (parts {describe_parts(spans)} of "
             f"{len(parts)} gone): the ring is too small for what this uid writes"
         )
 
 
-def describe_parts(numbers: Iterable[int]) -> str:
-    """1-based part numbers as ``1, 3-5``."""
-    spans: list[list[int]] = []
-    for n in sorted(numbers):
-        if spans and spans[-1][1] == n - 1:
-            spans[-1][1] = n
-        else:
-            spans.append([n, n])
+def describe_parts(spans: Iterable[tuple[int, int]]) -> str:
+    """0-based spans of parts as 1-based numbers: ``1, 3-5``."""
     return ", ".join(f"{a + 1}" if a == b else f"{a + 1}-{b + 1}" for a, b in spans)
 
 
@@ -143,12 +143,20 @@ class Event:
         return self.first.parts
 
     @property
-    def missing(self) -> list[int]:
-        return [n for n in range(self.expected) if n not in self.parts]
+    def missing(self) -> list[tuple[int, int]]:
+        """The missing parts as spans ``(first, last)``, 0-based, in order (O(parts present))."""
+        spans, expect = [], 0
+        for n in sorted(self.parts):
+            if n > expect:
+                spans.append((expect, n - 1))
+            expect = n + 1
+        if expect < self.expected:
+            spans.append((expect, self.expected - 1))
+        return spans
 
     @property
     def complete(self) -> bool:
-        return not self.missing and not self.conflicts
+        return len(self.parts) == self.expected and not self.conflicts
 
     @property
     def ts(self) -> int:
@@ -157,7 +165,10 @@ class Event:
     @property
     def time(self) -> str:
         seconds, nanos = divmod(self.ts, 1_000_000_000)
-        stamp = dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
+        try:
+            stamp = dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
+        except (ValueError, OverflowError, OSError):  # a year past 9999: a writer's own choice
+            return "?"
         return stamp.strftime("%Y-%m-%dT%H:%M:%S") + f".{nanos // 1000:06d}Z"
 
     def summary(self) -> dict[str, Any]:
@@ -187,7 +198,9 @@ class Event:
         meta["records"] = [
             {"seq": r.seq, "pid": r.pid, "ts_ns": r.ts_ns} for r, _ in self.sorted_parts()
         ]
-        meta.update({k: v for k, v in self.first.extra.items() if isinstance(v, str)})
+        cwd = self.first.extra.get("cwd")
+        if isinstance(cwd, str):  # the one optional field the format documents
+            meta["cwd"] = cwd
         return meta
 
     def sorted_parts(self) -> list[tuple[Record, Part]]:
@@ -203,6 +216,7 @@ class Event:
             part.source,
             part.trigger,
             part.ts,
+            part.extra,
         ) == (
             self.first.parts,
             self.first.sha256,
@@ -211,6 +225,7 @@ class Event:
             self.first.source,
             self.first.trigger,
             self.first.ts,
+            self.first.extra,
         )
         if not same:
             self.conflicts += 1

@@ -197,3 +197,32 @@ def test_install_refuses_a_settings_file_that_is_not_json(home: Path, capsys: An
     assert "is not valid JSON" in capsys.readouterr().err
     assert path.read_text() == "{ not json"
     assert [p.name for p in path.parent.iterdir()] == ["settings.json"]
+
+
+def test_install_refuses_a_settings_file_that_is_not_utf8(home: Path, capsys: Any) -> None:
+    path = home / ".claude/settings.json"
+    path.parent.mkdir()
+    path.write_bytes(b'{"model": "\xff"}')
+    assert cli.main(["hook", "install"]) == 1
+    assert "is not UTF-8 text" in capsys.readouterr().err
+    assert path.read_bytes() == b'{"model": "\xff"}'
+
+
+def test_install_keeps_a_symlinked_settings_file_a_symlink(home: Path) -> None:
+    dotfiles = home / "dotfiles"
+    dotfiles.mkdir()
+    (dotfiles / "settings.json").write_text(json.dumps(OTHER_SETTINGS))
+    (home / ".claude").mkdir()
+    (home / ".claude/settings.json").symlink_to(dotfiles / "settings.json")
+    assert cli.main(["hook", "install"]) == 0
+    assert (home / ".claude/settings.json").is_symlink()
+    assert "memlog hook claude-code" in (dotfiles / "settings.json").read_text()
+
+
+def test_install_ignores_entries_of_an_unexpected_shape(home: Path) -> None:
+    path = home / ".claude/settings.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps({"hooks": {"PreCompact": [{"hooks": 5}, "x"]}}))
+    assert cli.main(["hook", "install"]) == 0
+    entries = json.loads(path.read_text())["hooks"]["PreCompact"]
+    assert entries[:2] == [{"hooks": 5}, "x"] and len(entries) == 3

@@ -72,3 +72,16 @@ def test_show_prints_for_people_by_default(ring: RingSyscalls, capsys: Any) -> N
     assert cli.main(["--device", "/dev/fake", "show", "--limit", "5"], opener=ring.opener()) == 0
     [shown] = capsys.readouterr().out.splitlines()
     assert shown.endswith(' 17 B: {"hello":"world"}')
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [cbor2.dumps(10**5000), b"\x81" * 2000 + b"\x00"],
+    ids=["an integer of 5000 digits", "arrays 2000 deep"],
+)
+def test_cbor_too_big_to_print_is_a_hex_preview(blob: bytes) -> None:
+    assert line(blob).endswith(f"({len(blob)} bytes)")
+
+
+def test_a_simple_value_is_shown_as_one() -> None:
+    assert line(cbor2.dumps(cbor2.CBORSimpleValue(16))).endswith(": simple(16)")

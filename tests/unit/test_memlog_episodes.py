@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any
 
+import cbor2
 import pytest
+import zstandard
 from conftest import RingSyscalls
 from test_memlog_compaction import SESSION, encode, transcript
 
@@ -92,7 +95,7 @@ def test_an_event_whose_first_parts_were_evicted_names_them() -> None:
     _write(ring, payload)
     ring.records = ring.records[2:]  # a shrunk ring kept the newest three
     [event] = _events(ring)
-    assert not event.complete and event.missing == [0, 1]
+    assert not event.complete and event.missing == [(0, 1)]
     with pytest.raises(episodes.IncompleteEventError, match=r"missing parts 1-2 of 5"):
         event.payload()
 
@@ -137,13 +140,92 @@ def test_promote_leaves_no_temporary_file(ring: RingSyscalls, tmp_path: Path) ->
     assert sorted(p.name for p in (tmp_path / SESSION).iterdir()) == ["e1.json", "e1.jsonl"]
 
 
-def test_promote_refuses_a_session_that_is_not_a_file_name(
+def test_a_session_that_is_not_a_file_name_is_refused_before_writing(ring: RingSyscalls) -> None:
+    with pytest.raises(MemlogError, match="not usable as a file name"):
+        _write(ring, b"hello", session="../../etc")
+    assert ring.records == []
+
+
+def _raw(ring: RingSyscalls, fields: dict[str, Any]) -> None:
+    """A record as a hostile writer makes it, whatever the format says."""
+    with Device("/dev/fake", "w", syscalls=ring) as dev:
+        dev.write(cbor2.dumps(fields))
+
+
+def _hostile(**changes: Any) -> dict[str, Any]:
+    fields = encode(b"hello", event="e1")[0].to_map()
+    fields.update(changes)
+    return fields
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"session": "../../etc"},
+        {"event": "e1\n"},
+        {"source": "a\nFAKE\x1b[31m"},
+        {"parts": 2**40},
+        {"part": 2**70, "parts": 2**71},
+        {"ts": 2**64},
+        {"v": 10**5000},
+        {"size": 2**40},
+    ],
+    ids=["traversal", "newline", "escape", "parts", "bignum", "ts", "huge v", "size"],
+)
+def test_a_crafted_part_is_skipped_with_a_warning_and_never_promoted(
+    ring: RingSyscalls, tmp_path: Path, capsys: Any, changes: dict[str, Any]
+) -> None:
+    _raw(ring, _hostile(**changes))
+    _write(ring, b"good", event="e2", session="s2")
+    assert _main(ring, "episode", "promote", "--all-sessions", "--out", str(tmp_path)) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [str(tmp_path / "s2" / "e2.jsonl")]
+    assert err.startswith("memlog: warning: record 1 skipped: compaction part")
+    assert [p.name for p in tmp_path.iterdir()] == ["s2"]
+
+
+def test_a_zstd_frame_claiming_a_terabyte_is_refused_without_inflating(
+    ring: RingSyscalls, tmp_path: Path, capsys: Any
+) -> None:
+    """A 15-byte frame whose header claims 1 TiB (zstd's one-shot API would allocate it)."""
+    claims_a_terabyte = (
+        bytes.fromhex("28b52ffd")  # magic
+        + bytes([0xE0])  # single segment, an 8-byte content size
+        + (1 << 40).to_bytes(8, "little")
+        + bytes.fromhex("010000")  # the last block: raw, empty
+    )
+    assert zstandard.frame_content_size(claims_a_terabyte) == 1 << 40
+    _raw(ring, _hostile(encoding="zstd", data=claims_a_terabyte, size=1 << 20))
+    args = ("--session", SESSION, "--event", "e1", "--out", str(tmp_path))
+    assert _main(ring, "episode", "promote", *args) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "claims another size" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_zstd_data_whose_frame_size_differs_from_its_parts_is_refused(
+    ring: RingSyscalls, tmp_path: Path, capsys: Any
+) -> None:
+    data = zstandard.ZstdCompressor().compress(b"hello world")
+    fields = _hostile(encoding="zstd", data=data, size=5, sha256=hashlib.sha256(b"hello").digest())
+    _raw(ring, fields)
+    args = ("--session", SESSION, "--event", "e1", "--out", str(tmp_path))
+    assert _main(ring, "episode", "promote", *args) == 1
+    assert "claims another size" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unknown_fields_of_a_part_never_reach_the_metadata(
     ring: RingSyscalls, tmp_path: Path
 ) -> None:
-    _write(ring, b"hello", session="../../etc")
-    with pytest.raises(MemlogError, match="not usable as a file name"):
-        episodes.promote(_events(ring)[0], tmp_path / "out")
-    assert not (tmp_path / "out").exists()
+    fields = _hostile(uid="0", records="forged", cwd="/home/alice")
+    fields[1] = "a non-text key"
+    _raw(ring, fields)
+    [event] = _events(ring)
+    _, meta = episodes.promote(event, tmp_path)
+    info = json.loads(meta.read_text())
+    assert info["uid"] == ring.uid and info["records"][0]["seq"] == 1
+    assert info["cwd"] == "/home/alice"
 
 
 # -- the commands
@@ -244,12 +326,26 @@ def test_promote_all_sessions_promotes_again_an_event_whose_file_changed(
     assert (tmp_path / "s1" / "e1.jsonl").read_bytes() == b"one"
 
 
-def test_promote_all_sessions_warns_about_an_unusable_session_and_exits_1(
+def test_promote_all_sessions_goes_on_after_an_event_that_fails(
     ring: RingSyscalls, tmp_path: Path, capsys: Any
 ) -> None:
-    _write(ring, b"one", event="e1", session="../evil")
+    _write(ring, b"one", event="e1", session="s1")
     _write(ring, b"two", event="e2", session="s2")
+    (tmp_path / "s1").write_text("a file where the session's directory goes")
     assert _main(ring, "episode", "promote", "--all-sessions", "--out", str(tmp_path)) == 1
     out, err = capsys.readouterr()
     assert out.splitlines() == [str(tmp_path / "s2" / "e2.jsonl")]
-    assert "not usable as a file name" in err
+    assert "cannot write the episode" in err
+
+
+def test_promote_of_every_uid_is_a_usage_error() -> None:
+    """Promoted files are named by session and event: one uid at a time (--uid)."""
+    with pytest.raises(SystemExit) as exit_info:
+        cli.build_parser().parse_args(["episode", "promote", "--all"])  # not --all-sessions
+    assert exit_info.value.code == 2
+
+
+def test_list_of_every_uid_names_each_event_s_uid(ring: RingSyscalls, capsys: Any) -> None:
+    _write(ring, b"one", event="e1")
+    assert _main(ring, "episode", "list", "--all") == 0
+    assert f" uid {ring.uid} session {SESSION} event e1 " in capsys.readouterr().out

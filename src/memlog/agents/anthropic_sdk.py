@@ -167,9 +167,15 @@ class CompactionRecorder:
     async def follow_async(
         self, runner: AsyncIterable[Any], *, trigger: str = "manual", strict: bool = False
     ) -> AsyncIterator[Any]:
-        """:meth:`follow` for the SDK's async tool runner (``AsyncAnthropic``)."""
+        """:meth:`follow` for the SDK's async tool runner (``AsyncAnthropic``).
+
+        The event is compressed and written in a worker thread (anyio, which the
+        SDK runs on), not in the event loop.
+        """
+        import anyio.to_thread  # the SDK's own dependency: imported only when used
+
         async for message in runner:
-            self._record_runner(runner, message, trigger, strict)
+            await anyio.to_thread.run_sync(self._record_runner, runner, message, trigger, strict)
             yield message
 
 

@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import stat
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -190,18 +189,8 @@ def install(path: Path, command: str = HOOK_COMMAND) -> Installed:
             mode = stat.S_IMODE(path.stat().st_mode)
             backup = path.with_name(f"{path.name}.memlog-{time.strftime('%Y%m%d%H%M%S')}.bak")
             shutil.copy2(path, backup)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump(settings, out, indent=2, ensure_ascii=False)
-                out.write("\n")
-                out.flush()
-                os.fsync(out.fileno())
-            os.chmod(tmp, mode)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        text = json.dumps(settings, indent=2, ensure_ascii=False) + "\n"
+        episodes.write_atomically(path, text.encode(), mode)
     except OSError as exc:
         raise MemlogError(f"cannot write {path}: {exc.strerror}") from None
     return Installed(path, True, backup)

@@ -282,7 +282,7 @@ def cmd_episode_list(args: argparse.Namespace, opener: Opener) -> int:
         state = "complete" if event.complete else f"INCOMPLETE ({_why_incomplete(event)})"
         uid = f"uid {event.uid} " if several_uids else ""
         out.write(
-            f"{event.time} {uid}session {event.session} event {event.event} "
+            f"{display.format_time(event.ts)} {uid}session {event.session} event {event.event} "
             f"trigger {event.first.trigger} parts {len(event.parts)}/{event.expected} "
             f"size {size} {state}\n"
         )

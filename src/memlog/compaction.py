@@ -24,7 +24,6 @@ import hashlib
 import io
 import re
 import uuid
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -221,8 +220,12 @@ def _short_text(text: str) -> bool:
     return 0 < len(text) <= TEXT_MAX and text.isprintable()
 
 
-def _decode_map(blob: bytes) -> Any:
-    """The one CBOR item ``blob`` holds, or raise ValueError (trailing bytes too)."""
+def decode_cbor(blob: bytes) -> Any:
+    """The one CBOR item ``blob`` holds, or raise ValueError (trailing bytes too).
+
+    cbor2 raises many kinds of exception on arbitrary bytes (RecursionError
+    included): the caller catches Exception.
+    """
     stream = io.BytesIO(blob)
     value = cbor2.CBORDecoder(stream).decode()
     if stream.tell() != len(blob):
@@ -243,7 +246,7 @@ def decode_part(blob: bytes) -> Part | None:
     if not blob or not 0xA0 <= blob[0] <= 0xBF:  # not a CBOR map: cheap early out
         return None
     try:
-        value = _decode_map(blob)
+        value = decode_cbor(blob)
     except Exception:  # cbor2 raises many kinds on arbitrary bytes (and RecursionError)
         return None
     if not isinstance(value, dict) or value.get("kind") != KIND:
@@ -303,11 +306,3 @@ def decode_payload(encoding: str, data: bytes, sha256: bytes, size: int | None) 
     if hashlib.sha256(payload).digest() != sha256:
         raise EventFormatError("the event's payload does not match its sha256")
     return payload
-
-
-def iter_parts(blobs: Iterable[bytes]) -> Iterator[Part]:
-    """The compaction parts among ``blobs``, skipping every other kind of blob."""
-    for blob in blobs:
-        part = decode_part(blob)
-        if part is not None:
-            yield part

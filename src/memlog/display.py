@@ -10,7 +10,6 @@ preview.  Control characters are escaped, so a record is always one line.
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 import math
 from typing import Any
@@ -97,12 +96,9 @@ def diagnostic(value: Any) -> str:
 
 def _cbor(blob: bytes) -> str | None:
     """The blob in diagnostic notation if it is exactly one CBOR item."""
-    stream = io.BytesIO(blob)
     try:
-        value = cbor2.CBORDecoder(stream).decode()
+        value = compaction.decode_cbor(blob)
     except Exception:  # cbor2 raises many kinds on arbitrary bytes
-        return None
-    if stream.tell() != len(blob):
         return None
     try:
         return diagnostic(value)
@@ -137,9 +133,12 @@ def describe_blob(blob: bytes) -> str:
 
 
 def format_time(ts_ns: int) -> str:
-    """``2026-11-30 09:51:48.123456`` in UTC."""
+    """``2026-11-30 09:51:48.123456`` in UTC; ``?`` past the year 9999 (a writer's choice)."""
     seconds, nanos = divmod(ts_ns, 1_000_000_000)
-    stamp = dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
+    try:
+        stamp = dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
+    except (ValueError, OverflowError, OSError):
+        return "?"
     return stamp.strftime("%Y-%m-%d %H:%M:%S") + f".{nanos // 1000:06d}"
 
 

@@ -98,28 +98,32 @@ def store_event(
 
 def _check_still_there(reader: Device, parts: list[Part]) -> None:
     """Raise if some of ``parts`` are no longer in the caller's ring (evicted while writing)."""
-    event = parts[0].event
-    present: set[int] = set()
+    first = parts[0]
+    ours = (first.session, first.event)
     with reader:
-        for record in reader:
-            try:
-                part = compaction.decode_part(record.blob)
-            except EventFormatError:
-                continue
-            if part is not None and part.event == event and part.session == parts[0].session:
-                present.add(part.part)
-    missing = sorted(set(range(len(parts))) - present)
+        found = [e for e in collect_events(reader) if (e.session, e.event) == ours]
+    missing = missing_spans(found[0].parts if found else (), len(parts))
     if missing:
-        spans: list[tuple[int, int]] = []
-        for n in missing:
-            if spans and spans[-1][1] == n - 1:
-                spans[-1] = (spans[-1][0], n)
-            else:
-                spans.append((n, n))
         raise IncompleteEventError(
-            f"event {event} was evicted while it was written (parts {describe_parts(spans)} of "
-            f"{len(parts)} gone): the ring is too small for what this uid writes"
+            f"event {first.event} was evicted while it was written (parts "
+            f"{describe_parts(missing)} of {len(parts)} gone): the ring is too small for what "
+            "this uid writes"
         )
+
+
+def missing_spans(present: Iterable[int], expected: int) -> list[tuple[int, int]]:
+    """The parts of ``range(expected)`` not in ``present``, as 0-based spans ``(first, last)``.
+
+    O(parts present), whatever ``expected`` says.
+    """
+    spans, expect = [], 0
+    for n in sorted(present):
+        if n > expect:
+            spans.append((expect, n - 1))
+        expect = n + 1
+    if expect < expected:
+        spans.append((expect, expected - 1))
+    return spans
 
 
 def describe_parts(spans: Iterable[tuple[int, int]]) -> str:
@@ -144,15 +148,8 @@ class Event:
 
     @property
     def missing(self) -> list[tuple[int, int]]:
-        """The missing parts as spans ``(first, last)``, 0-based, in order (O(parts present))."""
-        spans, expect = [], 0
-        for n in sorted(self.parts):
-            if n > expect:
-                spans.append((expect, n - 1))
-            expect = n + 1
-        if expect < self.expected:
-            spans.append((expect, self.expected - 1))
-        return spans
+        """The missing parts as spans ``(first, last)``, 0-based, in order."""
+        return missing_spans(self.parts, self.expected)
 
     @property
     def complete(self) -> bool:
@@ -285,15 +282,18 @@ def default_episode_dir() -> Path:
     return Path(base) / "memlog" / "episodes"
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same directory, then rename."""
+def write_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Write ``data`` to ``path`` through a synced temporary file beside it, then rename.
+
+    ``path`` is the old file or the new one, never a mix; the new one has ``mode``.
+    """
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
             out.flush()
             os.fsync(out.fileno())
-        os.chmod(tmp, 0o600)
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -332,8 +332,8 @@ def promote(event: Event, out_dir: Path) -> tuple[Path, Path]:
     try:
         target.mkdir(parents=True, exist_ok=True, mode=0o700)
         transcript, metadata = target / f"{name}.jsonl", target / f"{name}.json"
-        _write_atomically(transcript, payload)
-        _write_atomically(metadata, meta)
+        write_atomically(transcript, payload)
+        write_atomically(metadata, meta)
     except OSError as exc:
         raise MemlogError(f"cannot write the episode under {target}: {exc.strerror}") from None
     return transcript, metadata

@@ -140,11 +140,12 @@ def write_base(tree: Path, base: str, directory: Path, scratch: Path, env: dict[
         scratch.write_bytes(running_config())
 
 
-def configure(tree: Path, kernel: Kernel, env: dict[str, str]) -> bool:
-    """Make ``tree/.config`` from ``base`` and the fragments; True if it changed.
+def resolve(tree: Path, kernel: Kernel, env: dict[str, str]) -> str:
+    """The configuration ``kernel`` asks for, as ``tree`` resolves it: no compile, seconds.
 
-    UserError naming each requested value that did not stick; ``.config`` is
-    then left as it was.
+    The base and the fragments are merged in a scratch file by merge_config.sh
+    and completed by ``make olddefconfig``; ``.config`` is not touched.
+    UserError naming each requested value that did not stick.
     """
     base, fragment_names = kernel.config_base, kernel.fragments
     fragments = fragment_paths(fragment_names, kernel.directory)
@@ -161,20 +162,33 @@ def configure(tree: Path, kernel: Kernel, env: dict[str, str]) -> bool:
             step=f"merging {', '.join(fragment_names)} onto {base}",
         )
         run(["make", "olddefconfig"], cwd=tree, env=make_env, log=LOG)
-        problems = unmet(requests(fragments), parse(scratch.read_text()))
-        if problems:
-            with (log_dir() / LOG).open("a") as log:
-                log.writelines(f"E: {problem}\n" for problem in problems)
-            raise UserError(
-                f"kernel config: {problems[0]}"
-                + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
-                + f"; see {log_dir() / LOG}"
-            )
-        final = tree / ".config"
-        if final.is_file() and final.read_bytes() == scratch.read_bytes():
-            return False
-        os.replace(scratch, final)
-        return True
+        text = scratch.read_text()
     finally:
         scratch.unlink(missing_ok=True)
         (tree / f"{SCRATCH}.old").unlink(missing_ok=True)
+    problems = unmet(requests(fragments), parse(text))
+    if problems:
+        with (log_dir() / LOG).open("a") as log:
+            log.writelines(f"E: {problem}\n" for problem in problems)
+        raise UserError(
+            f"kernel config: {problems[0]}"
+            + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+            + f"; see {log_dir() / LOG}"
+        )
+    return text
+
+
+def configure(tree: Path, kernel: Kernel, env: dict[str, str]) -> bool:
+    """Make ``tree/.config`` as :func:`resolve` gives it; True if it changed.
+
+    On a UserError ``.config`` is left as it was; an unchanged configuration
+    keeps its file (and time), so make has nothing to redo.
+    """
+    text = resolve(tree, kernel, env)
+    final = tree / ".config"
+    if final.is_file() and final.read_text() == text:
+        return False
+    scratch = tree / SCRATCH
+    scratch.write_text(text)
+    os.replace(scratch, final)
+    return True

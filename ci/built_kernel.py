@@ -1,10 +1,12 @@
 """The built linux-wintermute kernel, installed in the VM as a user installs it, then booted.
 
 :func:`installed_guest` boots the cached image on its stock kernel, serves the
-built ``linux-image-<release>`` and ``linux-headers-<release>`` with the
-memlog packages from a local flat APT repository (the guest has no other
-source), and runs ``apt-get install`` of the image and the headers (without
-the image's recommended memlog-tools: the driver's functional suite runs first,
+built kernel's packages with the memlog packages from a local flat APT
+repository (the guest has no other source), and runs ``apt-get install`` of
+the metapackages, as a user does (``linux-image-wintermute``,
+``linux-headers-wintermute``, with the flavour), which pull in
+``linux-image-<release>`` and ``linux-headers-<release>`` (without the
+image's recommended memlog-tools: the driver's functional suite runs first,
 on the module as the kernel alone gives it): the image's postinst runs depmod
 and ``/etc/kernel/postinst.d``, where initramfs-tools makes the initramfs.
 QEMU boots kernels directly (the image has no boot loader), so the vmlinuz and
@@ -28,6 +30,7 @@ from typing import Any
 from ci.package_verify import APT, SOURCES, Timings, apt_repository
 from wintermute import config
 from wintermute.errors import InfraError
+from wintermute.kernel.names import KernelNames
 from wintermute.paths import log_dir, out_dir
 from wintermute.run import say
 
@@ -57,6 +60,13 @@ class KernelGuest:
     def apt(self, args: str, timeout: float = 1200) -> str:
         return self.vm.run(f"{APT} {args}", timeout=timeout, log=self.log).stdout
 
+    def publish(self, debs: list[Path]) -> None:
+        """Serve ``debs`` (and nothing else) from the guest's repository; apt-get update."""
+        repo = apt_repository(debs, out_dir() / "vm-built-kernel" / "repo")
+        self.vm.run(f"rm -rf {GUEST_REPO}", log=self.log)
+        self.vm.put(repo, GUEST_REPO)
+        self.apt("update")
+
     def install_tools(self) -> None:
         """apt-get install memlog-tools, then reboot: what a user of the kernel does next."""
         say(f"installing {self.cfg.packages.tools} in the guest (log: {self.log})")
@@ -68,10 +78,11 @@ class KernelGuest:
 
 @contextlib.contextmanager
 def installed_guest(
-    release: str, kernel_debs: list[Path], memlog_debs: list[Path], cfg: config.Config,
+    names: KernelNames, kernel_debs: list[Path], memlog_debs: list[Path], cfg: config.Config,
     *, keep: bool = False,
 ) -> Iterator[KernelGuest]:  # fmt: skip
-    """Boot, ``apt-get install`` the kernel and its headers, boot the kernel; yield the guest."""
+    """Boot, ``apt-get install`` the kernel's metapackages, boot the kernel; yield the guest."""
+    release = names.release
     from ci import rootfs, vm
 
     repo = apt_repository([*kernel_debs, *memlog_debs], out_dir() / "vm-built-kernel" / "repo")
@@ -88,7 +99,7 @@ def installed_guest(
         guest_vm.put(repo, GUEST_REPO)
         line = f"deb [trusted=yes] file:{GUEST_REPO} ./"
         guest_vm.run(f"echo {shlex.quote(line)} > {SOURCES}/wintermute.list", log=log)
-        packages = f"linux-image-{release} linux-headers-{release}"
+        packages = f"{names.image_meta} {names.headers_meta}"
         say(f"installing {packages} in the guest with apt-get (log: {log})")
         with timings.step("apt-get install (initramfs included)"):
             guest.apt("update")

@@ -86,16 +86,17 @@ DEBUG_FRAGMENT = "debug.config"
 
 @dataclass(frozen=True)
 class Kernel:
-    package: str  # pkgbase: Arch's package name, Debian's source package name
-    release: int  # packaging revision: the kernel release is X.Y.Z-<release>-wintermute
+    package: str  # linux-wintermute: Debian's source package, Arch's pkgbase without flavour
+    release: int  # packaging revision (see wintermute.kernel.names)
     source: KernelSource
     config_base: str  # defconfig, running, or a file under wintermute-kernel/
     fragments: tuple[str, ...]  # files under wintermute-kernel/config/
     patches: tuple[str, ...]  # files under wintermute-kernel/patches/
     build_user: str
     build_host: str
-    signing_key: Path | None  # None: the key made once per cache
+    signing_key: Path | None  # None: a fresh key for each build
     directory: Path  # kernel.yaml's own: config/ and patches/ are found beside it
+    flavour: str | None = None  # a variant with packages of its own: "debug"
 
     @property
     def debug(self) -> bool:
@@ -126,6 +127,7 @@ class KernelSeries:
     series: str
     suite: str
     source_package: str
+    kernel_packages: bool  # invoke build-kernel can package a kernel of this series
 
 
 # --- loading --------------------------------------------------------------------
@@ -136,7 +138,7 @@ def load(path: Path | None = None) -> Config:
     path = path or default_path()
     data = _load_valid(path, _kernel_validator())
     memlog, system = data["memlog"], data["memlog"]["system"]
-    return Config(
+    cfg = Config(
         maintainer=data["maintainer"],
         homepage=data["homepage"],
         memlog=Memlog(
@@ -152,6 +154,21 @@ def load(path: Path | None = None) -> Config:
         packages=Packages(**data["packages"]),
         kernel=_kernel(data["kernel"], path.parent),
         source=path,
+    )
+    _check_packageable(cfg.kernel.source, path)
+    return cfg
+
+
+def _check_packageable(source: KernelSource, path: Path) -> None:
+    """A Debian source of a series build-kernel cannot package is refused before any download."""
+    row = next((r for r in kernel_matrix() if r.source_package == source.debian_package), None)
+    if row is None or row.kernel_packages:
+        return
+    usable = [r.source_package for r in kernel_matrix() if r.kernel_packages]
+    raise UserError(
+        f"{_shown(path)}: kernel.source.debian.package: {row.source_package} (Linux {row.series}) "
+        "cannot be packaged (its tree has no scripts/package/install-extmod-build); use "
+        f"{' or '.join(usable)} ({_shown(SERIES_YAML)})"
     )
 
 
@@ -183,6 +200,7 @@ def _kernel(data: dict[str, Any], base: Path) -> Kernel:
         build_host=data["build_host"],
         signing_key=_relative_to(base, key) if key else None,
         directory=base.resolve(),
+        flavour=data.get("flavour"),
     )
 
 

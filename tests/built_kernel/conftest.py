@@ -30,6 +30,7 @@ DESCRIPTION = Path(__file__).with_name("kernel.yaml")
 
 # run order of the files
 PHASES = (
+    "test_shipped_config.py",
     "test_kernel_packages.py",
     "test_bad_input.py",
     "test_built_kernel_system.py",
@@ -74,7 +75,7 @@ def guest(
     with contextlib.ExitStack() as stack:
         with live_output(pytestconfig):
             found = stack.enter_context(
-                built_kernel.installed_guest(kernel_build.release, debs, memlog_debs, cfg)
+                built_kernel.installed_guest(kernel_build.names, debs, memlog_debs, cfg)
             )
         found.timings.start_checks()
         yield found

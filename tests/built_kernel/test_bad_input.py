@@ -26,7 +26,9 @@ from wintermute.paths import REPO
 Mutation = Callable[[dict[str, Any], Path], None]
 
 
-def _build_kernel(tmp_path: Path, mutate: Mutation) -> subprocess.CompletedProcess[str]:
+def _build_kernel(
+    tmp_path: Path, mutate: Mutation, **extra_env: str
+) -> subprocess.CompletedProcess[str]:
     """invoke build-kernel with the default kernel.yaml changed by ``mutate`` (in tmp_path)."""
     desc = tmp_path / "desc"
     (desc / "config").mkdir(parents=True)
@@ -40,6 +42,7 @@ def _build_kernel(tmp_path: Path, mutate: Mutation) -> subprocess.CompletedProce
         **os.environ,
         "WINTERMUTE_KERNEL_YAML": str(desc / "kernel.yaml"),
         "WINTERMUTE_OUT": str(tmp_path / "out"),
+        **extra_env,
     }
     return subprocess.run(
         [sys.executable, "-m", "invoke", "build-kernel", "--target", "debian"],
@@ -127,6 +130,26 @@ def test_fragment_option_that_does_not_stick_is_named(tmp_path: Path) -> None:
     assert result.returncode == 1
     line = _error_line(result)
     assert "CONFIG_MEMLOG=m (from memlog.config) became y" in line, line
+    _no_packages(tmp_path)
+
+
+def test_tree_the_packaging_cannot_handle_is_refused_before_configuring(tmp_path: Path) -> None:
+    """A kernel without scripts/package/install-extmod-build stops at once, not after a compile."""
+    mine = tmp_path / "linux-old"
+    for rel, text in (("Makefile", "VERSION = 6\n"), ("Kconfig", ""),
+                      ("drivers/char/Kconfig", 'menu "Character devices"\nendmenu\n'),
+                      ("drivers/char/Makefile", "obj-y += mem.o\n")):  # fmt: skip
+        (mine / rel).parent.mkdir(parents=True, exist_ok=True)
+        (mine / rel).write_text(text)
+
+    def mutate(kernel: dict[str, Any], desc: Path) -> None:
+        kernel["source"] = {"tree": str(mine)}
+
+    # a cache of its own: the fake tree's copy never joins the machine's cache
+    result = _build_kernel(tmp_path, mutate, WINTERMUTE_CACHE=str(tmp_path / "cache"))
+    assert result.returncode == 1
+    assert "has no scripts/package/install-extmod-build" in _error_line(result)
+    assert "make olddefconfig" not in result.stderr and "compiling" not in result.stderr
     _no_packages(tmp_path)
 
 

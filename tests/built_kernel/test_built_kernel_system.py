@@ -11,6 +11,15 @@ Last, memlog-dkms is installed on top: DKMS must skip the kernel
 only, with no line for the kernel), and the headers package must let an
 external module build against ``/lib/modules/$(uname -r)/build``.
 
+Then the kernel's own lifecycle, as Debian's kernels live it: a second build
+with one input changed (the driver's version; an incremental build) is
+published, ``apt-get upgrade`` installs it beside the running one through the
+metapackages, the running kernel is kept from autoremoval, purging the second
+build leaves nothing of it, and removing the running kernel is refused
+(linux-base's ``linux-check-removal``, with nobody to answer).  The guest
+boots QEMU's ``-kernel``: which kernel a boot loader would pick is not
+checked here.
+
 One module, so that the guest (module-scoped) is shut down when it ends and
 does not idle under the tiers that run after it.
 """
@@ -18,9 +27,11 @@ does not idle under the tiers that run after it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.system.installed_facts import *  # noqa: F403  (collected here too)
 
@@ -227,3 +238,112 @@ def test_memlog_unloads_after_stress_and_fuzz_and_kmemleak_finds_nothing_leaked(
         assert stress.kernel_log_problems(report) == [], report[-3000:]
     finally:
         host.run("modprobe memlog")
+
+
+# --- the kernel's lifecycle: a second build beside it, purge, removal refused ---
+
+NEXT_DRIVER_VERSION = "99.0.0"
+
+
+@pytest.fixture(scope="module")
+def second_build(
+    pytestconfig: pytest.Config, description: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Any:
+    """The same kernel.yaml with the driver's version changed, built again (Debian only)."""
+    from ci.pytest_support import live_output
+    from wintermute.kernel.build import build_kernel
+    from wintermute.paths import out_dir
+
+    desc = tmp_path_factory.mktemp("second-build")
+    data = yaml.safe_load(description.read_text())
+    data["memlog"]["version"] = NEXT_DRIVER_VERSION
+    (desc / "kernel.yaml").write_text(yaml.safe_dump(data))
+    for sub in ("config", "patches"):
+        (desc / sub).symlink_to((description.parent / sub).resolve())
+    with live_output(pytestconfig):
+        return build_kernel(("debian",), desc / "kernel.yaml", out_dir() / "kernel-second")
+
+
+@pytest.fixture(scope="module")
+def upgraded(host: Any, guest: Any, kernel_build: Any, second_build: Any) -> str:
+    """Both builds published; the user's upgrade (apt upgrade installs new dependencies)."""
+    debs = [p for p in kernel_build.packages["debian"] + second_build.packages["debian"]
+            if p.suffix == ".deb"]  # fmt: skip
+    guest.publish(debs)
+    with guest.timings.step("apt upgrade to a second build"):
+        return guest.apt("upgrade --with-new-pkgs 2>&1")
+
+
+def test_second_build_has_a_newer_version_and_a_release_of_its_own(
+    kernel_build: Any, second_build: Any
+) -> None:
+    """One changed input: a new release (module directory) and a version that sorts above."""
+    import subprocess
+
+    first, second = kernel_build.names, second_build.names
+    assert second.release != first.release
+    newer = ["dpkg", "--compare-versions", second.deb_version, "gt", first.deb_version]
+    assert subprocess.run(newer).returncode == 0, (first.deb_version, second.deb_version)
+
+
+def test_upgrade_installs_the_second_build_beside_the_running_one(
+    upgraded: str, host: Any, guest: Any, second_build: Any
+) -> None:
+    """apt upgrade moves the metapackages to the new build and keeps the running kernel."""
+    new = second_build.names
+    assert host.package(new.image).is_installed, upgraded[-2000:]
+    assert host.package(f"linux-image-{guest.release}").is_installed
+    assert host.package(new.image_meta).version == new.deb_version
+    for path in (f"/boot/vmlinuz-{new.release}", f"/boot/initrd.img-{new.release}"):
+        assert host.file(path).is_file, path
+
+
+def test_upgraded_kernel_carries_the_new_driver_version(
+    upgraded: str, host: Any, second_build: Any
+) -> None:
+    """modinfo of the new build's memlog shows the changed version."""
+    version = host.check_output(f"modinfo -k {second_build.release} -F version memlog")
+    assert version == NEXT_DRIVER_VERSION
+
+
+def test_upgrade_points_the_boot_links_at_the_newest_kernel(
+    upgraded: str, host: Any, second_build: Any
+) -> None:
+    """linux-base's linux-update-symlinks: /vmlinuz and /initrd.img name the new build."""
+    new = second_build.names.release
+    assert host.file("/vmlinuz").linked_to == f"/boot/vmlinuz-{new}"
+    assert host.file("/initrd.img").linked_to == f"/boot/initrd.img-{new}"
+
+
+def test_autoremove_never_takes_the_running_kernel(upgraded: str, host: Any, guest: Any) -> None:
+    """The old build is now automatic, yet apt's kernel protection keeps it while it runs."""
+    running = f"linux-image-{guest.release}"
+    assert running in host.check_output("apt-mark showauto").split()
+    simulated = host.check_output("apt-get -s autoremove")
+    assert f"Remv {running} " not in simulated, simulated
+
+
+def test_purging_a_build_leaves_nothing_of_it(
+    upgraded: str, host: Any, guest: Any, second_build: Any
+) -> None:
+    """apt-get purge of the second build: nothing left under /boot, /lib/modules, /usr/src."""
+    new = second_build.names
+    guest.apt(f"purge {new.image} {new.headers} {new.image_meta} {new.headers_meta}")
+    leftovers = host.run(
+        f"ls -d /boot/*-{new.release} /lib/modules/{new.release} /usr/src/{new.headers} "
+        f"/var/lib/initramfs-tools/{new.release} 2>/dev/null"
+    ).stdout
+    assert leftovers == ""
+    assert host.run(f"dpkg -l {new.image} 2>/dev/null | grep -q '^[ir]'").rc != 0
+    assert host.file("/vmlinuz").linked_to == f"/boot/vmlinuz-{guest.release}"
+
+
+def test_removing_the_running_kernel_is_refused_without_someone_to_confirm(
+    upgraded: str, host: Any, guest: Any
+) -> None:
+    """linux-check-removal stops apt-get remove of the running kernel when nobody can answer."""
+    image = f"linux-image-{guest.release}"
+    result = host.run(f"DEBIAN_FRONTEND=noninteractive apt-get remove -y {image} 2>&1")
+    assert result.rc != 0, result.stdout[-2000:]
+    assert host.package(image).is_installed
+    assert host.file(f"/boot/vmlinuz-{guest.release}").is_file

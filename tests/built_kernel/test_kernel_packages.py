@@ -1,7 +1,8 @@
 """Facts about the packages `invoke build-kernel` makes from the default kernel.yaml.
 
-Debian: linux-image-<release> and linux-headers-<release>.  Arch: the split
-package linux-wintermute + linux-wintermute-headers.  The Arch packages are
+Debian: linux-image-<release> and linux-headers-<release>, and their
+metapackages.  Arch: the split package linux-wintermute(-<flavour>) and its
+-headers.  Every name is the build's (:mod:`wintermute.kernel.names`).  The Arch packages are
 also installed by pacman into a scratch root by the build itself
 (``kernel_arch.verify_in_scratch_root``); these checks read the package files.
 """
@@ -17,22 +18,20 @@ from wintermute import config
 from wintermute.kernel.build import KernelBuild
 from wintermute.packaging import arch
 
-RELEASE = re.compile(r"^\d+\.\d+\.\d+-(?P<revision>\d+)-wintermute$")
+RELEASE = re.compile(r"^\d+\.\d+\.\d+(-rc\d+)?-(?P<stamp>\d{14})-wintermute(-[a-z0-9]+)?$")
 
 
 def _deb(build: KernelBuild, prefix: str) -> Path:
-    [path] = [
-        p for p in build.packages["debian"] if p.name.startswith(f"{prefix}-{build.release}_")
-    ]
+    """The .deb of linux-image-<release> (prefix linux-image), or of a whole package name."""
+    names = (f"{prefix}-{build.release}", prefix)
+    [path] = [p for p in build.packages["debian"] if p.name.split("_")[0] in names]
     return path
 
 
 def _pkg(build: KernelBuild, name: str) -> Path:
-    [path] = [
-        p
-        for p in build.packages["arch"]
-        if re.fullmatch(rf"{name}-\d[^-]*-\d+-x86_64\.pkg\.tar\.zst", p.name)
-    ]
+    names = build.names
+    want = f"{name}-{names.pkgver}-{names.pkgrel}-x86_64.pkg.tar.zst"
+    [path] = [p for p in build.packages["arch"] if p.name == want]
     return path
 
 
@@ -62,13 +61,68 @@ def _extract(archive: Path, member: str, dest: Path) -> Path:
     return dest / member.lstrip("/")
 
 
-def test_release_is_the_pinned_version_revision_and_flavour(
+def test_release_is_the_version_stamp_and_flavour(
     kernel_build: KernelBuild, cfg: config.Config
 ) -> None:
-    """The release is X.Y.Z-<kernel.release>-wintermute: no '+', no -dirty, no -g<hash>."""
+    """The release is X.Y.Z-<stamp>-wintermute[-flavour]: no '+', no -dirty, no -g<hash>."""
     match = RELEASE.match(kernel_build.release)
     assert match, kernel_build.release
-    assert int(match["revision"]) == cfg.kernel.release
+    assert match["stamp"] == kernel_build.names.stamp
+    assert kernel_build.release.endswith(f"-{kernel_build.names.suffix}")
+    assert (cfg.kernel.flavour or "") in kernel_build.names.suffix
+
+
+def test_debian_packages_are_the_build_s_and_its_metapackages_at_one_version(
+    kernel_build: KernelBuild,
+) -> None:
+    """Four .debs, all at the build's version; the metapackages depend on this build exactly."""
+    names = kernel_build.names
+    debs = [p for p in kernel_build.packages["debian"] if p.suffix == ".deb"]
+    assert sorted(p.name.split("_")[0] for p in debs) == sorted(names.debian_packages)
+    assert {_deb_field(p, "Version") for p in debs} == {names.deb_version}
+    exact = f"(= {names.deb_version})"
+    assert f"{names.image} {exact}" in _deb_field(_deb(kernel_build, names.image_meta), "Depends")
+    headers_meta = _deb_field(_deb(kernel_build, names.headers_meta), "Depends")
+    assert f"{names.headers} {exact}" in headers_meta
+    assert f"{names.image_meta} {exact}" in headers_meta
+
+
+def test_debian_headers_depend_on_the_compiler_their_makefile_calls(
+    kernel_build: KernelBuild, tmp_path: Path
+) -> None:
+    """The headers' Makefile calls gcc-NN, the kernel's compiler, and the package needs it."""
+    headers = _deb(kernel_build, "linux-headers")
+    depends = _deb_field(headers, "Depends")
+    makefile = _extract(
+        headers, f"/usr/src/{kernel_build.names.headers}/Makefile", tmp_path
+    ).read_text()
+    [cc] = re.findall(r"^CC\t\t= \$\(CROSS_COMPILE\)(\S+)$", makefile, re.MULTILINE)
+    assert re.fullmatch(r"gcc-\d+", cc), cc
+    assert depends.startswith(f"{cc}, "), depends
+
+
+def test_no_private_key_in_any_package_or_under_out(kernel_build: KernelBuild) -> None:
+    """The module signing key was destroyed after signing: no package, log or file has it."""
+    from wintermute.paths import out_dir
+
+    found = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for package in kernel_build.packages["debian"] + kernel_build.packages["arch"]:
+            if package.suffix == ".deb" or package.name.endswith(".pkg.tar.zst"):
+                dest = Path(tmp) / package.name
+                dest.mkdir()
+                extract = ["dpkg-deb", "-x"] if package.suffix == ".deb" else ["bsdtar", "-xf"]
+                args = [package, dest] if package.suffix == ".deb" else [package, "-C", dest]
+                subprocess.run([*extract, *args], check=True)
+        # the cached tree's objects are gigabytes: its top and certs/, where a key would be
+        tree = kernel_build.tree
+        for where in (Path(tmp), out_dir(), *tree.glob("*.pem"), tree / "certs"):
+            result = subprocess.run(
+                ["grep", "-rlI", "--exclude-dir=vm", "-e", "-----BEGIN " + "PRIVATE KEY", where],
+                capture_output=True, text=True,
+            )  # fmt: skip
+            found += result.stdout.splitlines()
+    assert not found, found
 
 
 def test_debian_image_ships_vmlinuz_system_map_config_and_modules(
@@ -123,10 +177,11 @@ def test_debian_image_recommends_memlog_tools(
 def test_debian_image_runs_depmod_and_the_kernel_hooks_in_postinst(
     kernel_build: KernelBuild, tmp_path: Path
 ) -> None:
-    """postinst: depmod, then run-parts --exit-on-error /etc/kernel/postinst.d."""
+    """postinst: depmod, linux-update-symlinks, run-parts --exit-on-error /etc/kernel/postinst.d."""
     subprocess.run(["dpkg-deb", "-e", _deb(kernel_build, "linux-image"), tmp_path], check=True)
     postinst = (tmp_path / "postinst").read_text()
-    assert "depmod" in postinst
+    assert "depmod" in postinst and "linux-update-symlinks" in postinst
+    assert "linux-check-removal" in (tmp_path / "prerm").read_text()
     assert "run-parts --report --exit-on-error" in postinst and "/etc/kernel/postinst.d" in postinst
     for script in ("preinst", "prerm", "postrm"):
         assert f"/etc/kernel/{script}.d" in (tmp_path / script).read_text()
@@ -162,7 +217,7 @@ def test_arch_kernel_package_has_vmlinuz_and_pkgbase_beside_its_modules(
 ) -> None:
     """vmlinuz and pkgbase under /usr/lib/modules/<release>/, memlog.ko in-tree there too."""
     modules = f"/usr/lib/modules/{kernel_build.release}"
-    files = _pkg_files(_pkg(kernel_build, cfg.kernel.package))
+    files = _pkg_files(_pkg(kernel_build, kernel_build.names.pkgbase))
     for path in ("vmlinuz", "pkgbase", "kernel/drivers/char/memlog/memlog.ko", "modules.order"):
         assert f"{modules}/{path}" in files, path
     assert not any(path.startswith("/boot") for path in files)
@@ -172,7 +227,7 @@ def test_arch_headers_package_has_the_build_directory(
     kernel_build: KernelBuild, cfg: config.Config
 ) -> None:
     build = f"/usr/lib/modules/{kernel_build.release}/build"
-    files = _pkg_files(_pkg(kernel_build, f"{cfg.kernel.package}-headers"))
+    files = _pkg_files(_pkg(kernel_build, f"{kernel_build.names.pkgbase}-headers"))
     for path in (".config", "Makefile", "Module.symvers", "scripts/sign-file"):
         assert f"{build}/{path}" in files, path
 
@@ -181,18 +236,19 @@ def test_arch_package_installs_beside_the_stock_kernel(
     kernel_build: KernelBuild, cfg: config.Config, tmp_path: Path
 ) -> None:
     """No provides or conflicts with linux: pacman keeps the stock kernel installed."""
-    pkginfo = _extract(_pkg(kernel_build, cfg.kernel.package), ".PKGINFO", tmp_path).read_text()
+    pkgbase = kernel_build.names.pkgbase
+    pkginfo = _extract(_pkg(kernel_build, pkgbase), ".PKGINFO", tmp_path).read_text()
     assert not re.search(r"^(provides|conflicts|replaces) = linux\b", pkginfo, re.MULTILINE), (
         pkginfo
     )
-    assert f"pkgbase = {cfg.kernel.package}" in pkginfo
+    assert f"pkgbase = {pkgbase}" in pkginfo
 
 
 def test_arch_srcinfo_is_what_makepkg_prints_for_the_published_pkgbuild(
     kernel_build: KernelBuild, cfg: config.Config
 ) -> None:
     """out/kernel/arch/<pkgbase>/.SRCINFO is makepkg --printsrcinfo of the PKGBUILD beside it."""
-    published = kernel_build.packages["arch"][0].parent / cfg.kernel.package
+    published = kernel_build.packages["arch"][0].parent / kernel_build.names.pkgbase
     # a directory the build user can reach (pytest's tmp_path is private to root)
     with tempfile.TemporaryDirectory(prefix="wintermute-srcinfo-") as tmp:
         work = Path(tmp)
@@ -213,6 +269,8 @@ def test_arch_and_debian_vmlinuz_are_byte_identical(
     rel = kernel_build.release
     debian = _extract(_deb(kernel_build, "linux-image"), f"/boot/vmlinuz-{rel}", tmp_path / "deb")
     arch_vmlinuz = _extract(
-        _pkg(kernel_build, cfg.kernel.package), f"/usr/lib/modules/{rel}/vmlinuz", tmp_path / "arch"
+        _pkg(kernel_build, kernel_build.names.pkgbase),
+        f"/usr/lib/modules/{rel}/vmlinuz",
+        tmp_path / "arch",
     )
     assert debian.read_bytes() == arch_vmlinuz.read_bytes()

@@ -187,9 +187,34 @@ def test_kernel_source_is_read_as_the_debian_package_of_a_suite() -> None:
     assert (kernel.source.debian_package, kernel.source.suite) == ("linux-source-7.2", "sid")
     assert kernel.source.tarball is None and kernel.source.tree is None
     assert (kernel.config_base, kernel.fragments) == (
-        "defconfig", ("wintermute.config", "memlog.config", "vm.config", "lean.config")
-    )  # fmt: skip
+        "defconfig",
+        ("wintermute.config", "memlog.config", "vm.config", "lean.config", "server.config"),
+    )
     assert kernel.directory == config.DESCRIPTIONS
+
+
+def test_kernel_source_of_a_series_that_cannot_be_packaged_is_refused_on_load(
+    tmp_path: Path,
+) -> None:
+    """linux-source-6.1 (no install-extmod-build) stops at load, naming the packages that work."""
+    old = config.kernel_matrix()[0]
+    assert not old.kernel_packages
+    path = _write(tmp_path, lambda d: d["kernel"]["source"]["debian"].update(
+        package=old.source_package, suite=old.suite
+    ))  # fmt: skip
+    message = _error(path)
+    assert f"kernel.source.debian.package: {old.source_package} (Linux {old.series})" in message
+    assert all(
+        row.source_package in message for row in config.kernel_matrix() if row.kernel_packages
+    )
+
+
+def test_kernel_flavour_is_read_and_checked(tmp_path: Path) -> None:
+    """kernel.flavour names a variant: lower-case letters and digits only."""
+    path = _write(tmp_path, lambda d: d["kernel"].update(flavour="debug"))
+    assert config.load(path).kernel.flavour == "debug"
+    path = _write(tmp_path, lambda d: d["kernel"].update(flavour="De-bug"))
+    assert "kernel.flavour: 'De-bug' is not a flavour" in _error(path)
 
 
 def test_kernel_source_naming_two_kinds_is_rejected(tmp_path: Path) -> None:
@@ -270,7 +295,14 @@ def test_matrix_sorts_by_version_not_by_text(tmp_path: Path) -> None:
     """6.12 comes after 6.9, whatever order the file lists them in."""
 
     def add(data: dict[str, Any]) -> None:
-        data["series"].append({"series": "6.9", "suite": "x", "source_package": "linux-source-6.9"})
+        data["series"].append(
+            {
+                "series": "6.9",
+                "suite": "x",
+                "source_package": "linux-source-6.9",
+                "kernel_packages": True,
+            }
+        )
 
     path = _write(tmp_path, add, config.SERIES_YAML)
     assert [s.series for s in config.load_matrix(path)] == ["6.1", "6.9", "6.12", "7.2"]

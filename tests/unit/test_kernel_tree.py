@@ -29,11 +29,18 @@ def _fake_tree(root: Path) -> Path:
     return root
 
 
+LOCALVERSION = ("-20261206120000", "-wintermute")
+
+
 @pytest.fixture
 def key(tmp_path: Path) -> Path:
     path = tmp_path / "signing_key.pem"
     path.write_text("-----BEGIN PRIVATE KEY-----\nfake\n")
     return path
+
+
+def _sync(root: Path, version: str = "0.1.0", localversion: tuple[str, str] = LOCALVERSION):
+    return tree.sync(root, version=version, localversion=localversion)
 
 
 def _snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
@@ -47,10 +54,10 @@ def _snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
 def test_preparing_twice_changes_nothing(tmp_path: Path, key: Path) -> None:
     """The second sync writes no file: contents and mtimes stay, so make has nothing to redo."""
     root = _fake_tree(tmp_path / "linux")
-    first = tree.sync(root, version="0.1.0", release=1, signing_key=key)
+    first = _sync(root)
     assert "drivers/char/Kconfig" in first and "drivers/char/memlog/memlog_main.c" in first
     before = _snapshot(root)
-    assert tree.sync(root, version="0.1.0", release=1, signing_key=key) == []
+    assert _sync(root) == []
     assert _snapshot(root) == before
 
 
@@ -58,7 +65,7 @@ def test_wiring_adds_memlog_once_before_the_menu_ends(tmp_path: Path, key: Path)
     """drivers/char/Kconfig sources memlog's Kconfig inside the menu; the Makefile builds it."""
     root = _fake_tree(tmp_path / "linux")
     for _ in range(2):
-        tree.sync(root, version="0.1.0", release=1, signing_key=key)
+        _sync(root)
     kconfig = (root / "drivers" / "char" / "Kconfig").read_text()
     assert kconfig.count(KCONFIG_LINE) == 1
     assert kconfig.index(KCONFIG_LINE) < kconfig.rindex("endmenu")
@@ -68,7 +75,7 @@ def test_wiring_adds_memlog_once_before_the_menu_ends(tmp_path: Path, key: Path)
 def test_driver_and_uapi_header_are_the_repository_s(tmp_path: Path, key: Path) -> None:
     """The tree's memlog files are this repository's, plus the generated version header."""
     root = _fake_tree(tmp_path / "linux")
-    tree.sync(root, version="9.8.7", release=1, signing_key=key)
+    _sync(root, "9.8.7")
     driver = root / "drivers" / "char" / "memlog"
     assert (driver / "memlog_main.c").read_bytes() == (DRIVER_DIR / "memlog_main.c").read_bytes()
     assert '"9.8.7"' in (driver / "memlog_version.h").read_text()
@@ -79,29 +86,42 @@ def test_driver_and_uapi_header_are_the_repository_s(tmp_path: Path, key: Path) 
 def test_edited_driver_file_is_the_only_file_rewritten(tmp_path: Path, key: Path) -> None:
     """After one driver file changes, sync rewrites that file alone."""
     root = _fake_tree(tmp_path / "linux")
-    tree.sync(root, version="0.1.0", release=1, signing_key=key)
+    _sync(root)
     main = root / "drivers" / "char" / "memlog" / "memlog_main.c"
     main.write_text("/* stale */\n")
-    assert tree.sync(root, version="0.1.0", release=1, signing_key=key) == [
-        "drivers/char/memlog/memlog_main.c"
-    ]
+    assert _sync(root) == ["drivers/char/memlog/memlog_main.c"]
 
 
-def test_release_is_pinned_by_localversion_files(tmp_path: Path, key: Path) -> None:
-    """localversion.10-release and .20-wintermute give X.Y.Z-<release>-wintermute."""
+def test_release_is_pinned_by_localversion_files(tmp_path: Path) -> None:
+    """localversion.10-release and .20-wintermute hold the names' two parts of the release."""
     root = _fake_tree(tmp_path / "linux")
-    tree.sync(root, version="0.1.0", release=3, signing_key=key)
+    _sync(root, localversion=("-20261206120000", "-wintermute-debug"))
     texts = [(root / name).read_text() for name in sorted(tree.LOCALVERSION_FILES)]
-    assert texts == ["-3\n", "-wintermute\n"]
+    assert texts == ["-20261206120000\n", "-wintermute-debug\n"]
 
 
-def test_signing_key_is_placed_where_kbuild_looks_private(tmp_path: Path, key: Path) -> None:
-    """certs/wintermute-signing-key.pem (the config's key) is the key, owner-readable only."""
+def test_signing_key_is_placed_where_kbuild_looks_private_from_the_start(
+    tmp_path: Path, key: Path
+) -> None:
+    """certs/wintermute-signing-key.pem is the key, created 0600 even under umask 000."""
     root = _fake_tree(tmp_path / "linux")
-    tree.sync(root, version="0.1.0", release=1, signing_key=key)
+    old = os.umask(0)
+    try:
+        tree.install_key(root, key)
+    finally:
+        os.umask(old)
     placed = root / "certs" / "wintermute-signing-key.pem"
     assert placed.read_bytes() == key.read_bytes()
     assert placed.stat().st_mode & 0o777 == 0o600
+    tree.remove_key(root)
+    assert not placed.exists()
+
+
+def test_sync_never_writes_the_signing_key(tmp_path: Path) -> None:
+    """Bringing the tree up to date leaves no key in it: only install_key places one."""
+    root = _fake_tree(tmp_path / "linux")
+    _sync(root)
+    assert not list(root.rglob("*.pem"))
 
 
 def _patch(directory: Path, name: str, old: str, new: str) -> Path:
@@ -155,15 +175,50 @@ def test_extracted_tree_is_reused_and_an_unfinished_one_redone(
     assert again == first and not (first / "scratch").exists()
 
 
-def test_local_tree_carrying_another_patch_series_is_refused(tmp_path: Path) -> None:
-    """A local tree is patched once; a different series later is refused, not applied on top."""
-    root = _fake_tree(tmp_path / "linux")
+def _everything(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def test_local_tree_and_what_lies_beside_it_are_never_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key: Path
+) -> None:
+    """A user's tree with its own debian/ and a .deb beside it: byte-identical after preparing.
+
+    The build works in a copy in the cache: patches, the driver, the wiring, the
+    localversion files, the key and the rendered debian/ all land there.
+    """
+    from wintermute.packaging import kernel_debian
+
+    monkeypatch.setenv("WINTERMUTE_CACHE", str(tmp_path / "cache"))
+    top = tmp_path / "mine"
+    root = _fake_tree(top / "linux")
+    (root / "debian").mkdir()
+    (root / "debian" / "rules").write_text("#!/usr/bin/make -f\n# the user's own\n")
+    (root / ".gitignore").write_text("*.o\n/debian/\n")
+    (top / "linux-image-6.1.0-mine_1_amd64.deb").write_bytes(b"!<arch>\nthe user's build\n")
+    before = _everything(top)
     one = _patch(tmp_path, "0001-one.patch", "obj-y += mem.o", "obj-y += mem.o one.o")
-    tree.local_tree(root, [one])
-    tree.local_tree(root, [one])  # the same series again: nothing to do
-    assert (root / "drivers" / "char" / "Makefile").read_text() == "obj-y += mem.o one.o\n"
-    with pytest.raises(UserError, match="carries another patch series"):
-        tree.local_tree(root, [])
+    for _ in range(2):  # a second build: the copy is brought up to date again
+        copy = tree.local_tree(root, [one])
+        _sync(copy)
+        tree.install_key(copy, key)
+        monkeypatch.setattr(kernel_debian.rendering, "render_group", _fake_render)
+        kernel_debian.render(
+            {"names": {"image": "i", "headers": "h"}, "source_date_epoch": 0}, copy
+        )
+        (copy / "mem.o").write_text("an object the build made")
+    assert _everything(top) == before
+    assert not copy.is_relative_to(top)
+    makefile = (copy / "drivers" / "char" / "Makefile").read_text()
+    assert makefile == f"obj-y += mem.o one.o\n{MAKEFILE_LINE}\n"
+    assert (copy / "debian" / "control").exists() and (copy / "mem.o").exists()
+
+
+def _fake_render(env: object, ctx: object, group: str, dest: Path) -> None:
+    (dest / "debian").mkdir()
+    (dest / "debian" / "control").write_text("Source: linux-wintermute\n")
 
 
 def test_missing_patch_file_is_named_before_anything_runs(tmp_path: Path) -> None:

@@ -10,16 +10,29 @@ from typing import Any
 import pytest
 
 from wintermute import config
-from wintermute.kernel.build import context
+from wintermute.kernel.build import PreparedTree, context
+from wintermute.kernel.kbuild import compiler_of
+from wintermute.kernel.names import kernel_names
 from wintermute.kernel.source import Tarball
 from wintermute.packaging import kernel_arch, kernel_debian
 
-RELEASE = "7.2.13-1-wintermute"
+STAMP = 1796817600  # 2026-12-09 12:00:00 UTC
+CFG = config.load()
+NAMES = kernel_names(CFG.kernel, "7.2.13", STAMP)
+RELEASE = NAMES.release
 
 
 @pytest.fixture
-def ctx() -> dict[str, Any]:
-    return context(config.load(), RELEASE, "7.2.13", "linux-source-7.2 7.2.13-1 (sid)")
+def ctx(tmp_path: Path) -> dict[str, Any]:
+    prepared = PreparedTree(
+        source=tmp_path / "linux",
+        tree=tmp_path / "linux",
+        label="linux-source-7.2 7.2.13-1 (sid)",
+        names=NAMES,
+        env={"SOURCE_DATE_EPOCH": str(STAMP)},
+        patches=[],
+    )
+    return context(CFG, prepared, {"cc": "gcc-12", "package": "gcc-12"})
 
 
 def test_debian_maintainer_scripts_take_the_packages_names(
@@ -33,13 +46,72 @@ def test_debian_maintainer_scripts_take_the_packages_names(
     assert not [n for n in names if n.startswith(("image.", "headers."))]
 
 
-def test_debian_control_names_both_packages_and_recommends_memlog_tools(
+def _stanzas(control: str) -> dict[str, dict[str, str]]:
+    """debian/control's binary packages: name -> field -> value (first lines only)."""
+    found = {}
+    for block in control.split("\n\n")[1:]:
+        fields = dict(
+            line.split(": ", 1) for line in block.splitlines() if ": " in line and line[0] != " "
+        )
+        found[fields["Package"]] = fields
+    return found
+
+
+def test_debian_control_has_the_build_s_packages_and_its_metapackages(
     ctx: dict[str, Any], tmp_path: Path
 ) -> None:
-    control = (kernel_debian.render(ctx, tmp_path) / "control").read_text()
-    assert f"Package: linux-image-{RELEASE}\n" in control
-    assert f"Package: linux-headers-{RELEASE}\n" in control
-    assert f"Recommends: {ctx['packages']['tools']}\n" in control
+    """linux-image/-headers-<release>, and linux-image/-headers-wintermute depending on them."""
+    packages = _stanzas((kernel_debian.render(ctx, tmp_path) / "control").read_text())
+    assert set(packages) == set(NAMES.debian_packages)
+    assert packages[NAMES.image]["Recommends"] == ctx["packages"]["tools"]
+    assert "linux-base (>= 4.3~)" in packages[NAMES.image]["Depends"]
+    image_meta = packages["linux-image-wintermute"]["Depends"]
+    assert image_meta.startswith(f"{NAMES.image} (= ${{binary:Version}})")
+    headers_meta = packages["linux-headers-wintermute"]["Depends"]
+    assert f"{NAMES.headers} (= ${{binary:Version}})" in headers_meta
+    assert "linux-image-wintermute (= ${binary:Version})" in headers_meta
+
+
+def test_debian_headers_depend_on_the_kernel_s_own_compiler(
+    ctx: dict[str, Any], tmp_path: Path
+) -> None:
+    """The headers name gcc-12 (the kernel's), in Depends and in the Makefile rules sets."""
+    debian = kernel_debian.render(ctx, tmp_path)
+    packages = _stanzas((debian / "control").read_text())
+    assert packages[NAMES.headers]["Depends"].startswith("gcc-12, make,")
+    rules = (debian / "rules").read_text()
+    assert "$$(CROSS_COMPILE)gcc-12/" in rules and "HOSTCC\\t= gcc-12/" in rules
+
+
+@pytest.mark.parametrize(
+    ("lines", "cc"),
+    [
+        ("CONFIG_CC_IS_GCC=y\nCONFIG_GCC_VERSION=120200\n", "gcc-12"),
+        ("CONFIG_CC_IS_GCC=y\nCONFIG_GCC_VERSION=140201\n", "gcc-14"),
+        ("CONFIG_GCC_VERSION=0\nCONFIG_CLANG_VERSION=190107\n", "clang-19"),
+    ],
+)
+def test_compiler_is_read_from_the_kernel_configuration(
+    tmp_path: Path, lines: str, cc: str
+) -> None:
+    """CONFIG_GCC_VERSION 120200 is gcc-12: the command and the Debian package."""
+    path = tmp_path / "config"
+    path.write_text(lines)
+    assert compiler_of(path) == {"cc": cc, "package": cc}
+
+
+def test_debian_image_scripts_use_linux_base_as_debian_s_kernels_do(
+    ctx: dict[str, Any], tmp_path: Path
+) -> None:
+    """linux-update-symlinks on install/upgrade/removal, linux-check-removal before removal."""
+    debian = kernel_debian.render(ctx, tmp_path)
+    script = {
+        s: (debian / f"{NAMES.image}.{s}").read_text() for s in ("postinst", "prerm", "postrm")
+    }
+    assert 'linux-update-symlinks "$change" "$version" "$image_path"' in script["postinst"]
+    assert 'linux-check-removal "$version"' in script["prerm"]
+    assert 'linux-update-symlinks remove "$version" "$image_path"' in script["postrm"]
+    assert 'rmdir /lib/modules/"$version"' in script["postrm"]
 
 
 def test_debian_rules_is_executable_and_never_cleans_the_tree(
@@ -60,7 +132,7 @@ def test_debian_changelog_version_is_the_kernel_version_and_revision(
         ["dpkg-parsechangelog", "-l", debian / "changelog", "-S", "Version"],
         capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
-    assert version == "7.2.13-1"
+    assert version == NAMES.deb_version == "7.2.13-20261209120000.1"
 
 
 def test_maintainer_scripts_pass_shellcheck(ctx: dict[str, Any], tmp_path: Path) -> None:
@@ -96,7 +168,7 @@ def test_pkgbuild_is_a_split_package_that_never_provides_linux(
 ) -> None:
     text = (_pkgbuild(ctx, tmp_path) / "PKGBUILD").read_text()
     assert 'pkgname=("$pkgbase" "$pkgbase-headers")' in text
-    assert f"pkgbase={ctx['kernel']['package']}\n" in text
+    assert f"pkgbase={NAMES.pkgbase}\npkgver={NAMES.pkgver}\npkgrel={NAMES.pkgrel}\n" in text
     assert "provides=" not in text and "conflicts=" not in text
 
 
@@ -104,3 +176,22 @@ def test_pkgbuild_parses_in_bash(ctx: dict[str, Any], tmp_path: Path) -> None:
     pkgbuild = _pkgbuild(ctx, tmp_path) / "PKGBUILD"
     result = subprocess.run(["bash", "-n", pkgbuild], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_pkgbuild_checks_the_options_kernel_yaml_asks_for_not_the_whole_config(
+    ctx: dict[str, Any], tmp_path: Path
+) -> None:
+    """prepare() holds every fragment's request (CONFIG_MEMLOG=m...), not a cmp of .config."""
+    text = (_pkgbuild(ctx, tmp_path) / "PKGBUILD").read_text()
+    assert "  $'CONFIG_MEMLOG=m'\n" in text
+    assert "  $'CONFIG_MODULE_SIG_ALL=y'\n" in text
+    assert "cmp -s ../config .config" not in text
+
+
+def test_pkgbuild_makes_its_own_signing_key_when_none_is_given(
+    ctx: dict[str, Any], tmp_path: Path
+) -> None:
+    """Without WINTERMUTE_SIGNING_KEY prepare() makes a private key; packaging removes it."""
+    text = (_pkgbuild(ctx, tmp_path) / "PKGBUILD").read_text()
+    assert "umask 077 && openssl req" in text
+    assert "rm -f certs/wintermute-signing-key.pem" in text

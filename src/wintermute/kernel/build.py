@@ -3,10 +3,15 @@
 The steps, each with a progress line and its log under ``out/logs/``:
 
 1. Check what costs nothing first: the fragments, patches and config base
-   kernel.yaml names exist, the tools are installed.
+   kernel.yaml names exist, the tools are installed (and, when kernel.yaml is
+   loaded, that a Debian source's series can be packaged).
 2. The source (:mod:`.source`): fetched once, its checksum checked.
-3. The tree (:mod:`.tree`): extracted and patched once, then brought up to
-   date with this repository (driver, UAPI header, wiring, release, key).
+3. The tree (:mod:`.tree`): extracted and patched once (a local tree: copied
+   into the cache), checked to have what the packaging needs, then brought up
+   to date with this repository (driver, UAPI header, wiring, release).  The
+   build is named (:mod:`.names`) from its stamp (:mod:`.stamp`), and its
+   module signing key placed (a fresh one unless kernel.yaml names one,
+   removed from the tree when the build ends).
 4. The configuration (:mod:`.kconfig`) and the release check (:mod:`.kbuild`).
 5. The compile, through ccache (:func:`kbuild.compile_tree`).
 6. The Debian packages (:mod:`wintermute.packaging.kernel_debian`), then the
@@ -27,15 +32,17 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from wintermute import config
 from wintermute.errors import UserError
 from wintermute.kernel import kbuild, kconfig, source, tree
+from wintermute.kernel.names import KernelNames, kernel_names
+from wintermute.kernel.stamp import build_stamp
 from wintermute.packaging import arch, kernel_arch, kernel_debian
 from wintermute.packaging import render as rendering
-from wintermute.packaging.reproducible import source_date_epoch
 from wintermute.paths import out_dir
 from wintermute.run import elapsed, say
 
@@ -63,9 +70,25 @@ class Timings:
 
 @dataclass(frozen=True)
 class KernelBuild:
-    release: str
+    names: KernelNames
     tree: Path
     packages: dict[str, list[Path]]  # target -> its package files in out/kernel/<target>/
+
+    @property
+    def release(self) -> str:
+        return self.names.release
+
+
+@dataclass(frozen=True)
+class PreparedTree:
+    """A tree brought up to date with the repository, and what names its build."""
+
+    source: source.Tarball | Path
+    tree: Path
+    label: str  # where the source came from, for the changelog and messages
+    names: KernelNames
+    env: dict[str, str]  # every make run's environment additions
+    patches: list[Path]
 
 
 def check_targets(targets: Sequence[str]) -> tuple[str, ...]:
@@ -87,83 +110,137 @@ def check_inputs(kernel: config.Kernel) -> list[Path]:
     return tree.patch_paths(kernel.patches, kernel.directory)
 
 
-def context(cfg: config.Config, release: str, version: str, label: str) -> dict[str, object]:
+def description_files(cfg: config.Config, patches: Sequence[Path]) -> list[Path]:
+    """kernel.yaml and the files it names: inputs of the build stamp."""
+    kernel = cfg.kernel
+    base = kconfig.check_base(kernel.config_base, kernel.directory)
+    return [
+        cfg.source,
+        *kconfig.fragment_paths(kernel.fragments, kernel.directory),
+        *patches,
+        *([base] if base else []),
+    ]
+
+
+def prepare(cfg: config.Config, patches: list[Path]) -> PreparedTree:
+    """The source fetched, the tree extracted (or copied) and synced, the build named.
+
+    Call with :func:`tree.locked` held.
+    """
+    kernel = cfg.kernel
+    src = source.resolve(kernel.source)
+    if isinstance(src, Path):
+        work, label = tree.local_tree(src, patches), str(src)
+    else:
+        work, label = tree.extracted_tree(src, patches), src.label
+    kbuild.check_packageable(work)
+    epoch = build_stamp(src, description_files(cfg, patches))
+    env = kbuild.make_env(kernel, epoch)
+    names = kernel_names(kernel, kbuild.kernel_version(work, env), epoch)
+    changed = tree.sync(work, version=cfg.memlog.version, localversion=names.localversion)
+    if changed:
+        more = f" and {len(changed) - 4} more" if len(changed) > 4 else ""
+        say(f"updated in the tree: {', '.join(changed[:4])}{more}")
+    return PreparedTree(src, work, label, names, env, patches)
+
+
+def resolved_config(kernel_yaml: Path | None = None) -> dict[str, str]:
+    """The configuration kernel.yaml asks for, resolved by the tree's kconfig: no compile.
+
+    Seconds once the source is cached; ``.config`` is not touched.
+    """
+    cfg = config.load(kernel_yaml)
+    patches = check_inputs(cfg.kernel)
+    with tree.locked():
+        prepared = prepare(cfg, patches)
+        return kconfig.parse(kconfig.resolve(prepared.tree, cfg.kernel, prepared.env))
+
+
+def context(cfg: config.Config, prepared: PreparedTree, compiler: str) -> dict[str, object]:
     """The templates' context: kernel.yaml's values and the built kernel's names."""
     return {
         **rendering.context(cfg),
-        "kernel_release": release,
-        "kernel_version": version,
-        "kernel_deb_version": f"{version}-{cfg.kernel.release}",
-        "kernel_source": label,
+        "source_date_epoch": int(prepared.env["SOURCE_DATE_EPOCH"]),
+        "copyright_year": time.gmtime(int(prepared.env["SOURCE_DATE_EPOCH"])).tm_year,
+        "names": asdict(prepared.names),
+        "kernel_release": prepared.names.release,
+        "kernel_version": prepared.names.kernel_version,
+        "kernel_source": prepared.label,
+        "compiler": compiler,
     }
 
 
-def build_kernel(targets: Sequence[str] = TARGETS, kernel_yaml: Path | None = None) -> KernelBuild:
-    """Build the kernel kernel.yaml describes and package it for ``targets``."""
+def build_kernel(
+    targets: Sequence[str] = TARGETS, kernel_yaml: Path | None = None, dest: Path | None = None
+) -> KernelBuild:
+    """Build the kernel kernel.yaml describes; package it for ``targets`` into ``dest``.
+
+    ``dest`` (default ``out/kernel``) is replaced: it holds only this build's packages.
+    """
     targets = check_targets(targets)
     cfg = config.load(kernel_yaml)
     kernel = cfg.kernel
-    dest = out_dir() / "kernel"
+    dest = dest or out_dir() / "kernel"
     if dest.exists():
         shutil.rmtree(dest)
     patches = check_inputs(kernel)
     if "arch" in targets:
         arch.check_build_user()
-    epoch = source_date_epoch()
     timings = Timings(out_dir() / TIMINGS_FILE)
     started = time.monotonic()
     with tree.locked():
-        with timings.step("source"):
-            src = source.resolve(kernel.source)
-        with timings.step("tree"):
-            if isinstance(src, Path):
-                work, label = tree.local_tree(src, patches), str(src)
-            else:
-                work, label = tree.extracted_tree(src, patches), src.label
-            key = kbuild.signing_key(kernel)
-            changed = tree.sync(
-                work, version=cfg.memlog.version, release=kernel.release, signing_key=key
-            )
-        if changed:
-            more = f" and {len(changed) - 4} more" if len(changed) > 4 else ""
-            say(f"updated in the tree: {', '.join(changed[:4])}{more}")
-        env = kbuild.make_env(kernel, epoch)
-        with timings.step("config"):
-            if kconfig.configure(work, kernel, env):
-                say(f"new .config in {work}")
-            release, version = kbuild.check_release(work, kernel, env)
-        with timings.step("compile"):
-            stats = kbuild.compile_tree(work, env, f"Linux {release}")
-        say(f"compiled Linux {release}; {stats}")
-        timings.notes["compile_ccache"] = str(stats)
-        ctx = context(cfg, release, version, label)
-        staging = Path(tempfile.mkdtemp(prefix=".kernel.", dir=dest.parent))
-        staging.chmod(0o755)  # mkdtemp's 0700 would hide the packages from other users
-        try:
-            packages: dict[str, list[Path]] = {}
-            with timings.step("debian packages"):
-                packages["debian"] = kernel_debian.build(ctx, work, env, staging / "debian")
-            if "arch" in targets and isinstance(src, Path):
-                say(
-                    "the Arch packages need a tarball source; kernel.source.tree gets Debian's only"
-                )
-            elif "arch" in targets:
-                with timings.step("arch packages"), tempfile.TemporaryDirectory() as tmp:
-                    top = tree.tarball_top(work)
-                    pkg_dir = kernel_arch.render(
-                        ctx, src, top, work / ".config", cfg.memlog.version, patches, Path(tmp)
-                    )
-                    packages["arch"], arch_stats = kernel_arch.build(
-                        pkg_dir, ctx, epoch, key, src.path.name, staging / "arch"
-                    )
-                    timings.notes["arch_ccache"] = str(arch_stats)
-                    kernel_arch.verify_in_scratch_root(packages["arch"], kernel.package, release)
-            staging.rename(dest)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+        with timings.step("source and tree"):
+            prepared = prepare(cfg, patches)
+        work, env, names = prepared.tree, prepared.env, prepared.names
+        with kbuild.signing_key(kernel) as key:
+            try:
+                tree.install_key(work, key)
+                with timings.step("config"):
+                    if kconfig.configure(work, kernel, env):
+                        say(f"new .config in {work}")
+                    kbuild.check_release(work, names.release, env)
+                with timings.step("compile"):
+                    stats = kbuild.compile_tree(work, env, f"Linux {names.release}")
+                say(f"compiled Linux {names.release}; {stats}")
+                timings.notes["compile_ccache"] = str(stats)
+                ctx = context(cfg, prepared, kbuild.compiler_of(work / ".config"))
+                packages = _package(ctx, prepared, targets, key, timings, dest)
+            finally:
+                tree.remove_key(work)
     timings.steps["total"] = round(time.monotonic() - started, 1)
     timings.path.write_text(json.dumps({"steps": timings.steps, **timings.notes}, indent=1) + "\n")
-    say(f"Linux {release} packaged in {elapsed(time.monotonic() - started)}: {dest}")
+    say(f"Linux {names.release} packaged in {elapsed(time.monotonic() - started)}: {dest}")
     moved = {t: [dest / p.parent.name / p.name for p in paths] for t, paths in packages.items()}
-    return KernelBuild(release, work, moved)
+    return KernelBuild(names, work, moved)
+
+
+def _package(ctx: dict[str, Any], prepared: PreparedTree, targets: Sequence[str], key: Path,
+             timings: Timings, dest: Path) -> dict[str, list[Path]]:  # fmt: skip
+    """The packages of ``targets``, collected in a staging directory, then moved to ``dest``."""
+    staging = Path(tempfile.mkdtemp(prefix=".kernel.", dir=dest.parent))
+    staging.chmod(0o755)  # mkdtemp's 0700 would hide the packages from other users
+    src, work, names = prepared.source, prepared.tree, prepared.names
+    try:
+        packages: dict[str, list[Path]] = {}
+        with timings.step("debian packages"):
+            packages["debian"] = kernel_debian.build(ctx, work, prepared.env, staging / "debian")
+        if "arch" in targets and isinstance(src, Path):
+            say("the Arch packages need a tarball source; kernel.source.tree gets Debian's only")
+        elif "arch" in targets:
+            with timings.step("arch packages"), tempfile.TemporaryDirectory() as tmp:
+                top = tree.tarball_top(work)
+                pkg_dir = kernel_arch.render(
+                    ctx, src, top, work / ".config", ctx["memlog"]["version"], prepared.patches,
+                    Path(tmp),
+                )  # fmt: skip
+                epoch = int(prepared.env["SOURCE_DATE_EPOCH"])
+                packages["arch"], arch_stats = kernel_arch.build(
+                    pkg_dir, ctx, epoch, key, src.path.name, staging / "arch"
+                )
+                timings.notes["arch_ccache"] = str(arch_stats)
+                kernel_arch.verify_in_scratch_root(packages["arch"], names)
+        staging.rename(dest)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return packages

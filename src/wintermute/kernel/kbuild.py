@@ -11,24 +11,28 @@
   ``cache/ccache``; paths are hashed relative (``base_dir=/``,
   ``hash_dir=false``), so a tree elsewhere (the Arch build's) hits the same
   entries.  :class:`CcacheStats` reads the hit rate for the log.
-- The module signing key: kernel.yaml's ``kernel.signing_key``, or one made
-  once per cache (``cache/kernel-signing/signing_key.pem``, never in the
-  repository), so rebuilds on one machine sign alike.
+- The module signing key: kernel.yaml's ``kernel.signing_key``, or a fresh
+  one for each build (as kbuild does for a new tree and Arch's makepkg for
+  each build), made in a private temporary directory with umask 077 and
+  destroyed when the build ends: never in the cache, a package, a log or
+  ``out/``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from wintermute.config import Kernel
 from wintermute.errors import UserError
-from wintermute.kernel.tree import FLAVOUR
 from wintermute.packaging.reproducible import rfc2822
-from wintermute.paths import atomic_dir, cache_dir, log_dir
-from wintermute.run import capture, run
+from wintermute.paths import cache_dir, log_dir
+from wintermute.run import capture, run, say
 
 CCACHE_MASQUERADE = "/usr/lib/ccache"
 # The distribution's tools only: kbuild records the toolchains it finds in
@@ -148,50 +152,89 @@ def ccache_stats(env: dict[str, str]) -> CcacheStats:
 # --- the module signing key ------------------------------------------------------
 
 
-def signing_key(kernel: Kernel) -> Path:
-    """kernel.yaml's signing key, or this cache's own (made on first use)."""
+@contextlib.contextmanager
+def private_umask() -> Iterator[None]:
+    """Files created meanwhile (by this process and its children) are private from the start."""
+    old = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def remove_legacy_key() -> None:
+    """Earlier versions kept one key per cache: it goes."""
+    legacy = cache_dir() / "kernel-signing"
+    if legacy.exists():
+        say(f"removing the module signing key earlier builds kept ({legacy})")
+        shutil.rmtree(legacy)
+
+
+@contextlib.contextmanager
+def signing_key(kernel: Kernel) -> Iterator[Path]:
+    """kernel.yaml's signing key, or a fresh one, destroyed when the ``with`` block ends."""
+    remove_legacy_key()
     if kernel.signing_key is not None:
         if not kernel.signing_key.is_file():
             raise UserError(f"{kernel.signing_key}: no such file (kernel.yaml kernel.signing_key)")
-        return kernel.signing_key
-    entry = cache_dir() / "kernel-signing"
-    key = entry / "signing_key.pem"
-    if key.is_file():
-        return key
-    if entry.exists():
-        shutil.rmtree(entry)
-    with atomic_dir(entry) as tmp:
-        (tmp / "x509.genkey").write_text(X509_GENKEY.format(host=os.uname().nodename))
+        yield kernel.signing_key
+        return
+    with private_umask(), tempfile.TemporaryDirectory(prefix="wintermute-signing-") as tmp:
+        key = Path(tmp) / "signing_key.pem"
+        (Path(tmp) / "x509.genkey").write_text(X509_GENKEY.format(host=os.uname().nodename))
         run(
             ["openssl", "req", "-new", "-nodes", "-utf8", "-sha512", "-days", "36500",
-             "-batch", "-x509", "-config", tmp / "x509.genkey", "-outform", "PEM",
-             "-out", tmp / key.name, "-keyout", tmp / key.name],
+             "-batch", "-x509", "-config", Path(tmp) / "x509.genkey", "-outform", "PEM",
+             "-out", key, "-keyout", key],
             log=LOG,
-            step=f"making this cache's module signing key ({key})",
+            step="making this build's module signing key (destroyed after the build)",
         )  # fmt: skip
-        (tmp / key.name).chmod(0o600)
-    return key
+        yield key
 
 
 # --- the release -----------------------------------------------------------------
 
 
-def expected_release(version: str, release: int) -> str:
-    """``7.2.13`` and revision 1 -> ``7.2.13-1-wintermute``."""
-    return f"{version}-{release}-{FLAVOUR}"
+def kernel_version(tree: Path, env: dict[str, str]) -> str:
+    """``make kernelversion``: 7.2.13, 7.3.0-rc3."""
+    return capture(["make", "-s", "kernelversion"], cwd=tree, env=env).strip()
 
 
-def check_release(tree: Path, kernel: Kernel, env: dict[str, str]) -> tuple[str, str]:
-    """(release, version) of the tree, if the release is the pinned X.Y.Z-<release>-wintermute."""
-    version = capture(["make", "-s", "kernelversion"], cwd=tree, env=env).strip()
+def check_release(tree: Path, wanted: str, env: dict[str, str]) -> None:
+    """UserError unless the configured tree's release is ``wanted`` (nothing added to it)."""
     actual = capture(["make", "-s", "kernelrelease"], cwd=tree, env=env).strip()
-    wanted = expected_release(version, kernel.release)
     if actual != wanted:
         raise UserError(
             f"the tree's release is {actual}, not {wanted}: remove other localversion* files "
             "and CONFIG_LOCALVERSION from the tree and the config base"
         )
-    return actual, version
+
+
+def compiler_of(config: Path) -> dict[str, str]:
+    """The compiler a configured tree was built with, as the headers must name it.
+
+    ``cc``: the versioned command (``gcc-12``: Debian's ``gcc`` is only a link,
+    gcc-14 on Debian 13); ``package``: the Debian package that has it.
+    """
+    values = dict(
+        line.split("=", 1) for line in config.read_text().splitlines() if line.startswith("CONFIG_")
+    )
+    for option, name in (("CONFIG_GCC_VERSION", "gcc"), ("CONFIG_CLANG_VERSION", "clang")):
+        version = values.get(option, "0")
+        if version.isdigit() and int(version) > 0:
+            versioned = f"{name}-{int(version) // 10000}"
+            return {"cc": versioned, "package": versioned}
+    raise UserError(f"{config}: neither CONFIG_GCC_VERSION nor CONFIG_CLANG_VERSION is set")
+
+
+def check_packageable(tree: Path) -> None:
+    """The packaging needs install-extmod-build and make run-command (Linux 6.x since 2023)."""
+    script = tree / "scripts" / "package" / "install-extmod-build"
+    if not script.is_file() or "run-command:" not in (tree / "Makefile").read_text():
+        raise UserError(
+            f"{tree} has no scripts/package/install-extmod-build or make run-command, which "
+            "the kernel packages are made with: use a newer kernel (6.12 or later)"
+        )
 
 
 def compile_tree(tree: Path, env: dict[str, str], label: str) -> CcacheStats:

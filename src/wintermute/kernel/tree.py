@@ -8,16 +8,21 @@ A tarball source is extracted once per (tarball, patch series) into::
         .ready      written last: an entry without it is thrown away
 
 and the tree then stays, so the next build is incremental.  A local tree
-(``kernel.source.tree``) is used in place; the patch series applied to it is
-recorded in its ``.wintermute-patches``, and a tree carrying another series
-is refused rather than patched twice.
+(``kernel.source.tree``) is the user's: it is never written to, nor anything
+beside it.  It is copied (``rsync``) into
+``cache/kernel-build/tree-<path hash>-<patches hash>/linux`` and built there;
+each build brings the copy up to date with the user's tree (kbuild's own
+outputs, which the tree's ``.gitignore`` files name, and the files the
+toolkit adds are kept), then applies the patch series to it.
 
 Every build then brings the tree up to date with this repository
 (:func:`sync`), touching only what changed, so that make recompiles only what
 was edited: the driver into ``drivers/char/memlog/``, the UAPI header into
 ``include/uapi/linux/``, the wiring into ``drivers/char/Kconfig`` and
-``drivers/char/Makefile`` (added once; preparing twice changes nothing), the
-``localversion.*`` files that pin the release, and the module signing key.
+``drivers/char/Makefile`` (added once; preparing twice changes nothing), and
+the ``localversion.*`` files that pin the release.  The module signing key is
+placed by :func:`install_key` for the build and removed by :func:`remove_key`
+after it.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -41,11 +47,9 @@ LOG = "kernel-tree.log"
 READY = ".ready"
 TOP = ".top"  # the tarball's top directory, which makepkg extracts as is
 TREE = "linux"
-PATCH_STAMP = ".wintermute-patches"
 # The release suffix: X.Y.Z-<release>-wintermute, from two files the way Arch
 # pins its kernels (scripts/setlocalversion reads localversion* in name order).
 LOCALVERSION_FILES = ("localversion.10-release", "localversion.20-wintermute")
-FLAVOUR = "wintermute"
 # Not kbuild's default certs/signing_key.pem: kbuild regenerates that one
 # (a random key) on a tree's first build.  wintermute.config names this one.
 SIGNING_KEY = Path("certs") / "wintermute-signing-key.pem"
@@ -139,20 +143,36 @@ def tarball_top(tree: Path) -> str:
     return (tree.parent / TOP).read_text().strip()
 
 
+# What the toolkit writes into a copied tree, which rsync must neither copy
+# over nor delete (kbuild's outputs are protected by the tree's .gitignore files).
+OWN_FILES = (
+    "/drivers/char/memlog/",
+    "/include/uapi/linux/memlog.h",
+    *(f"/{name}" for name in LOCALVERSION_FILES),
+    f"/{SIGNING_KEY}",
+    "/debian/",
+    "/.config",
+)
+
+
 def local_tree(tree: Path, patches: Sequence[Path]) -> Path:
-    """A local tree, with ``patches`` applied once (recorded in its PATCH_STAMP)."""
-    stamp = tree / PATCH_STAMP
-    wanted = "".join(f"{p.name}\n" for p in patches) + f"# {series_hash(patches)}\n"
-    if stamp.is_file():
-        if stamp.read_text() != wanted:
-            raise UserError(
-                f"{tree} carries another patch series ({stamp}); "
-                "start from a clean tree or list the same patches in kernel.yaml"
-            )
-        return tree
-    apply_patches(tree, patches)
-    stamp.write_text(wanted)
-    return tree
+    """A copy of the user's ``tree`` in the cache, up to date, with ``patches`` applied.
+
+    Nothing is written in or beside ``tree``.
+    """
+    name = hashlib.sha256(str(tree.resolve()).encode()).hexdigest()[:16]
+    entry = build_root() / f"tree-{name}-{series_hash(patches)}"
+    copy = entry / TREE
+    copy.mkdir(parents=True, exist_ok=True)
+    run(
+        ["rsync", "-a", "--delete", "--exclude=/.git", "--filter=:- .gitignore",
+         *(f"--exclude={own}" for own in OWN_FILES), f"{tree}/", f"{copy}/"],
+        log=LOG,
+        step=f"copying {tree} into {entry} (your tree is not written to)",
+    )  # fmt: skip
+    apply_patches(copy, patches)
+    (entry / READY).write_text(f"{tree}\n")
+    return copy
 
 
 # --- bringing the tree up to date with this repository ------------------------
@@ -208,18 +228,29 @@ def wire(tree: Path) -> list[str]:
     return changed
 
 
-def localversion(release: int) -> dict[str, str]:
-    """The localversion files and their contents: ``-<release>``, ``-wintermute``."""
-    return dict(zip(LOCALVERSION_FILES, (f"-{release}\n", f"-{FLAVOUR}\n"), strict=True))
+def sync(tree: Path, *, version: str, localversion: Sequence[str]) -> list[str]:
+    """Bring ``tree`` up to date with this repository; return what changed.
 
-
-def sync(tree: Path, *, version: str, release: int, signing_key: Path) -> list[str]:
-    """Bring ``tree`` up to date with this repository; return what changed."""
+    ``localversion``: the two localversion files' contents
+    (:attr:`wintermute.kernel.names.KernelNames.localversion`).
+    """
     changed = copy_driver(tree, version) + wire(tree)
-    for name, text in localversion(release).items():
-        if write_if_changed(tree / name, text.encode()):
+    for name, text in zip(LOCALVERSION_FILES, localversion, strict=True):
+        if write_if_changed(tree / name, f"{text}\n".encode()):
             changed.append(name)
-    if write_if_changed(tree / SIGNING_KEY, signing_key.read_bytes()):
-        (tree / SIGNING_KEY).chmod(0o600)
-        changed.append(str(SIGNING_KEY))
     return changed
+
+
+def install_key(tree: Path, key: Path) -> None:
+    """The module signing key where the config names it, created private (0600)."""
+    path = tree / SIGNING_KEY
+    path.unlink(missing_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key.read_bytes())
+
+
+def remove_key(tree: Path) -> None:
+    """The signing key out of the tree, once the modules are signed."""
+    (tree / SIGNING_KEY).unlink(missing_ok=True)

@@ -29,8 +29,10 @@ from typing import Any
 from wintermute.driver_source import stage_driver_source
 from wintermute.errors import InfraError
 from wintermute.kernel import kbuild
+from wintermute.kernel.kconfig import fragment_paths, requests
+from wintermute.kernel.names import KernelNames
 from wintermute.kernel.source import Tarball, sha256_of
-from wintermute.kernel.tree import LOCALVERSION_FILES
+from wintermute.kernel.tree import LOCALVERSION_FILES, SIGNING_KEY
 from wintermute.kernel_trees import KCONFIG_LINE, MAKEFILE_LINE
 from wintermute.packaging import arch
 from wintermute.packaging import render as rendering
@@ -52,7 +54,7 @@ def _bash_quote(text: str) -> str:
 def render(ctx: dict[str, Any], tarball: Tarball, srcname: str, config: Path,
            version: str, patches: list[Path], dest: Path) -> Path:  # fmt: skip
     """The PKGBUILD and its sources in ``dest/<pkgbase>/``; returns that directory."""
-    pkg_dir = dest / ctx["kernel"]["package"]
+    pkg_dir = dest / ctx["names"]["pkgbase"]
     pkg_dir.mkdir(parents=True)
     sources = []
 
@@ -84,11 +86,20 @@ def render(ctx: dict[str, Any], tarball: Tarball, srcname: str, config: Path,
             "localversion_files": LOCALVERSION_FILES,
             "kconfig_line": _bash_quote(KCONFIG_LINE),
             "makefile_line": _bash_quote(MAKEFILE_LINE),
+            "signing_key": str(SIGNING_KEY),
+            "config_requests": config_requests(ctx),
         },
     }
     text = rendering.environment().get_template(TEMPLATE).render(ctx)
     (pkg_dir / "PKGBUILD").write_text(text, encoding="utf-8")
     return pkg_dir
+
+
+def config_requests(ctx: dict[str, Any]) -> list[str]:
+    """kernel.yaml's fragments' requests as bash words, ``CONFIG_X=value`` (``=n``: not set)."""
+    kernel = ctx["kernel"]
+    fragments = fragment_paths(kernel["fragments"], Path(kernel["directory"]))
+    return [_bash_quote(f"{r.option}={r.value}") for r in requests(fragments)]
 
 
 def build(pkg_dir: Path, ctx: dict[str, Any], epoch: int, key: Path, tarball: str,
@@ -135,6 +146,9 @@ def build(pkg_dir: Path, ctx: dict[str, Any], epoch: int, key: Path, tarball: st
         )  # fmt: skip
     finally:
         (build_root / KEY).unlink(missing_ok=True)
+        # a failed makepkg leaves its srcdir, and the key its prepare() placed there
+        for left in build_root.glob(f"work/*/src/*/{SIGNING_KEY}"):
+            left.unlink()
     stats = kbuild.ccache_stats(kbuild.ccache_env(ccache))
     say(f"Arch build {stats}")
     dest.mkdir(parents=True, exist_ok=True)
@@ -161,10 +175,10 @@ def _link_or_copy(src: str, dst: str) -> None:
         shutil.copy2(src, dst)
 
 
-def expected_owners(pkgbase: str, release: str) -> dict[str, str]:
+def expected_owners(names: KernelNames) -> dict[str, str]:
     """What the two packages must install -> the package that owns it."""
-    modules = f"/usr/lib/modules/{release}"
-    headers = f"{pkgbase}-headers"
+    pkgbase, headers = names.arch_packages
+    modules = f"/usr/lib/modules/{names.release}"
     return {
         f"{modules}/vmlinuz": pkgbase,
         f"{modules}/pkgbase": pkgbase,
@@ -178,10 +192,10 @@ def expected_owners(pkgbase: str, release: str) -> dict[str, str]:
     }
 
 
-def verify_in_scratch_root(packages: list[Path], pkgbase: str, release: str) -> None:
+def verify_in_scratch_root(packages: list[Path], names: KernelNames) -> None:
     """pacman -U both into a scratch root: -Qkk finds nothing altered, -Qo the right owners."""
     with tempfile.TemporaryDirectory(prefix="wintermute-arch-kernel-root-") as tmp:
         root = arch.install_into_scratch_root(packages, Path(tmp))
-        arch.check_installed_files(root, [pkgbase, f"{pkgbase}-headers"])
-        arch.check_owners(root, expected_owners(pkgbase, release))
+        arch.check_installed_files(root, list(names.arch_packages))
+        arch.check_owners(root, expected_owners(names))
     say("pacman installed the kernel packages into a scratch root: -Qkk and -Qo agree")

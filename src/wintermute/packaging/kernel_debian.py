@@ -1,25 +1,33 @@
-"""Debian: linux-image-<release> and linux-headers-<release>, by dpkg-buildpackage in the tree.
+"""Debian: linux-image-<release>, linux-headers-<release> and their metapackages.
 
-``render`` writes ``debian/`` into the configured and compiled kernel tree,
-from ``templates/kernel-debian/``; the maintainer scripts ``image.*`` and
-``headers.*`` take their packages' names (``linux-image-<release>.postinst``
-...).  ``build`` runs ``dpkg-buildpackage -b --no-pre-clean`` there (the
-tree's objects are kept, so its make finds the kernel already built) and then
-lintian, where an error fails the build (warnings are logged: a kernel's
-packages have many that Debian's own kernels override too).
+Built by dpkg-buildpackage in the tree; every name and version comes from
+:mod:`wintermute.kernel.names` (the context's ``names``).  ``render`` writes
+``debian/`` into the configured and compiled kernel tree (the toolkit's own
+copy: never a user's tree), from ``templates/kernel-debian/``; the maintainer
+scripts ``image.*`` and ``headers.*`` take their packages' names
+(``linux-image-<release>.postinst`` ...).  ``build`` runs
+``dpkg-buildpackage -b --no-pre-clean`` there (the tree's objects are kept,
+so its make finds the kernel already built) and then lintian, where an error
+fails the build (warnings are logged: a kernel's packages have many that
+Debian's own kernels override too).
 
 What the packages hold, and who does what:
 
 * linux-image: ``/boot/vmlinuz-<release>``, ``System.map``, ``config`` and the
-  modules, stripped then signed by ``modules_install``.  Its postinst runs
-  depmod and ``/etc/kernel/postinst.d`` (initramfs-tools makes the
-  initramfs), and the other scripts their ``/etc/kernel/*.d``, with
-  ``run-parts --exit-on-error`` as Debian's kernels do.
+  modules, stripped then signed by ``modules_install``.  Its maintainer
+  scripts are Debian's own kernels': depmod, linux-base's
+  ``linux-update-symlinks`` and ``linux-check-removal``, the
+  ``/etc/kernel/*.d`` hooks with ``run-parts --exit-on-error``
+  (initramfs-tools makes the initramfs, the boot loader's hook its entry),
+  and on purge what depmod made.
 * linux-headers: the kernel's ``scripts/package/install-extmod-build`` output
   in ``/usr/src/linux-headers-<release>``, plus ``.config`` and the built
   ``scripts/sign-file`` (DKMS needs both), linked from
-  ``/lib/modules/<release>/build``; its postinst runs
+  ``/lib/modules/<release>/build``, its Makefile naming the compiler the
+  kernel was built with (``gcc-12``), which it depends on; its postinst runs
   ``/etc/kernel/header_postinst.d`` (DKMS builds its modules for the kernel).
+* linux-image-wintermute, linux-headers-wintermute (``-<flavour>``): the
+  metapackages, depending on this build's packages at this version.
 """
 
 from __future__ import annotations
@@ -38,12 +46,9 @@ LOG = "kernel-debian.log"
 LINTIAN_LOG = "kernel-lintian.log"
 # An error fails the build; warnings are shown in the log.
 LINTIAN = ["lintian", "--fail-on", "error", "--tag-display-limit", "0"]
-# templates/kernel-debian/debian/<prefix>.<script> -> debian/<package>.<script>
-SCRIPT_PREFIXES = {"image": "linux-image-{release}", "headers": "linux-headers-{release}"}
-
-
-def package_names(release: str) -> list[str]:
-    return [prefix.format(release=release) for prefix in SCRIPT_PREFIXES.values()]
+# templates/kernel-debian/debian/<prefix>.<script> -> debian/<package>.<script>,
+# the package's name being this field of the context's names
+SCRIPT_PREFIXES = {"image": "image", "headers": "headers"}
 
 
 def render(ctx: dict[str, Any], tree: Path) -> Path:
@@ -56,9 +61,7 @@ def render(ctx: dict[str, Any], tree: Path) -> Path:
     for path in sorted(debian.iterdir()):
         prefix, dot, script = path.name.partition(".")
         if dot and prefix in SCRIPT_PREFIXES:
-            path.rename(
-                debian / f"{SCRIPT_PREFIXES[prefix].format(release=ctx['kernel_release'])}.{script}"
-            )
+            path.rename(debian / f"{ctx['names'][SCRIPT_PREFIXES[prefix]]}.{script}")
     return debian
 
 
@@ -71,23 +74,23 @@ def _outputs(tree: Path) -> list[Path]:
 
 
 def build(ctx: dict[str, Any], tree: Path, env: dict[str, str], dest: Path) -> list[Path]:
-    """Build the two packages from ``tree`` into ``dest``; lintian must find no error."""
+    """Build the four packages from ``tree`` into ``dest``; lintian must find no error."""
     for old in _outputs(tree):
         old.unlink()
     render(ctx, tree)
-    release = ctx["kernel_release"]
+    names = ctx["names"]
     run(
         ["dpkg-buildpackage", "-b", "--no-pre-clean", "-us", "-uc"],
         cwd=tree,
         env=env,
         log=LOG,
-        step=f"dpkg-buildpackage: linux-image-{release}, linux-headers-{release}",
+        step=f"dpkg-buildpackage: {names['image']}, {names['headers']} and their metapackages",
         heartbeat=60,
     )
     outputs = _outputs(tree)
     debs = [p for p in outputs if p.suffix == ".deb"]
     changes = [p for p in outputs if p.suffix == ".changes"]
-    if len(debs) != 2 or len(changes) != 1:
+    if len(debs) != 4 or len(changes) != 1:
         raise InfraError(f"dpkg-buildpackage made {[p.name for p in outputs]}; see {LOG}")
     run([*LINTIAN, changes[0]], log=LINTIAN_LOG, step="lintian (errors fail)")
     dest.mkdir(parents=True, exist_ok=True)

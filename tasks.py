@@ -131,18 +131,18 @@ def bench_kernel(c: Context) -> None:
 @_edge
 def render(c: Context) -> None:
     """Render templates/ with kernel.yaml's values into out/render (never into the source tree)."""
-    from wintermute.packaging import render as rendering
+    from wintermute.packaging import targets
 
-    print(rendering.render())
+    print(targets.render())
 
 
 @task
 @_edge
 def deb(c: Context) -> None:
     """Build the Debian source and binary packages into out/debian/; lintian warnings fail."""
-    from wintermute.packaging import debian
+    from wintermute.packaging import debian, targets
 
-    for path in debian.build():
+    for path in debian.build(targets.render()):
         print(path)
 
 
@@ -151,8 +151,9 @@ def deb(c: Context) -> None:
 def arch(c: Context) -> None:
     """Build the Arch packages (PKGBUILD + .SRCINFO, makepkg as a build user) into out/arch/."""
     from wintermute.packaging import arch as arch_packaging
+    from wintermute.packaging import targets
 
-    for path in arch_packaging.build():
+    for path in arch_packaging.build(targets.render()):
         print(path)
 
 
@@ -282,7 +283,7 @@ def bench(c: Context, rounds: str | None = None, duration: str | None = None) ->
 @task
 @_edge
 def lint(c: Context) -> None:
-    """ruff, shellcheck, and checkpatch --strict on the driver (from a cached tree; no download)."""
+    """ruff, import-linter, shellcheck, checkpatch --strict on the driver (cached tree only)."""
     from wintermute import lint as checks
 
     failed = checks.run_all()

@@ -157,10 +157,10 @@ def _environment(**values: str) -> Iterator[None]:
 
 def build_debs(kernel_yaml: Path, out: Path) -> list[Path]:
     """The Debian packages ``kernel_yaml`` describes, built into ``out``."""
-    from wintermute.packaging import debian
+    from wintermute.packaging import debian, targets
 
     with _environment(WINTERMUTE_KERNEL_YAML=str(kernel_yaml), WINTERMUTE_OUT=str(out)):
-        return [p for p in debian.build() if p.suffix == ".deb"]
+        return [p for p in debian.build(targets.render()) if p.suffix == ".deb"]
 
 
 def next_version(version: str) -> str:

@@ -103,9 +103,9 @@ def dkms_install(debs: Path | None = None) -> str:
     release = platform.release()
     preflight(cfg, release)
     if debs is None:
-        from wintermute.packaging import debian
+        from wintermute.packaging import debian, targets
 
-        files = [p for p in debian.build() if p.suffix == ".deb"]
+        files = [p for p in debian.build(targets.render()) if p.suffix == ".deb"]
     else:
         files = package_files(cfg, debs)
     version = f"{cfg.memlog.version}-{cfg.memlog.release}"

@@ -1,4 +1,8 @@
-"""Static checks, offline: ruff, shellcheck, and the kernel's checkpatch.pl --strict.
+"""Static checks, offline: ruff, import-linter, shellcheck, and checkpatch.pl --strict.
+
+import-linter's ``lint-imports`` holds the toolkit's modules to the layers
+``pyproject.toml`` lists (pipelines, formats, kernel steps, shared helpers):
+nothing imports upwards, so there is no import cycle.
 
 checkpatch.pl comes from a kernel tree already in the cache (the newest
 series first); ``invoke lint`` never downloads one.  Without a cached tree it
@@ -64,12 +68,20 @@ def checkpatch_errors(report: str) -> bool:
     return ": ERROR:" in report or any(not t.startswith("total: 0 errors") for t in totals)
 
 
+def lint_imports_command() -> list[str]:
+    """import-linter's command, from the virtual environment running this."""
+    return [str(Path(sys.executable).with_name("lint-imports")), "--no-cache"]
+
+
 def run_all() -> list[Finding]:
     """Run every check; return what failed (an empty list: all clean)."""
     failed: list[Finding] = []
     code, out = _run("ruff", [sys.executable, "-m", "ruff", "check", *PYTHON_PATHS])
     if code:
         failed.append(Finding("ruff check", out))
+    code, out = _run("import-linter", lint_imports_command())
+    if code:
+        failed.append(Finding("lint-imports (pyproject.toml's layers)", out))
     code, out = _run("shellcheck", ["shellcheck", *map(str, shell_scripts())])
     if code:
         failed.append(Finding("shellcheck", out))

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from wintermute import config
-from wintermute.packaging import arch
-from wintermute.packaging.reproducible import source_date_epoch
+from wintermute.packaging import arch, targets
 from wintermute.packaging.system_files import INSTALLED_PATHS
+from wintermute.reproducible import source_date_epoch
 
 pytestmark = pytest.mark.build
 
@@ -56,7 +56,7 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> tuple[Build, Build]:
         out = tmp_path_factory.mktemp(f"arch-{label}")
         with pytest.MonkeyPatch.context() as mp:
             mp.setenv("WINTERMUTE_OUT", str(out))
-            results.append(Build(out, arch.build()))
+            results.append(Build(out, arch.build(targets.render())))
     return results[0], results[1]
 
 

@@ -23,7 +23,7 @@ from wintermute.driver_source import stage_driver_source
 from wintermute.errors import UserError
 from wintermute.kernel_release import releases_from
 from wintermute.module_build import newest_headers
-from wintermute.packaging import debian
+from wintermute.packaging import debian, targets
 from wintermute.packaging.system_files import installed_paths
 from wintermute.paths import REPO, out_dir
 
@@ -48,7 +48,7 @@ class Build:
 
 @pytest.fixture(scope="module")
 def build() -> Build:
-    return Build(out_dir(), debian.build())
+    return Build(out_dir(), debian.build(targets.render()))
 
 
 def _listing(deb: Path) -> set[str]:

@@ -1,4 +1,4 @@
-"""Static checks: the Python code is ruff-clean and every shell script passes shellcheck."""
+"""Static checks: ruff-clean Python, imports one way, every shell script shellcheck-clean."""
 
 from __future__ import annotations
 
@@ -20,6 +20,11 @@ def _check(cmd: list[str]) -> None:
 def test_python_code_is_ruff_clean() -> None:
     """ruff finds nothing in the Python code."""
     _check([sys.executable, "-m", "ruff", "check", *lint.PYTHON_PATHS])
+
+
+def test_toolkit_modules_import_one_way() -> None:
+    """import-linter: pipelines above formats above kernel steps above shared helpers."""
+    _check(lint.lint_imports_command())
 
 
 def test_shell_scripts_pass_shellcheck() -> None:

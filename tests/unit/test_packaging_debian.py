@@ -18,9 +18,9 @@ from wintermute import config
 from wintermute.driver_source import stage_driver_source
 from wintermute.errors import UserError
 from wintermute.packaging import debian, render
-from wintermute.packaging.reproducible import tarball
 from wintermute.packaging.system_files import INSTALLED_PATHS, installed_paths
 from wintermute.paths import REPO
+from wintermute.reproducible import tarball
 
 MAINTAINER_SCRIPTS = ("preinst", "postinst", "prerm", "postrm")
 # SPDX identifier in a source file -> its DEP-5 licence in debian/copyright

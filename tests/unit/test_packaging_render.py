@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from wintermute import config
-from wintermute.packaging import render
+from wintermute.packaging import targets
 
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return render.render(tmp_path_factory.mktemp("r") / "render")
+    return targets.render(tmp_path_factory.mktemp("r") / "render")
 
 
 def _debian(rendered: Path) -> Path:
@@ -51,7 +51,7 @@ def test_debian_sysusers_file_creates_the_configured_group(tmp_path: Path) -> No
     cfg = config.load()
     system = dataclasses.replace(cfg.memlog.system, group="agents")
     cfg = dataclasses.replace(cfg, memlog=dataclasses.replace(cfg.memlog, system=system))
-    out = render.render(tmp_path / "render", cfg)
+    out = targets.render(tmp_path / "render", cfg)
     sysusers = next((out / "debian").iterdir()) / "debian" / f"{cfg.packages.tools}.sysusers"
     assert "g agents - -" in sysusers.read_text()
 

@@ -10,7 +10,7 @@ import pytest
 
 from wintermute import config
 from wintermute.errors import UserError
-from wintermute.packaging import render
+from wintermute.packaging import render, targets
 
 
 def _mtimes(root: Path) -> dict[Path, int]:
@@ -19,9 +19,9 @@ def _mtimes(root: Path) -> dict[Path, int]:
 
 def test_rendering_twice_leaves_the_output_untouched(tmp_path: Path) -> None:
     """Unchanged inputs change nothing in the output directory."""
-    dest = render.render(tmp_path / "render")
+    dest = targets.render(tmp_path / "render")
     before = _mtimes(dest)
-    render.render(dest)
+    targets.render(dest)
     assert _mtimes(dest) == before
 
 
@@ -30,7 +30,7 @@ def test_udev_rule_carries_group_and_mode_from_kernel_yaml(tmp_path: Path) -> No
     cfg = config.load()
     system = dataclasses.replace(cfg.memlog.system, group="agents", device_mode="0640")
     cfg = dataclasses.replace(cfg, memlog=dataclasses.replace(cfg.memlog, system=system))
-    dest = render.render(tmp_path / "render", cfg)
+    dest = targets.render(tmp_path / "render", cfg)
     rule = (dest / "system" / "udev.rules").read_text()
     assert 'GROUP="agents", MODE="0640"' in rule
 
@@ -38,7 +38,7 @@ def test_udev_rule_carries_group_and_mode_from_kernel_yaml(tmp_path: Path) -> No
 def test_sysctl_file_carries_the_configured_ring_size(tmp_path: Path) -> None:
     """sysctl.d sets kernel.memlog.ring_size to kernel.yaml's value."""
     cfg = config.load()
-    dest = render.render(tmp_path / "render", cfg)
+    dest = targets.render(tmp_path / "render", cfg)
     text = (dest / "system" / "sysctl.conf").read_text()
     assert f"kernel.memlog.ring_size = {cfg.memlog.system.ring_size}" in text
 
@@ -49,7 +49,7 @@ def test_promote_user_unit_runs_for_members_of_the_configured_group(tmp_path: Pa
     cfg = config.load()
     system = dataclasses.replace(cfg.memlog.system, group="agents")
     cfg = dataclasses.replace(cfg, memlog=dataclasses.replace(cfg.memlog, system=system))
-    dest = render.render(tmp_path / "render", cfg)
+    dest = targets.render(tmp_path / "render", cfg)
     service = (dest / "system" / "memlog-promote.service").read_text().splitlines()
     assert "ConditionGroup=agents" in service
     assert "ExecStart=/usr/bin/memlog episode promote --all-sessions" in service
@@ -60,7 +60,7 @@ def test_promote_user_unit_runs_for_members_of_the_configured_group(tmp_path: Pa
 def test_dkms_conf_names_version_and_minimum_kernel(tmp_path: Path) -> None:
     """dkms.conf's version and minimum kernel come from kernel.yaml."""
     cfg = config.load()
-    text = (render.render(tmp_path / "render", cfg) / "dkms" / "dkms.conf").read_text()
+    text = (targets.render(tmp_path / "render", cfg) / "dkms" / "dkms.conf").read_text()
     assert f'PACKAGE_VERSION="{cfg.memlog.version}"' in text
     assert f'BUILD_EXCLUSIVE_KERNEL_MIN="{cfg.memlog.min_kernel}"' in text
     assert 'AUTOINSTALL="yes"' in text
@@ -68,7 +68,7 @@ def test_dkms_conf_names_version_and_minimum_kernel(tmp_path: Path) -> None:
 
 def test_dkms_conf_skips_kernels_that_carry_memlog_in_tree(tmp_path: Path) -> None:
     """DKMS builds nothing for a kernel whose .config has CONFIG_MEMLOG (linux-wintermute)."""
-    text = (render.render(tmp_path / "render", config.load()) / "dkms" / "dkms.conf").read_text()
+    text = (targets.render(tmp_path / "render", config.load()) / "dkms" / "dkms.conf").read_text()
     assert 'BUILD_EXCLUSIVE_CONFIG="!CONFIG_MEMLOG"' in text.splitlines()
 
 
@@ -77,7 +77,7 @@ def test_bad_kernel_yaml_renders_nothing(tmp_path: Path) -> None:
     bad = tmp_path / "kernel.yaml"
     bad.write_text(config.KERNEL_YAML.read_text().replace('"0660"', '"0999"'))
     with pytest.raises(UserError):
-        render.render(tmp_path / "render", config.load(bad))
+        targets.render(tmp_path / "render", config.load(bad))
     assert not (tmp_path / "render").exists()
 
 

@@ -31,8 +31,8 @@ from wintermute import config
 from wintermute.errors import InfraError, UserError
 from wintermute.kernel import kbuild, tree
 from wintermute.kernel.build import TIMINGS_FILE
-from wintermute.packaging.reproducible import source_date_epoch
 from wintermute.paths import REPO, log_dir, out_dir
+from wintermute.reproducible import source_date_epoch
 from wintermute.run import run, say
 
 LOG = "bench-kernel.log"

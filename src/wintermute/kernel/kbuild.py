@@ -1,7 +1,7 @@
 """Running kbuild: the environment every kernel build gets, ccache, the signing key, the release.
 
 - Reproducible: ``KBUILD_BUILD_TIMESTAMP`` from ``SOURCE_DATE_EPOCH`` (the
-  last commit of the package inputs, :mod:`wintermute.packaging.reproducible`),
+  last commit of the package inputs, :mod:`wintermute.reproducible`),
   ``KBUILD_BUILD_USER`` and ``KBUILD_BUILD_HOST`` from kernel.yaml,
   ``KBUILD_BUILD_VERSION`` (uname -v's ``#N``) the packaging revision,
   ``LOCALVERSION=`` (nothing added to the release), UTC, the C locale, and
@@ -30,8 +30,8 @@ from pathlib import Path
 
 from wintermute.config import Kernel
 from wintermute.errors import UserError
-from wintermute.packaging.reproducible import rfc2822
 from wintermute.paths import cache_dir, log_dir
+from wintermute.reproducible import rfc2822
 from wintermute.run import capture, run, say
 
 CCACHE_MASQUERADE = "/usr/lib/ccache"

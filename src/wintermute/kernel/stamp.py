@@ -25,8 +25,8 @@ from pathlib import Path
 
 from wintermute.errors import InfraError, UserError
 from wintermute.kernel.source import Tarball
-from wintermute.packaging.reproducible import PACKAGE_INPUTS
 from wintermute.paths import REPO
+from wintermute.reproducible import PACKAGE_INPUTS
 from wintermute.run import capture
 
 # What a kernel build reads from the repository besides kernel.yaml's own files.

@@ -44,9 +44,9 @@ from wintermute.errors import InfraError, UserError
 from wintermute.packaging import render as rendering
 from wintermute.packaging import userspace
 from wintermute.packaging.dkms import render as render_dkms
-from wintermute.packaging.reproducible import source_date_epoch
 from wintermute.packaging.system_files import INSTALLED_PATHS
 from wintermute.paths import log_dir, out_dir
+from wintermute.reproducible import source_date_epoch
 from wintermute.run import capture, run, say
 
 BUILD_USER = "wintermute-build"
@@ -283,11 +283,10 @@ def _collect(build_root: Path, dest: Path, expected: int) -> list[Path]:
     return results
 
 
-def build(render_dir: Path | None = None) -> list[Path]:
+def build(render_dir: Path) -> list[Path]:
     """Build every Arch package into out/arch/, check it with pacman; return the package files."""
     _check_host()
     cfg = load_config()
-    render_dir = render_dir or rendering.render()
     packages = sorted(p for p in (render_dir / "arch").iterdir() if p.is_dir())
     build_root = _lay_out_build_tree(packages)
     env = makepkg_env(source_date_epoch(), cfg.maintainer)

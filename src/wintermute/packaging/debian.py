@@ -47,9 +47,9 @@ import jinja2
 from wintermute.driver_source import VERSION_HEADER, driver_files, version_header
 from wintermute.errors import InfraError, UserError
 from wintermute.packaging import render as rendering
-from wintermute.packaging.reproducible import rfc2822, tarball
 from wintermute.packaging.system_files import installed_paths
 from wintermute.paths import REPO, out_dir
+from wintermute.reproducible import rfc2822, tarball
 from wintermute.run import capture, run, say
 
 LOG = "debian-build.log"
@@ -192,9 +192,8 @@ def _collect(build_dir: Path) -> list[Path]:
     ]
 
 
-def build(render_dir: Path | None = None) -> list[Path]:
+def build(render_dir: Path) -> list[Path]:
     """Build the source and binary packages into out/debian/; lintian must find nothing."""
-    render_dir = render_dir or rendering.render()
     build_dir = out_dir() / "build" / "debian"
     if build_dir.exists():
         shutil.rmtree(build_dir)

@@ -38,7 +38,7 @@ from typing import Any
 
 from wintermute.errors import InfraError
 from wintermute.packaging import render as rendering
-from wintermute.packaging.reproducible import rfc2822
+from wintermute.reproducible import rfc2822
 from wintermute.run import run, say
 
 GROUP = "kernel-debian"

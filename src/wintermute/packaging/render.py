@@ -5,16 +5,14 @@ a file ending in ``.j2`` is rendered (the suffix dropped), any other file is
 copied as it is, and the executable bit is kept.  Rendering is strict: an
 undefined value is an error, not an empty string.
 
-:func:`render` writes the whole result into ``out/render`` (never into the
-source tree) atomically, and leaves it untouched when nothing changed.
+The helpers every format renders with; :func:`wintermute.packaging.targets.render`
+renders every target into ``out/render``.
 """
 
 from __future__ import annotations
 
-import filecmp
 import shutil
 import stat
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,11 +21,9 @@ from typing import Any
 import jinja2
 
 from wintermute.config import Config
-from wintermute.config import load as load_config
 from wintermute.kernel_release import releases_from as dkms_releases_from
-from wintermute.packaging.reproducible import source_date_epoch
-from wintermute.paths import REPO, out_dir
-from wintermute.run import say
+from wintermute.paths import REPO
+from wintermute.reproducible import source_date_epoch
 
 TEMPLATES = REPO / "templates"
 
@@ -72,60 +68,3 @@ def render_group(env: jinja2.Environment, ctx: dict[str, Any], group: str, dest:
             shutil.copyfile(src, target)
         mode = 0o755 if src.stat().st_mode & stat.S_IXUSR else 0o644
         target.chmod(mode)
-
-
-def _renderers() -> list[tuple[str, Renderer]]:
-    from wintermute.packaging import targets
-
-    return targets.RENDERERS
-
-
-def render_into(dest: Path, cfg: Config | None = None) -> None:
-    """Render every target into the empty directory ``dest``."""
-    cfg = cfg or load_config()
-    env = environment()
-    ctx = context(cfg)
-    for name, renderer in _renderers():
-        renderer(env, ctx, dest / name)
-
-
-def _same_tree(a: Path, b: Path) -> bool:
-    cmp = filecmp.dircmp(a, b)
-    if cmp.left_only or cmp.right_only or cmp.funny_files:
-        return False
-    _, mismatch, errors = filecmp.cmpfiles(a, b, cmp.common_files, shallow=False)
-    if mismatch or errors:
-        return False
-    for name in cmp.common_files:
-        if (a / name).stat().st_mode != (b / name).stat().st_mode:
-            return False
-    return all(_same_tree(a / d, b / d) for d in cmp.common_dirs)
-
-
-def render(dest: Path | None = None, cfg: Config | None = None) -> Path:
-    """Render into ``dest`` (default ``out/render``); unchanged inputs change nothing.
-
-    The configuration is validated first, so a bad kernel.yaml leaves no
-    output behind; the new tree replaces the old one only when it differs.
-    """
-    cfg = cfg or load_config()
-    dest = dest or out_dir() / "render"
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".render.", dir=dest.parent))
-    try:
-        render_into(tmp, cfg)
-        if dest.exists() and _same_tree(tmp, dest):
-            say(f"rendered templates unchanged in {dest}")
-            return dest
-        old = dest.with_name(dest.name + ".old")
-        if old.exists():
-            shutil.rmtree(old)
-        if dest.exists():
-            dest.rename(old)
-        tmp.rename(dest)
-        shutil.rmtree(old, ignore_errors=True)
-        say(f"rendered templates into {dest}")
-        return dest
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)

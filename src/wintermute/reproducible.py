@@ -29,6 +29,7 @@ PACKAGE_INPUTS = (
     "include/uapi/linux/memlog.h",
     "src/memlog",
     "src/wintermute/packaging",
+    "src/wintermute/reproducible.py",
     "pyproject.toml",
     "README.md",
 )

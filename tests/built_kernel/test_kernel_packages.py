@@ -9,9 +9,13 @@ also installed by pacman into a scratch root by the build itself
 
 from __future__ import annotations
 
+import calendar
+import os
 import re
+import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from wintermute import config
@@ -260,6 +264,39 @@ def test_arch_srcinfo_is_what_makepkg_prints_for_the_published_pkgbuild(
             cwd=work, capture_output=True, text=True, check=True,
         ).stdout  # fmt: skip
     assert (published / ".SRCINFO").read_text() == printed
+
+
+def test_published_pkgbuild_prepares_from_its_own_files_with_a_key_of_its_own(
+    kernel_build: KernelBuild, cfg: config.Config
+) -> None:
+    """makepkg --nobuild on out/kernel/arch/<pkgbase>/ and the tarball alone, no key given:
+    prepare() applies memlog, keeps kernel.yaml's options and makes a private signing key."""
+    from wintermute.kernel import source
+    from wintermute.kernel.tree import SIGNING_KEY, tarball_top
+    from wintermute.packaging import render
+
+    pkgbase = kernel_build.names.pkgbase
+    published = kernel_build.packages["arch"][0].parent / pkgbase
+    tarball = source.resolve(cfg.kernel.source)
+    assert isinstance(tarball, source.Tarball)
+    with tempfile.TemporaryDirectory(prefix="wintermute-pkgbuild-") as tmp:
+        root = Path(tmp)
+        root.chmod(0o755)
+        shutil.copytree(published, root / pkgbase)
+        os.link(tarball.path, root / pkgbase / tarball.path.name)
+        shutil.copyfile(render.TEMPLATES / "arch" / arch.MAKEPKG_CONF, root / arch.MAKEPKG_CONF)
+        for sub in ("pkgdest", "home", "work"):
+            (root / sub).mkdir()
+        subprocess.run(["chown", "-R", f"{arch.BUILD_USER}:", root], check=True)
+        epoch = calendar.timegm(time.strptime(kernel_build.names.stamp, "%Y%m%d%H%M%S"))
+        env = arch.makepkg_env(epoch, cfg.maintainer)
+        arch.makepkg(root, pkgbase, env, flags=("--nobuild",), log="kernel-arch-prepare.log")
+        srcdir = root / "work" / pkgbase / "src" / tarball_top(kernel_build.tree)
+        key = srcdir / SIGNING_KEY
+        assert key.stat().st_mode & 0o777 == 0o600
+        assert "-----BEGIN " + "PRIVATE KEY-----" in key.read_text()
+        assert (srcdir / "drivers" / "char" / "memlog" / "memlog_main.c").is_file()
+        assert "CONFIG_MEMLOG=m\n" in (srcdir / ".config").read_text()
 
 
 def test_arch_and_debian_vmlinuz_are_byte_identical(

@@ -195,3 +195,15 @@ def test_pkgbuild_makes_its_own_signing_key_when_none_is_given(
     text = (_pkgbuild(ctx, tmp_path) / "PKGBUILD").read_text()
     assert "umask 077 && openssl req" in text
     assert "rm -f certs/wintermute-signing-key.pem" in text
+
+
+def test_pkgbuild_downloads_a_tarball_that_has_a_url(ctx: dict[str, Any], tmp_path: Path) -> None:
+    """A kernel.org tarball is listed as name::URL, so the PKGBUILD fetches it itself."""
+    tarball = tmp_path / "linux-7.2.13.tar.xz"
+    tarball.write_bytes(b"a tarball")
+    url = "https://cdn.kernel.org/pub/linux/kernel/v7.x/linux-7.2.13.tar.xz"
+    src = Tarball(tarball, hashlib.sha256(b"a tarball").hexdigest(), url, url=url)
+    config_file = tmp_path / "dot-config"
+    config_file.write_text("CONFIG_MEMLOG=m\n")
+    pkg_dir = kernel_arch.render(ctx, src, "linux-7.2.13", config_file, "0.1.0", [], tmp_path / "r")
+    assert f"  linux-7.2.13.tar.xz::{url}\n" in (pkg_dir / "PKGBUILD").read_text()

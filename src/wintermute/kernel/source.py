@@ -43,6 +43,7 @@ class Tarball:
     path: Path
     sha256: str
     label: str  # what it is, for messages: "linux-source-7.2 7.2.13-1 (sid)"
+    url: str | None = None  # where anyone can download it (a PKGBUILD's source)
 
 
 def sources_dir() -> Path:
@@ -145,7 +146,7 @@ def checked_tarball(location: str, expected: str) -> Tarball:
             _download(location, expected, entry)
             tarball = _entry_tarball(entry)
             assert tarball is not None
-        return Tarball(tarball, expected, location)
+        return Tarball(tarball, expected, location, url=location)
     path = Path(location)
     if not path.is_file():
         raise UserError(f"{path}: no such file (kernel.yaml kernel.source.tarball.location)")

@@ -253,9 +253,13 @@ def makepkg(
     log: str = LOG,
     step: str | None = None,
     heartbeat: float | None = None,
+    flags: tuple[str, ...] = ("--clean", "--cleanbuild", "--force"),
 ) -> None:
-    """makepkg ``package`` in ``build_root`` as the build user (see :func:`_in_build_tree`)."""
-    flags = ["--nodeps", "--clean", "--cleanbuild", "--force", "--noconfirm"]
+    """makepkg ``package`` in ``build_root`` as the build user (see :func:`_in_build_tree`).
+
+    ``flags``: makepkg's, besides ``--nodeps --noconfirm`` (``--nobuild``: up to prepare()).
+    """
+    flags = ("--nodeps", "--noconfirm", *flags)
     run(
         _in_build_tree(build_root, package, [*_MAKEPKG, *flags], env, binds),
         log=log,

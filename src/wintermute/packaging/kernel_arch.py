@@ -58,16 +58,17 @@ def render(ctx: dict[str, Any], tarball: Tarball, srcname: str, config: Path,
     pkg_dir.mkdir(parents=True)
     sources = []
 
-    def add(src: Path, name: str, sha256: str | None = None) -> None:
+    def add(src: Path, name: str, sha256: str | None = None, url: str | None = None) -> None:
         target = pkg_dir / name
         try:
             os.link(src, target)  # the tarball: 150 MB, on the same file system
         except OSError:
             shutil.copyfile(src, target)
         target.chmod(0o644)
-        sources.append({"name": name, "sha256": sha256 or sha256_of(target)})
+        source = f"{name}::{url}" if url else name
+        sources.append({"name": name, "source": source, "sha256": sha256 or sha256_of(target)})
 
-    add(tarball.path, tarball.path.name, tarball.sha256)
+    add(tarball.path, tarball.path.name, tarball.sha256, tarball.url)
     add(config, "config")
     with tempfile.TemporaryDirectory() as tmp:
         staged = stage_driver_source(Path(tmp), version=version)

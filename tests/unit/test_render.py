@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
 from pathlib import Path
 
 import jinja2
@@ -70,6 +71,23 @@ def test_dkms_conf_skips_kernels_that_carry_memlog_in_tree(tmp_path: Path) -> No
     """DKMS builds nothing for a kernel whose .config has CONFIG_MEMLOG (linux-wintermute)."""
     text = (targets.render(tmp_path / "render", config.load()) / "dkms" / "dkms.conf").read_text()
     assert 'BUILD_EXCLUSIVE_CONFIG="!CONFIG_MEMLOG"' in text.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("environment", "autoinstall"),
+    [({}, "yes"), ({"MEMLOG_IN_TREE_KERNEL": "7.2.13-1-wintermute"}, "")],
+)
+def test_dkms_conf_stays_out_of_autoinstall_for_a_kernel_with_memlog_in_tree(
+    tmp_path: Path, environment: dict[str, str], autoinstall: str
+) -> None:
+    """Sourced by bash as DKMS does: AUTOINSTALL is off only in a linux-wintermute hook's run."""
+    conf = targets.render(tmp_path / "render", config.load()) / "dkms" / "dkms.conf"
+    result = subprocess.run(
+        ["bash", "-c", 'kernel_source_dir=/k dkms_tree=/d; . "$1"; printf %s "$AUTOINSTALL"', "-",
+         conf],
+        env={"PATH": "/usr/bin:/bin", **environment}, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert result.stdout == autoinstall
 
 
 def test_bad_kernel_yaml_renders_nothing(tmp_path: Path) -> None:

@@ -156,7 +156,9 @@ def resolved_config(kernel_yaml: Path | None = None) -> dict[str, str]:
         return kconfig.parse(kconfig.resolve(prepared.tree, cfg.kernel, prepared.env))
 
 
-def context(cfg: config.Config, prepared: PreparedTree, compiler: str) -> dict[str, object]:
+def context(
+    cfg: config.Config, prepared: PreparedTree, compiler: dict[str, str]
+) -> dict[str, object]:
     """The templates' context: kernel.yaml's values and the built kernel's names."""
     return {
         **rendering.context(cfg),

@@ -15,8 +15,8 @@ Then the kernel's own lifecycle, as Debian's kernels live it: a second build
 with one input changed (the driver's version; an incremental build) is
 published, ``apt-get upgrade`` installs it beside the running one through the
 metapackages, the running kernel is kept from autoremoval, purging the second
-build leaves nothing of it, and removing the running kernel is refused
-(linux-base's ``linux-check-removal``, with nobody to answer).  The guest
+build leaves nothing of it, and removing the running kernel asks first
+(linux-base's ``linux-check-removal``), its default answer aborting.  The guest
 boots QEMU's ``-kernel``: which kernel a boot loader would pick is not
 checked here.
 
@@ -338,12 +338,18 @@ def test_purging_a_build_leaves_nothing_of_it(
     assert host.file("/vmlinuz").linked_to == f"/boot/vmlinuz-{guest.release}"
 
 
-def test_removing_the_running_kernel_is_refused_without_someone_to_confirm(
+def test_removing_the_running_kernel_asks_and_the_default_answer_aborts(
     upgraded: str, host: Any, guest: Any
 ) -> None:
-    """linux-check-removal stops apt-get remove of the running kernel when nobody can answer."""
+    """linux-check-removal asks before the running kernel goes; its default answer aborts.
+
+    As with Debian's own kernels: a prompting debconf front end (teletype, here
+    answered with an empty line: the default) keeps the kernel; the
+    noninteractive front end, which automation chooses, lets it go.
+    """
     image = f"linux-image-{guest.release}"
-    result = host.run(f"DEBIAN_FRONTEND=noninteractive apt-get remove -y {image} 2>&1")
+    result = host.run(f"echo | DEBIAN_FRONTEND=teletype apt-get remove -y {image} 2>&1")
     assert result.rc != 0, result.stdout[-2000:]
+    assert "E: Aborting removal of the running kernel" in result.stdout, result.stdout[-2000:]
     assert host.package(image).is_installed
     assert host.file(f"/boot/vmlinuz-{guest.release}").is_file

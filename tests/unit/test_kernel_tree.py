@@ -196,7 +196,7 @@ def test_local_tree_and_what_lies_beside_it_are_never_written(
     root = _fake_tree(top / "linux")
     (root / "debian").mkdir()
     (root / "debian" / "rules").write_text("#!/usr/bin/make -f\n# the user's own\n")
-    (root / ".gitignore").write_text("*.o\n/debian/\n")
+    (root / ".gitignore").write_text("/*\n!/debian/\n")  # as Debian's linux-source has
     (top / "linux-image-6.1.0-mine_1_amd64.deb").write_bytes(b"!<arch>\nthe user's build\n")
     before = _everything(top)
     one = _patch(tmp_path, "0001-one.patch", "obj-y += mem.o", "obj-y += mem.o one.o")
@@ -226,3 +226,17 @@ def test_missing_patch_file_is_named_before_anything_runs(tmp_path: Path) -> Non
     (tmp_path / "patches").mkdir()
     with pytest.raises(UserError, match=r"kernel.patches names 0009-x.patch, not in .*patches/"):
         tree.patch_paths(["0009-x.patch"], tmp_path)
+
+
+def test_local_tree_copy_takes_a_patch_that_creates_a_file_build_after_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A patch adding a file applies again on the next build (the copy keeps its files)."""
+    monkeypatch.setenv("WINTERMUTE_CACHE", str(tmp_path / "cache"))
+    root = _fake_tree(tmp_path / "linux")
+    new = tmp_path / "0001-new.patch"
+    new.write_text("--- /dev/null\n+++ b/drivers/char/new.c\n@@ -0,0 +1 @@\n+int x;\n")
+    for _ in range(2):
+        copy = tree.local_tree(root, [new])
+    assert (copy / "drivers" / "char" / "new.c").read_text() == "int x;\n"
+    assert not (root / "drivers" / "char" / "new.c").exists()

@@ -11,9 +11,12 @@ and the tree then stays, so the next build is incremental.  A local tree
 (``kernel.source.tree``) is the user's: it is never written to, nor anything
 beside it.  It is copied (``rsync``) into
 ``cache/kernel-build/tree-<path hash>-<patches hash>/linux`` and built there;
-each build brings the copy up to date with the user's tree (kbuild's own
-outputs, which the tree's ``.gitignore`` files name, and the files the
-toolkit adds are kept), then applies the patch series to it.
+each build copies what changed in the user's tree over the copy (never its
+``.git``, ``debian/``, ``.config`` or the files the toolkit writes), then
+applies the patch series to it.  Nothing is deleted from the copy, so
+kbuild's outputs there stay (a ``.gitignore`` is no guide: Debian's
+``linux-source`` ignores every top-level file) and a file deleted from the
+user's tree stays in the copy until the entry is removed.
 
 Every build then brings the tree up to date with this repository
 (:func:`sync`), touching only what changed, so that make recompiles only what
@@ -30,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import itertools
 import os
 import shutil
 import tempfile
@@ -143,8 +147,7 @@ def tarball_top(tree: Path) -> str:
     return (tree.parent / TOP).read_text().strip()
 
 
-# What the toolkit writes into a copied tree, which rsync must neither copy
-# over nor delete (kbuild's outputs are protected by the tree's .gitignore files).
+# What the toolkit writes into a copied tree, which rsync must not copy over.
 OWN_FILES = (
     "/drivers/char/memlog/",
     "/include/uapi/linux/memlog.h",
@@ -165,14 +168,28 @@ def local_tree(tree: Path, patches: Sequence[Path]) -> Path:
     copy = entry / TREE
     copy.mkdir(parents=True, exist_ok=True)
     run(
-        ["rsync", "-a", "--delete", "--exclude=/.git", "--filter=:- .gitignore",
-         *(f"--exclude={own}" for own in OWN_FILES), f"{tree}/", f"{copy}/"],
+        ["rsync", "-a", "--exclude=/.git", *(f"--exclude={own}" for own in OWN_FILES),
+         f"{tree}/", f"{copy}/"],
         log=LOG,
         step=f"copying {tree} into {entry} (your tree is not written to)",
     )  # fmt: skip
+    for created in files_created_by(patches):  # else patch finds them already there
+        (copy / created).unlink(missing_ok=True)
     apply_patches(copy, patches)
     (entry / READY).write_text(f"{tree}\n")
     return copy
+
+
+def files_created_by(patches: Sequence[Path]) -> list[str]:
+    """The paths (``-p1``) the patches create: a ``--- /dev/null`` then ``+++ b/PATH``."""
+    created = []
+    for patch in patches:
+        lines = patch.read_text(errors="replace").splitlines()
+        for before, after in itertools.pairwise(lines):
+            if before.startswith("--- /dev/null") and after.startswith("+++ "):
+                path = after[4:].split("\t")[0].strip()
+                created.append(path.split("/", 1)[1] if "/" in path else path)
+    return created
 
 
 # --- bringing the tree up to date with this repository ------------------------

@@ -78,7 +78,7 @@ class KernelSource:
     suite: str | None = None  # ... of this Debian suite
     tarball: str | None = None  # an http(s) URL or an absolute path ...
     sha256: str | None = None  # ... and its checksum
-    tree: Path | None = None  # a local kernel tree, built in place
+    tree: Path | None = None  # a local kernel tree, copied into the cache and built there
 
 
 DEBUG_FRAGMENT = "debug.config"

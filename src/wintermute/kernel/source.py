@@ -9,7 +9,7 @@ Three kinds (``kernel.source``):
 - ``tarball``: a path or an http(s) URL, with its sha256.  A download is kept
   as ``cache/kernel-sources/sha256/<sha256>/<name>``.  A checksum mismatch
   stops before anything is extracted.
-- ``tree``: a local kernel tree, prepared and built in place.
+- ``tree``: a local kernel tree, copied into the cache and built there (never written).
 
 Every cache entry is written into a temporary directory beside it and renamed
 into place once complete (:func:`wintermute.paths.atomic_dir`): an interrupted

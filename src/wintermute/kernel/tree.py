@@ -51,7 +51,7 @@ LOG = "kernel-tree.log"
 READY = ".ready"
 TOP = ".top"  # the tarball's top directory, which makepkg extracts as is
 TREE = "linux"
-# The release suffix: X.Y.Z-<release>-wintermute, from two files the way Arch
+# The release suffix: X.Y.Z-<stamp>-wintermute[-flavour], from two files the way Arch
 # pins its kernels (scripts/setlocalversion reads localversion* in name order).
 LOCALVERSION_FILES = ("localversion.10-release", "localversion.20-wintermute")
 # Not kbuild's default certs/signing_key.pem: kbuild regenerates that one

@@ -165,7 +165,6 @@ def context(
         "source_date_epoch": int(prepared.env["SOURCE_DATE_EPOCH"]),
         "copyright_year": time.gmtime(int(prepared.env["SOURCE_DATE_EPOCH"])).tm_year,
         "names": asdict(prepared.names),
-        "kernel_release": prepared.names.release,
         "kernel_version": prepared.names.kernel_version,
         "kernel_source": prepared.label,
         "compiler": compiler,

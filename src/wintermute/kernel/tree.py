@@ -258,14 +258,18 @@ def sync(tree: Path, *, version: str, localversion: Sequence[str]) -> list[str]:
     return changed
 
 
+def copy_private(src: Path, dest: Path) -> None:
+    """``src`` copied to ``dest``, which is created 0600: never readable by others, even briefly."""
+    dest.unlink(missing_ok=True)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(src.read_bytes())
+
+
 def install_key(tree: Path, key: Path) -> None:
     """The module signing key where the config names it, created private (0600)."""
-    path = tree / SIGNING_KEY
-    path.unlink(missing_ok=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(key.read_bytes())
+    copy_private(key, tree / SIGNING_KEY)
 
 
 def remove_key(tree: Path) -> None:

@@ -32,7 +32,7 @@ from wintermute.kernel import kbuild
 from wintermute.kernel.kconfig import fragment_paths, requests
 from wintermute.kernel.names import KernelNames
 from wintermute.kernel.source import Tarball, sha256_of
-from wintermute.kernel.tree import LOCALVERSION_FILES, SIGNING_KEY
+from wintermute.kernel.tree import LOCALVERSION_FILES, SIGNING_KEY, copy_private
 from wintermute.kernel_trees import KCONFIG_LINE, MAKEFILE_LINE
 from wintermute.packaging import arch
 from wintermute.packaging import render as rendering
@@ -122,8 +122,7 @@ def build(pkg_dir: Path, ctx: dict[str, Any], epoch: int, key: Path, tarball: st
     )
     for sub in ("pkgdest", "home", "work", CCACHE):
         (build_root / sub).mkdir()
-    shutil.copyfile(key, build_root / KEY)
-    (build_root / KEY).chmod(0o600)
+    copy_private(key, build_root / KEY)  # the build user's for the build, deleted after it
     ccache = kbuild.ccache_dir()
     ccache.mkdir(parents=True, exist_ok=True)
     run(["chown", "-R", f"{user}:", build_root, ccache], log=LOG)

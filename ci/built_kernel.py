@@ -1,6 +1,8 @@
 """The built linux-wintermute kernel, installed in the VM as a user installs it, then booted.
 
-:func:`installed_guest` boots the cached image on its stock kernel, serves the
+:func:`installed_guest` boots the cached image on its stock kernel, installs
+GRUB on the disk as Debian's installer leaves a machine (``grub-install``,
+``update-grub``), serves the
 built kernel's packages with the memlog packages from a local flat APT
 repository (the guest has no other source), and runs ``apt-get install`` of
 the metapackages, as a user does (``linux-image-wintermute``,
@@ -8,11 +10,12 @@ the metapackages, as a user does (``linux-image-wintermute``,
 ``linux-image-<release>`` and ``linux-headers-<release>`` (without the
 image's recommended memlog-tools: the driver's functional suite runs first,
 on the module as the kernel alone gives it): the image's postinst runs depmod
-and ``/etc/kernel/postinst.d``, where initramfs-tools makes the initramfs.
-QEMU boots kernels directly (the image has no boot loader), so the vmlinuz and
-initramfs the packages left in ``/boot`` are copied out and the same disk is
-booted with them.  The guest is
-then checked by ``tests/built_kernel`` with testinfra.
+and ``/etc/kernel/postinst.d``, where initramfs-tools makes the initramfs and
+GRUB's ``zz-update-grub`` adds the kernel to the boot menu.  QEMU is then
+started again without ``-kernel``: its firmware boots the disk, and GRUB's
+default entry decides which kernel runs (it must be the built one), on every
+later reboot too.  The guest is then checked by ``tests/built_kernel`` with
+testinfra.
 
 Step timings go to ``out/vm-built-kernel-timings.json``.
 """
@@ -67,13 +70,29 @@ class KernelGuest:
         self.vm.put(repo, GUEST_REPO)
         self.apt("update")
 
+    def expect_running(self, release: str) -> None:
+        """The guest runs ``release``, or an InfraError naming GRUB's menu and the console."""
+        running = self.vm.run("uname -r", log=self.log).stdout.strip()
+        if running != release:
+            menu = self.vm.run(
+                "grep -E '^\\s*(menuentry|linux)\\s' /boot/grub/grub.cfg", check=False, log=self.log
+            ).stdout
+            raise InfraError(
+                f"the guest runs {running}, not {release}; GRUB's menu:\n{menu}"
+                f"console: {self.vm.console_log}"
+            )
+
+    def reboot(self) -> None:
+        """Reboot through GRUB, waiting as long as this kernel's boots may take."""
+        self.vm.reboot(boot_slowdown(self.cfg))
+
     def install_tools(self) -> None:
         """apt-get install memlog-tools, then reboot: what a user of the kernel does next."""
         say(f"installing {self.cfg.packages.tools} in the guest (log: {self.log})")
         with self.timings.step(f"apt-get install {self.cfg.packages.tools}"):
             self.apt(f"install {self.cfg.packages.tools}")
         with self.timings.step("reboot"):
-            self.vm.reboot(boot_slowdown(self.cfg))
+            self.reboot()
 
 
 @contextlib.contextmanager
@@ -99,20 +118,14 @@ def installed_guest(
         guest_vm.put(repo, GUEST_REPO)
         line = f"deb [trusted=yes] file:{GUEST_REPO} ./"
         guest_vm.run(f"echo {shlex.quote(line)} > {SOURCES}/wintermute.list", log=log)
+        with timings.step("grub-install and update-grub (the disk's boot loader)"):
+            guest_vm.run("grub-install /dev/vda && update-grub", log=log)
         packages = f"{names.image_meta} {names.headers_meta}"
         say(f"installing {packages} in the guest with apt-get (log: {log})")
         with timings.step("apt-get install (initramfs included)"):
             guest.apt("update")
             guest.apt(f"install --no-install-recommends {packages}")
-        kernel = guest_vm.run_dir / f"vmlinuz-{release}"
-        initrd = guest_vm.run_dir / f"initrd.img-{release}"
-        guest_vm.get(f"/boot/vmlinuz-{release}", kernel)
-        guest_vm.get(f"/boot/initrd.img-{release}", initrd)
-        with timings.step("boot the built kernel"):
-            guest_vm.restart(kernel, initrd, slowdown=boot_slowdown(cfg))
-        running = guest_vm.run("uname -r", log=log).stdout.strip()
-        if running != release:
-            raise InfraError(
-                f"the guest runs {running}, not {release}; console: {guest_vm.console_log}"
-            )
+        with timings.step("boot the built kernel through GRUB"):
+            guest_vm.restart_from_disk(slowdown=boot_slowdown(cfg))
+        guest.expect_running(release)
         yield guest

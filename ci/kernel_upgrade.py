@@ -3,9 +3,10 @@
 The packages come from bookworm-backports (``package_verify.SECOND_KERNEL``),
 served from a local repository.  Installing the headers makes DKMS build
 memlog for the new kernel (its ``/etc/kernel/header_postinst.d`` hook); the
-guest is then booted into that kernel.  QEMU boots kernels directly (the image
-has no boot loader), so the new kernel and initrd are copied out of the guest
-and handed to a new QEMU on the same disk.
+guest is then booted into that kernel.  This tier boots kernels with QEMU's
+``-kernel`` (GRUB is in the image but only the built-kernel tier installs it
+on the disk), so the new kernel and initrd are copied out of the guest and
+handed to a new QEMU on the same disk.
 
 Debian 12's own QEMU 7.2 crashes (two vCPUs) or hangs (one) booting Debian's
 6.12 kernel under TCG; scripts/setup-host installs QEMU 10 from

@@ -42,6 +42,9 @@ class Launch:
     console: Path
     cmdline_extra: str = ""
     cpus: int = CPUS
+    # Boot the disk through the firmware and the boot loader installed on it
+    # (no -kernel): the guest's own GRUB chooses the kernel and its command line.
+    from_disk: bool = False
 
 
 def free_port() -> int:
@@ -53,7 +56,7 @@ def free_port() -> int:
 
 def kernel_cmdline(extra: str = "") -> str:
     # panic=-1 reboots at once on a panic; the boot wait sees it in the console log.
-    return f"root=/dev/vda rw console=ttyS0 panic=-1 {extra}".strip()
+    return f"root=/dev/vda1 rw console=ttyS0 panic=-1 {extra}".strip()
 
 
 def command(launch: Launch) -> list[str]:
@@ -63,13 +66,16 @@ def command(launch: Launch) -> list[str]:
         "-m", str(MEMORY_MB), "-smp", str(launch.cpus),
         "-nodefaults", "-no-user-config", "-display", "none",
         "-serial", f"file:{launch.console}",
-        "-kernel", str(launch.image.kernel), "-initrd", str(launch.image.initrd),
-        "-append", kernel_cmdline(launch.cmdline_extra),
         "-drive", f"file={launch.overlay},if=virtio,format=qcow2,cache=unsafe",
         "-netdev", f"user,id=n0,hostfwd=tcp:127.0.0.1:{launch.port}-:22",
         "-device", "virtio-net-pci,netdev=n0",
         "-device", "virtio-rng-pci",
     ]  # fmt: skip
+    if not launch.from_disk:
+        cmd += [
+            "-kernel", str(launch.image.kernel), "-initrd", str(launch.image.initrd),
+            "-append", kernel_cmdline(launch.cmdline_extra),
+        ]  # fmt: skip
     if launch.accelerator == "tcg":
         cmd[3:3] = ["-cpu", "max"]  # never under KVM: -cpu max and host abort here
     return cmd

@@ -2,9 +2,13 @@
 
 mmdebstrap builds the tree from ``ci/rootfs/packages.txt`` and
 ``ci/rootfs/sources.list`` (never the host's own APT sources), the files of
-``ci/rootfs/overlay/`` are laid over it, and ``mkfs.ext4 -d`` turns it into a
-raw image without mounting anything.  The guest boots Debian's stock kernel
-and initrd, copied out of the tree beside the image.
+``ci/rootfs/overlay/`` are laid over it, and ``mkfs.ext4 -d`` turns it into the
+one partition of a raw disk image (an MBR label written by ``sfdisk``, the file
+system at 1 MiB as a partitioning tool leaves it) without mounting anything.
+The guest boots Debian's stock kernel and initrd, copied out of the tree beside
+the image, with QEMU's ``-kernel``.  GRUB is in the image but not yet on the
+disk: a scenario that boots through a boot loader runs ``grub-install`` in its
+guest first, as Debian's installer does (``ci/built_kernel.py``).
 
 The cache entry is keyed by every input, including the candidate version of
 ``linux-image-amd64``, so the guest kernel always matches the linux-headers
@@ -34,9 +38,17 @@ PACKAGES_FILE = ROOTFS_DIR / "packages.txt"
 SOURCES_FILE = ROOTFS_DIR / "sources.list"
 OVERLAY_DIR = ROOTFS_DIR / "overlay"
 SUITE = "bookworm"
-IMAGE_SIZE = "4G"  # sparse; the tree is about 900 MB
+IMAGE_SIZE = "4G"  # the root file system's; sparse; the tree is about 900 MB
+# Where the partition starts: 1 MiB, as fdisk and Debian's installer align it,
+# leaving GRUB's core image room between the MBR and the file system.
+PARTITION_START_SECTOR = 2048
+SECTOR = 512
+# The disk's MBR label: one bootable Linux partition, a fixed disk id (reproducible).
+PARTITION_TABLE = (
+    f"label: dos\nlabel-id: 0x77696e74\nstart={PARTITION_START_SECTOR}, type=83, bootable\n"
+)
 # Bump when the build steps below change in a way the inputs do not show.
-RECIPE = "5"
+RECIPE = "6"
 # Documentation is never read in the VM; leaving it out makes the image smaller.
 DPKG_EXCLUDES = ("/usr/share/man/*", "/usr/share/info/*", "/usr/share/doc/*")
 UNITS_ENABLED = (
@@ -107,6 +119,7 @@ def cache_key(kernel_version: str) -> str:
     h.update(f"recipe {RECIPE}\nsuite {SUITE}\nkernel {kernel_version}\n".encode())
     h.update(f"enabled {UNITS_ENABLED}\nmasked {UNITS_MASKED}\n".encode())
     h.update(f"excludes {DPKG_EXCLUDES}\n".encode())
+    h.update(f"disk {PARTITION_TABLE}".encode())
     h.update(PACKAGES_FILE.read_bytes())
     h.update(SOURCES_FILE.read_bytes())
     for path in _overlay_files():
@@ -169,11 +182,7 @@ def _build(entry: Path, key: str, kernel_version: str) -> None:
     versions = _package_versions(root)
     # what is installed, for resolving what a later install in the guest needs
     shutil.copyfile(root / "var" / "lib" / "dpkg" / "status", entry / DPKG_STATUS)
-    run(
-        ["mkfs.ext4", "-q", "-L", "wintermute-root", "-d", root, entry / "image.raw", IMAGE_SIZE],
-        log="rootfs.log",
-        step="making the ext4 image",
-    )
+    _make_disk(root, entry / "image.raw")
     shutil.rmtree(root)
     meta = {
         "key": key,
@@ -184,6 +193,26 @@ def _build(entry: Path, key: str, kernel_version: str) -> None:
         "installed": versions,
     }
     (entry / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
+
+
+def _make_disk(root: Path, disk: Path) -> None:
+    """A raw disk: an MBR label and one ext4 partition holding ``root``, nothing mounted."""
+    offset = PARTITION_START_SECTOR * SECTOR
+    with disk.open("wb") as fh:  # sparse: the partition's size plus what lies before it
+        fh.truncate(offset + _bytes(IMAGE_SIZE))
+    run(["sfdisk", "-q", disk], log="rootfs.log", input=PARTITION_TABLE.encode())
+    run(
+        ["mkfs.ext4", "-q", "-L", "wintermute-root", "-E", f"offset={offset}", "-d", root, disk,
+         IMAGE_SIZE],
+        log="rootfs.log",
+        step="making the disk image (MBR label, ext4 root partition)",
+    )  # fmt: skip
+
+
+def _bytes(size: str) -> int:
+    """``4G`` as bytes (mkfs.ext4's binary units)."""
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    return int(size[:-1]) * units[size[-1]] if size[-1] in units else int(size)
 
 
 def _prune(keep: Path) -> None:

@@ -319,17 +319,33 @@ class Vm:
 
         ``slowdown`` multiplies the ssh wait, as for :meth:`reboot`.
 
-        QEMU boots the kernel directly (no boot loader in the image), so a newly
-        installed guest kernel is copied out and handed to a new QEMU.
+        QEMU boots the kernel directly, so a newly installed guest kernel is
+        copied out and handed to a new QEMU.
         """
-        self.shutdown()
         image = dataclasses.replace(self.launch.image, kernel=kernel, initrd=initrd)
         launch = dataclasses.replace(
             self.launch, image=image, cpus=cpus if cpus is not None else self.launch.cpus
         )
-        say(f"booting the guest disk with {kernel.name} under {self.accelerator}")
+        return self._relaunch(launch, kernel.name, slowdown)
+
+    def restart_from_disk(self, *, slowdown: float = 1.0) -> float:
+        """Power off, then boot the same disk through its firmware and boot loader.
+
+        From then on the guest's own GRUB chooses what boots, reboots included.
+        The disk needs a boot loader (``grub-install``) and ssh a key on it
+        (the first boot's ``wintermute.ssh_key`` left one in root's
+        authorized_keys).
+        """
+        return self._relaunch(
+            dataclasses.replace(self.launch, from_disk=True), "its boot loader", slowdown
+        )
+
+    def _relaunch(self, launch: qemu.Launch, what: str, slowdown: float) -> float:
+        self.shutdown()
+        say(f"booting the guest disk with {what} under {self.accelerator}")
         started = time.monotonic()
         self.proc, self.launch = qemu.start(launch, log=self.run_dir / "qemu.log")
+        (self.run_dir / "qemu-command.sh").write_text(shlex.join(qemu.command(self.launch)) + "\n")
         ssh.write_config(self.ssh_config, self.launch.port, self.run_dir / "id_ed25519")
         self.wait_for_ssh(boot_timeout(self.accelerator) * slowdown)
         seconds = time.monotonic() - started

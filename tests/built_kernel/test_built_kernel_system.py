@@ -1,5 +1,9 @@
 """Facts about a machine that apt-get installed the built linux-wintermute kernel and booted it.
 
+The guest's disk boots through GRUB (installed on it first, as Debian's
+installer leaves a machine): the kernel packages' hooks and update-grub decide
+what boots, and every boot below is GRUB's default entry.
+
 The driver's functional suite runs first, on the module as the kernel package
 alone gives it; then memlog-tools is installed and the guest rebooted, and the
 facts every memlog installation shares (``tests/system/installed_facts.py``,
@@ -14,11 +18,10 @@ external module build against ``/lib/modules/$(uname -r)/build``.
 Then the kernel's own lifecycle, as Debian's kernels live it: a second build
 with one input changed (the driver's version; an incremental build) is
 published, ``apt-get upgrade`` installs it beside the running one through the
-metapackages, the running kernel is kept from autoremoval, purging the second
-build leaves nothing of it, and removing the running kernel asks first
-(linux-base's ``linux-check-removal``), its default answer aborting.  The guest
-boots QEMU's ``-kernel``: which kernel a boot loader would pick is not
-checked here.
+metapackages, the running kernel is kept from autoremoval; a reboot boots the
+new build through GRUB, the first still on the menu; purging the first build
+leaves nothing of it, and the machine still boots; removing the running kernel
+asks first (linux-base's ``linux-check-removal``), its default answer aborting.
 
 One module, so that the guest (module-scoped) is shut down when it ends and
 does not idle under the tiers that run after it.
@@ -48,6 +51,26 @@ def test_functional_suite_passes_against_the_in_tree_module(functional_results: 
 def test_guest_runs_the_built_release(host: Any, guest: Any) -> None:
     """uname -r is the release build-kernel made."""
     assert host.check_output("uname -r") == guest.release
+
+
+def test_grub_booted_the_built_kernel_as_its_default_entry(host: Any, guest: Any) -> None:
+    """GRUB (not QEMU's -kernel) loaded /boot/vmlinuz-<release>: the first entry of its menu."""
+    cmdline = host.file("/proc/cmdline").content_string.split()
+    assert f"BOOT_IMAGE=/boot/vmlinuz-{guest.release}" in cmdline, cmdline
+    assert _grub_kernels(host)[0] == guest.release
+
+
+def _grub_kernels(host: Any) -> list[str]:
+    """The releases grub.cfg's entries boot, in menu order (recovery entries left out)."""
+    cfg = host.file("/boot/grub/grub.cfg").content_string
+    releases = []
+    for line in cfg.splitlines():
+        words = line.split()
+        if words[:1] == ["linux"] and "single" not in words:
+            release = words[1].removeprefix("/boot/vmlinuz-")
+            if release not in releases:
+                releases.append(release)
+    return releases
 
 
 def test_kernel_is_not_tainted(host: Any) -> None:
@@ -298,14 +321,6 @@ def test_upgrade_installs_the_second_build_beside_the_running_one(
         assert host.file(path).is_file, path
 
 
-def test_upgraded_kernel_carries_the_new_driver_version(
-    upgraded: str, host: Any, second_build: Any
-) -> None:
-    """modinfo of the new build's memlog shows the changed version."""
-    version = host.check_output(f"modinfo -k {second_build.release} -F version memlog")
-    assert version == NEXT_DRIVER_VERSION
-
-
 def test_upgrade_points_the_boot_links_at_the_newest_kernel(
     upgraded: str, host: Any, second_build: Any
 ) -> None:
@@ -323,23 +338,81 @@ def test_autoremove_never_takes_the_running_kernel(upgraded: str, host: Any, gue
     assert f"Remv {running} " not in simulated, simulated
 
 
-def test_purging_a_build_leaves_nothing_of_it(
-    upgraded: str, host: Any, guest: Any, second_build: Any
+@pytest.fixture(scope="module")
+def rebooted_after_upgrade(upgraded: str, guest: Any) -> str:
+    """The user reboots after the upgrade; GRUB boots its default entry. uname -r."""
+    with guest.timings.step("reboot after the upgrade"):
+        guest.reboot()
+    return str(guest.vm.run("uname -r", log=guest.log).stdout.strip())
+
+
+def test_reboot_after_the_upgrade_boots_the_second_build_through_grub(
+    rebooted_after_upgrade: str, host: Any, second_build: Any
 ) -> None:
-    """apt-get purge of the second build: nothing left under /boot, /lib/modules, /usr/src."""
-    new = second_build.names
-    guest.apt(f"purge {new.image} {new.headers} {new.image_meta} {new.headers_meta}")
+    """update-grub made the newest build GRUB's default: it is what runs now."""
+    new = second_build.names.release
+    assert rebooted_after_upgrade == new
+    assert f"BOOT_IMAGE=/boot/vmlinuz-{new}" in host.file("/proc/cmdline").content_string
+
+
+def test_upgraded_kernel_carries_the_new_driver_version(
+    rebooted_after_upgrade: str, host: Any
+) -> None:
+    """modinfo of the running kernel's memlog shows the changed version."""
+    assert host.check_output("modinfo -F version memlog") == NEXT_DRIVER_VERSION
+
+
+def test_grub_still_offers_the_first_build_after_the_upgrade(
+    rebooted_after_upgrade: str, host: Any, guest: Any, second_build: Any
+) -> None:
+    """Both builds are on GRUB's menu, the newest first."""
+    kernels = _grub_kernels(host)
+    assert kernels[0] == second_build.names.release, kernels
+    assert guest.release in kernels, kernels
+
+
+@pytest.fixture(scope="module")
+def first_build_purged(rebooted_after_upgrade: str, guest: Any, kernel_build: Any) -> Any:
+    """The user purges the first build (no longer running) with its headers."""
+    old = kernel_build.names
+    with guest.timings.step("apt-get purge of the first build"):
+        guest.apt(f"purge {old.image} {old.headers}")
+    return old
+
+
+def test_purging_the_old_build_leaves_nothing_of_it(
+    first_build_purged: Any, host: Any, guest: Any
+) -> None:
+    """Nothing of it under /boot, /lib/modules, /usr/src, initramfs-tools' state or dpkg's."""
+    old = first_build_purged
     leftovers = host.run(
-        f"ls -d /boot/*-{new.release} /lib/modules/{new.release} /usr/src/{new.headers} "
-        f"/var/lib/initramfs-tools/{new.release} 2>/dev/null"
+        f"ls -d /boot/*-{old.release} /lib/modules/{old.release} /usr/src/{old.headers} "
+        f"/var/lib/initramfs-tools/{old.release} 2>/dev/null"
     ).stdout
     assert leftovers == ""
-    assert host.run(f"dpkg -l {new.image} 2>/dev/null | grep -q '^[ir]'").rc != 0
-    assert host.file("/vmlinuz").linked_to == f"/boot/vmlinuz-{guest.release}"
+    assert host.run(f"dpkg -l {old.image} {old.headers} 2>/dev/null | grep -q '^[ir]'").rc != 0
+
+
+def test_purging_the_old_build_takes_it_off_grubs_menu(
+    first_build_purged: Any, host: Any, second_build: Any
+) -> None:
+    """zz-update-grub ran on removal: the menu names the remaining build first, not the old."""
+    kernels = _grub_kernels(host)
+    assert first_build_purged.release not in kernels
+    assert kernels[0] == second_build.names.release
+
+
+def test_the_machine_still_boots_the_new_build_after_the_purge(
+    first_build_purged: Any, guest: Any, second_build: Any
+) -> None:
+    """A reboot after the purge: GRUB boots the remaining build."""
+    with guest.timings.step("reboot after the purge"):
+        guest.reboot()
+    guest.expect_running(second_build.names.release)
 
 
 def test_removing_the_running_kernel_asks_and_the_default_answer_aborts(
-    upgraded: str, host: Any, guest: Any
+    rebooted_after_upgrade: str, host: Any
 ) -> None:
     """linux-check-removal asks before the running kernel goes; its default answer aborts.
 
@@ -347,9 +420,10 @@ def test_removing_the_running_kernel_asks_and_the_default_answer_aborts(
     answered with an empty line: the default) keeps the kernel; the
     noninteractive front end, which automation chooses, lets it go.
     """
-    image = f"linux-image-{guest.release}"
+    running = rebooted_after_upgrade
+    image = f"linux-image-{running}"
     result = host.run(f"echo | DEBIAN_FRONTEND=teletype apt-get remove -y {image} 2>&1")
     assert result.rc != 0, result.stdout[-2000:]
     assert "E: Aborting removal of the running kernel" in result.stdout, result.stdout[-2000:]
     assert host.package(image).is_installed
-    assert host.file(f"/boot/vmlinuz-{guest.release}").is_file
+    assert host.file(f"/boot/vmlinuz-{running}").is_file

@@ -16,9 +16,11 @@ import shutil
 import subprocess
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 from wintermute import config
+from wintermute.kernel import source
 from wintermute.kernel.build import KernelBuild
 from wintermute.packaging import arch
 
@@ -266,12 +268,39 @@ def test_arch_srcinfo_is_what_makepkg_prints_for_the_published_pkgbuild(
     assert (published / ".SRCINFO").read_text() == printed
 
 
+def test_published_pkgbuild_lists_every_source_it_does_not_ship_by_a_url_that_serves_it(
+    kernel_build: KernelBuild, cfg: config.Config
+) -> None:
+    """out/kernel/arch/<pkgbase>/ has every source except those with a URL, and each URL
+    answers with the file's length (an HTTP HEAD: the kernel source is 150 MB)."""
+    from wintermute.packaging import kernel_arch
+
+    published = kernel_build.packages["arch"][0].parent / kernel_build.names.pkgbase
+    text = (published / "PKGBUILD").read_text()
+    sources = [line.strip() for line in text.split("source=(\n", 1)[1].split("\n)", 1)[0]
+               .splitlines()]  # fmt: skip
+    downloaded = kernel_arch.downloadable(published)
+    assert downloaded, "the kernel source has no URL"
+    for line in sources:
+        name, _, url = line.partition("::")
+        assert (published / name).is_file() != bool(url), line
+    tarball = source.resolve(cfg.kernel.source)
+    assert isinstance(tarball, source.Tarball)
+    local = tarball.deb.path if tarball.deb is not None else tarball.path
+    for entry in (s for s in sources if "::" in s):
+        name, url = entry.split("::", 1)
+        assert name == local.name
+        request = urllib.request.Request(url, method="HEAD")
+        with urllib.request.urlopen(request, timeout=60) as response:
+            assert int(response.headers["Content-Length"]) == local.stat().st_size, url
+
+
 def test_published_pkgbuild_prepares_from_its_own_files_with_a_key_of_its_own(
     kernel_build: KernelBuild, cfg: config.Config
 ) -> None:
-    """makepkg --nobuild on out/kernel/arch/<pkgbase>/ and the tarball alone, no key given:
-    prepare() applies memlog, keeps kernel.yaml's options and makes a private signing key."""
-    from wintermute.kernel import source
+    """makepkg --nobuild on out/kernel/arch/<pkgbase>/ and the source it downloads (here
+    the cached copy, as makepkg's SRCDEST), no key given: prepare() unpacks the tree,
+    applies memlog, keeps kernel.yaml's options and makes a private signing key."""
     from wintermute.kernel.tree import SIGNING_KEY, tarball_top
     from wintermute.packaging import render
 
@@ -279,11 +308,12 @@ def test_published_pkgbuild_prepares_from_its_own_files_with_a_key_of_its_own(
     published = kernel_build.packages["arch"][0].parent / pkgbase
     tarball = source.resolve(cfg.kernel.source)
     assert isinstance(tarball, source.Tarball)
+    local = tarball.deb.path if tarball.deb is not None else tarball.path
     with tempfile.TemporaryDirectory(prefix="wintermute-pkgbuild-") as tmp:
         root = Path(tmp)
         root.chmod(0o755)
         shutil.copytree(published, root / pkgbase)
-        os.link(tarball.path, root / pkgbase / tarball.path.name)
+        os.link(local, root / pkgbase / local.name)
         shutil.copyfile(render.TEMPLATES / "arch" / arch.MAKEPKG_CONF, root / arch.MAKEPKG_CONF)
         for sub in ("pkgdest", "home", "work"):
             (root / sub).mkdir()

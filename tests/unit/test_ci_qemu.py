@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -38,13 +39,26 @@ def test_qemu_command_boots_the_overlay_not_the_cached_image(tmp_path: Path) -> 
     assert str(tmp_path / "image.raw") not in " ".join(cmd)
 
 
-def test_qemu_command_boots_the_image_kernel_with_root_on_vda(tmp_path: Path) -> None:
-    """-kernel/-initrd are the image's; the command line mounts /dev/vda and logs to ttyS0."""
+def test_qemu_command_boots_the_image_kernel_with_root_on_the_first_partition(
+    tmp_path: Path,
+) -> None:
+    """-kernel/-initrd are the image's; the command line mounts /dev/vda1 and logs to ttyS0."""
     cmd = qemu.command(_launch(tmp_path))
     assert cmd[cmd.index("-kernel") + 1] == str(tmp_path / "vmlinuz")
     assert cmd[cmd.index("-initrd") + 1] == str(tmp_path / "initrd.img")
     words = cmd[cmd.index("-append") + 1].split()
-    assert {"root=/dev/vda", "rw", "console=ttyS0", "wintermute.ssh_key=QUJD"} <= set(words)
+    assert {"root=/dev/vda1", "rw", "console=ttyS0", "wintermute.ssh_key=QUJD"} <= set(words)
+
+
+def test_qemu_command_from_disk_leaves_kernel_and_command_line_to_the_boot_loader(
+    tmp_path: Path,
+) -> None:
+    """Booting from the disk: no -kernel, -initrd or -append; the same disk and console."""
+    launch = dataclasses.replace(_launch(tmp_path), from_disk=True)
+    cmd = qemu.command(launch)
+    assert not {"-kernel", "-initrd", "-append"} & set(cmd)
+    assert cmd[cmd.index("-drive") + 1].startswith(f"file={tmp_path / 'o.qcow2'},")
+    assert f"file:{tmp_path / 'console.log'}" in cmd
 
 
 def test_qemu_command_lets_the_guest_reboot_and_reads_no_user_config(tmp_path: Path) -> None:

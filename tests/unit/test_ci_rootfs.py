@@ -118,3 +118,47 @@ def test_guest_sshd_allows_root_with_keys_only() -> None:
     conf = (rootfs.OVERLAY_DIR / "etc/ssh/sshd_config.d/wintermute.conf").read_text().split("\n")
     assert "PermitRootLogin prohibit-password" in conf
     assert "PasswordAuthentication no" in conf
+
+
+def test_disk_image_has_one_bootable_linux_partition_holding_the_tree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sfdisk's MBR label, the ext4 file system at 1 MiB with the tree's files (no mounting)."""
+    import json
+    import subprocess
+
+    tree = tmp_path / "root"
+    (tree / "etc").mkdir(parents=True)
+    (tree / "etc" / "hostname").write_text("wintermute-vm\n")
+    disk = tmp_path / "image.raw"
+    monkeypatch.setattr(rootfs, "IMAGE_SIZE", "16M")
+    rootfs._make_disk(tree, disk)
+    table = json.loads(subprocess.run(
+        ["sfdisk", "--json", disk], capture_output=True, text=True, check=True
+    ).stdout)["partitiontable"]  # fmt: skip
+    assert table["label"] == "dos"
+    [part] = table["partitions"]
+    assert (part["start"], part["size"], part["type"]) == (2048, 16 * 2048, "83")
+    assert part.get("bootable") is True
+    fs = tmp_path / "fs.raw"
+    with disk.open("rb") as src, fs.open("wb") as dst:
+        src.seek(2048 * 512)
+        dst.write(src.read())
+    cat = subprocess.run(
+        ["debugfs", "-R", "cat /etc/hostname", fs], capture_output=True, text=True, check=True
+    )
+    assert cat.stdout == "wintermute-vm\n"
+
+
+def test_guest_mounts_its_root_from_the_first_partition() -> None:
+    """fstab names the partition the -kernel command line and GRUB's root are."""
+    fstab = (rootfs.OVERLAY_DIR / "etc" / "fstab").read_text().split()
+    assert fstab[:3] == ["/dev/vda1", "/", "ext4"]
+
+
+def test_guest_grub_talks_on_the_serial_console_and_never_waits_long() -> None:
+    """The boot loader's menu and the kernel's messages reach the run's console.log."""
+    cfg = (rootfs.OVERLAY_DIR / "etc" / "default" / "grub.d" / "wintermute-vm.cfg").read_text()
+    assert "GRUB_TERMINAL=serial" in cfg
+    assert 'GRUB_CMDLINE_LINUX="console=ttyS0 panic=-1"' in cfg
+    assert "GRUB_TIMEOUT=1" in cfg

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.server
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -74,3 +75,44 @@ def test_failed_download_is_an_infrastructure_error(server: str, cache: Path) ->
 def test_local_tree_without_a_kernel_makefile_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="is not a kernel tree"):
         source.resolve(KernelSource(tree=tmp_path))
+
+
+def test_debian_package_url_is_apts_pool_url_over_https(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The PKGBUILD's URL for linux-source-X.Y: what apt-get --print-uris names, in https."""
+    printed = (
+        "'http://deb.debian.org/debian/pool/main/l/linux/linux-source-7.2_7.2.13-1_all.deb' "
+        "linux-source-7.2_7.2.13-1_all.deb 164108840 SHA256:30a8\n"
+    )
+    seen: list[list[str]] = []
+    monkeypatch.setattr(source, "capture", lambda argv: seen.append(argv) or printed)
+    url = source.archive_url("linux-source-7.2", "7.2.13-1", "sid")
+    assert url == (
+        "https://deb.debian.org/debian/pool/main/l/linux/linux-source-7.2_7.2.13-1_all.deb"
+    )
+    assert seen[0][-3:] == ["--print-uris", "download", "linux-source-7.2=7.2.13-1"]
+
+
+def test_cache_entry_without_its_debian_package_is_fetched_again(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An entry from before the .deb was kept (tarball only) is not taken as complete."""
+    entry = cache / "kernel-sources" / "debian" / "linux-source-7.2_7.2.13-1@sid"
+    entry.mkdir(parents=True)
+    (entry / "linux-source-7.2.tar.xz").write_bytes(DATA)
+    fetched: list[Path] = []
+
+    def fetch(package: str, version: str, suite: str, where: Path) -> None:
+        fetched.append(where)
+        deb = where / "linux-source-7.2_7.2.13-1_all.deb"
+        deb.write_bytes(b"a package")
+        meta = {"deb": deb.name, "url": "https://x/y.deb", "sha256": "0" * 64,
+                "member": "./usr/src/linux-source-7.2.tar.xz"}  # fmt: skip
+        (where / source.DEB_META).write_text(json.dumps(meta))
+
+    monkeypatch.setattr(source, "debian_version", lambda package, suite: "7.2.13-1")
+    monkeypatch.setattr(source, "_fetch_debian", fetch)
+    tarball = source.debian_tarball("linux-source-7.2", "sid")
+    assert fetched == [entry]
+    assert tarball.deb is not None and tarball.deb.url == "https://x/y.deb"
+    assert source.debian_tarball("linux-source-7.2", "sid").deb == tarball.deb
+    assert fetched == [entry]  # complete now: not fetched again

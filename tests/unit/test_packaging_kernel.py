@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from wintermute import config
 from wintermute.kernel.build import PreparedTree, context
 from wintermute.kernel.kbuild import compiler_of
 from wintermute.kernel.names import kernel_names
-from wintermute.kernel.source import Tarball
+from wintermute.kernel.source import DebianPackage, Tarball
 from wintermute.packaging import kernel_arch, kernel_debian
 
 STAMP = 1796817600  # 2026-12-09 12:00:00 UTC
@@ -207,3 +208,66 @@ def test_pkgbuild_downloads_a_tarball_that_has_a_url(ctx: dict[str, Any], tmp_pa
     config_file.write_text("CONFIG_MEMLOG=m\n")
     pkg_dir = kernel_arch.render(ctx, src, "linux-7.2.13", config_file, "0.1.0", [], tmp_path / "r")
     assert f"  linux-7.2.13.tar.xz::{url}\n" in (pkg_dir / "PKGBUILD").read_text()
+
+
+def _debian_source(tmp_path: Path) -> Tarball:
+    """A linux-source-7.2 .deb made with dpkg-deb, holding a tarball of a tiny tree."""
+    tree = tmp_path / "linux-source-7.2"
+    tree.mkdir()
+    (tree / "Makefile").write_text("# a kernel tree\n")
+    pkg = tmp_path / "pkg"
+    (pkg / "usr" / "src").mkdir(parents=True)
+    tarball = pkg / "usr" / "src" / "linux-source-7.2.tar.xz"
+    subprocess.run(["tar", "-C", tmp_path, "-cJf", tarball, tree.name], check=True)
+    (pkg / "DEBIAN").mkdir()
+    (pkg / "DEBIAN" / "control").write_text(
+        "Package: linux-source-7.2\nVersion: 7.2.13-1\nArchitecture: all\n"
+        "Maintainer: Debian Kernel Team <debian-kernel@lists.debian.org>\nDescription: test\n"
+    )
+    deb = tmp_path / "linux-source-7.2_7.2.13-1_all.deb"
+    subprocess.run(["dpkg-deb", "-Zxz", "--root-owner-group", "-b", pkg, deb],
+                   check=True, capture_output=True)  # fmt: skip
+    url = "https://deb.debian.org/debian/pool/main/l/linux/linux-source-7.2_7.2.13-1_all.deb"
+    member = "./usr/src/linux-source-7.2.tar.xz"
+    return Tarball(
+        tarball, hashlib.sha256(tarball.read_bytes()).hexdigest(), "linux-source-7.2",
+        deb=DebianPackage(deb, hashlib.sha256(deb.read_bytes()).hexdigest(), url, member),
+    )  # fmt: skip
+
+
+def test_pkgbuild_downloads_debians_linux_source_package_from_the_archive(
+    ctx: dict[str, Any], tmp_path: Path
+) -> None:
+    """A Debian source: the .deb is name::URL in Debian's pool, not extracted by makepkg."""
+    src = _debian_source(tmp_path)
+    config_file = tmp_path / "dot-config"
+    config_file.write_text("CONFIG_MEMLOG=m\n")
+    pkg_dir = kernel_arch.render(ctx, src, "linux-source-7.2", config_file, "0.1.0", [],
+                                 tmp_path / "r")  # fmt: skip
+    text = (pkg_dir / "PKGBUILD").read_text()
+    assert src.deb is not None
+    assert f"  {src.deb.path.name}::{src.deb.url}\n" in text
+    assert f"'{src.deb.sha256}'" in text
+    assert f"noextract=({src.deb.path.name})" in text
+    assert kernel_arch.downloadable(pkg_dir) == [src.deb.path.name]
+
+
+def test_pkgbuild_prepare_takes_the_tree_out_of_the_debian_package(
+    ctx: dict[str, Any], tmp_path: Path
+) -> None:
+    """prepare()'s first lines, run in a srcdir holding the .deb, unpack the tree."""
+    src = _debian_source(tmp_path)
+    config_file = tmp_path / "dot-config"
+    config_file.write_text("CONFIG_MEMLOG=m\n")
+    pkg_dir = kernel_arch.render(ctx, src, "linux-source-7.2", config_file, "0.1.0", [],
+                                 tmp_path / "r")  # fmt: skip
+    lines = (pkg_dir / "PKGBUILD").read_text().split("prepare() {\n", 1)[1].splitlines()
+    extract = "\n".join(lines[: lines.index('  cd "$_srcname"')])
+    srcdir = tmp_path / "srcdir"
+    srcdir.mkdir()
+    assert src.deb is not None
+    os.symlink(src.deb.path, srcdir / src.deb.path.name)  # as makepkg links sources in
+    script = f"set -euo pipefail\n_srcname=linux-source-7.2\n{extract}\n"
+    result = subprocess.run(["bash", "-c", script], cwd=srcdir, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert (srcdir / "linux-source-7.2" / "Makefile").read_text() == "# a kernel tree\n"

@@ -236,7 +236,7 @@ def _package(ctx: dict[str, Any], prepared: PreparedTree, targets: Sequence[str]
                 )  # fmt: skip
                 epoch = int(prepared.env["SOURCE_DATE_EPOCH"])
                 packages["arch"], arch_stats = kernel_arch.build(
-                    pkg_dir, ctx, epoch, key, src.path.name, staging / "arch"
+                    pkg_dir, ctx, epoch, key, staging / "arch"
                 )
                 timings.notes["arch_ccache"] = str(arch_stats)
                 kernel_arch.verify_in_scratch_root(packages["arch"], names)

@@ -4,8 +4,9 @@ Three kinds (``kernel.source``):
 
 - ``debian``: Debian's ``linux-source-X.Y`` package of one suite, through the
   private APT configuration of :mod:`wintermute.kernel_trees` (the machine's
-  own APT sources are never touched).  The tarball it carries is kept as
-  ``cache/kernel-sources/debian/<package>_<version>/``.
+  own APT sources are never touched).  The package (its URL in Debian's
+  archive, what a PKGBUILD downloads) and the tarball it carries are kept in
+  ``cache/kernel-sources/debian/<package>_<version>@<suite>/``.
 - ``tarball``: a path or an http(s) URL, with its sha256.  A download is kept
   as ``cache/kernel-sources/sha256/<sha256>/<name>``.  A checksum mismatch
   stops before anything is extracted.
@@ -19,6 +20,7 @@ download or unpacking leaves nothing that looks complete.
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import tempfile
 import urllib.error
@@ -37,6 +39,16 @@ CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
+class DebianPackage:
+    """Debian's ``linux-source-X.Y`` .deb the tarball came out of, as its archive serves it."""
+
+    path: Path
+    sha256: str
+    url: str  # its place in Debian's archive (pool/main/l/linux/...)
+    member: str  # the tarball inside the package's data.tar: ./usr/src/linux-source-7.2.tar.xz
+
+
+@dataclass(frozen=True)
 class Tarball:
     """A kernel source tarball whose sha256 has been checked."""
 
@@ -44,6 +56,7 @@ class Tarball:
     sha256: str
     label: str  # what it is, for messages: "linux-source-7.2 7.2.13-1 (sid)"
     url: str | None = None  # where anyone can download it (a PKGBUILD's source)
+    deb: DebianPackage | None = None  # the package it came out of, if Debian's
 
 
 def sources_dir() -> Path:
@@ -65,6 +78,8 @@ def _entry_tarball(entry: Path) -> Path | None:
 
 # --- Debian's linux-source-X.Y ---------------------------------------------------
 
+DEB_META = "package.json"
+
 
 def debian_version(package: str, suite: str) -> str:
     """The version of ``package`` that ``suite`` offers; UserError if it offers none."""
@@ -80,7 +95,23 @@ def debian_version(package: str, suite: str) -> str:
     )
 
 
+def archive_url(package: str, version: str, suite: str) -> str:
+    """Where Debian's archive serves ``package`` ``version`` (https, as a PKGBUILD wants it)."""
+    printed = capture(
+        ["apt-get", *kernel_trees.apt_options(suite), "--print-uris", "download",
+         f"{package}={version}"]
+    )  # fmt: skip
+    urls = [line.split()[0].strip("'") for line in printed.splitlines() if line.startswith("'")]
+    if len(urls) != 1:
+        raise InfraError(f"apt-get --print-uris download {package}={version} printed {urls}")
+    url = urls[0]
+    if url.startswith("http://deb.debian.org/"):
+        url = "https://" + url.removeprefix("http://")
+    return url
+
+
 def _fetch_debian(package: str, version: str, suite: str, entry: Path) -> None:
+    url = archive_url(package, version, suite)
     with atomic_dir(entry) as tmp, tempfile.TemporaryDirectory(dir=tmp.parent) as unpack:
         run(
             ["apt-get", *kernel_trees.apt_options(suite), "download", f"{package}={version}"],
@@ -94,19 +125,38 @@ def _fetch_debian(package: str, version: str, suite: str, entry: Path) -> None:
         if len(tarballs) != 1:
             raise InfraError(f"{deb.name} holds no single /usr/src/{package}.tar.* tarball")
         shutil.move(tarballs[0], tmp / tarballs[0].name)
+        shutil.move(deb, tmp / deb.name)
+        meta = {
+            "deb": deb.name,
+            "url": url,
+            "sha256": sha256_of(tmp / deb.name),
+            "member": f"./usr/src/{tarballs[0].name}",
+        }
+        (tmp / DEB_META).write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
+
+
+def _entry_deb(entry: Path) -> DebianPackage | None:
+    try:
+        meta = json.loads((entry / DEB_META).read_text())
+    except (OSError, ValueError):
+        return None
+    path = entry / meta["deb"]
+    if not path.is_file():
+        return None
+    return DebianPackage(path, meta["sha256"], meta["url"], meta["member"])
 
 
 def debian_tarball(package: str, suite: str) -> Tarball:
     """The tarball inside ``package`` (the version ``suite`` offers), downloaded once."""
     version = debian_version(package, suite)
     entry = sources_dir() / "debian" / f"{package}_{version}@{suite}"
-    tarball = _entry_tarball(entry)
-    if tarball is None:
+    tarball, deb = _entry_tarball(entry), _entry_deb(entry)
+    if tarball is None or deb is None:  # none yet, or from before the package was kept
         _fetch_debian(package, version, suite, entry)
-        tarball = _entry_tarball(entry)
-        if tarball is None:
-            raise InfraError(f"{entry} holds no single tarball after download")
-    return Tarball(tarball, sha256_of(tarball), f"{package} {version} ({suite})")
+        tarball, deb = _entry_tarball(entry), _entry_deb(entry)
+        if tarball is None or deb is None:
+            raise InfraError(f"{entry} holds no single tarball and its package after download")
+    return Tarball(tarball, sha256_of(tarball), f"{package} {version} ({suite})", deb=deb)
 
 
 # --- a tarball and its sha256 ----------------------------------------------------

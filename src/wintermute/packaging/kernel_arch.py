@@ -68,7 +68,13 @@ def render(ctx: dict[str, Any], tarball: Tarball, srcname: str, config: Path,
         source = f"{name}::{url}" if url else name
         sources.append({"name": name, "source": source, "sha256": sha256 or sha256_of(target)})
 
-    add(tarball.path, tarball.path.name, tarball.sha256, tarball.url)
+    if tarball.deb is not None:  # Debian's linux-source-X.Y: prepare() takes the tarball out
+        deb = tarball.deb
+        add(deb.path, deb.path.name, deb.sha256, deb.url)
+        kernel_source = {"deb": deb.path.name, "member": deb.member}
+    else:
+        add(tarball.path, tarball.path.name, tarball.sha256, tarball.url)
+        kernel_source = {"deb": None, "member": None}
     add(config, "config")
     with tempfile.TemporaryDirectory() as tmp:
         staged = stage_driver_source(Path(tmp), version=version)
@@ -83,6 +89,7 @@ def render(ctx: dict[str, Any], tarball: Tarball, srcname: str, config: Path,
         "arch": {
             "srcname": srcname,
             "sources": sources,
+            "kernel_source": kernel_source,
             "driver_files": driver,
             "localversion_files": LOCALVERSION_FILES,
             "kconfig_line": _bash_quote(KCONFIG_LINE),
@@ -103,12 +110,13 @@ def config_requests(ctx: dict[str, Any]) -> list[str]:
     return [_bash_quote(f"{r.option}={r.value}") for r in requests(fragments)]
 
 
-def build(pkg_dir: Path, ctx: dict[str, Any], epoch: int, key: Path, tarball: str,
+def build(pkg_dir: Path, ctx: dict[str, Any], epoch: int, key: Path,
           dest: Path) -> tuple[list[Path], kbuild.CcacheStats]:  # fmt: skip
     """makepkg the PKGBUILD in ``pkg_dir`` into ``dest``; the two packages, ccache's statistics.
 
-    ``dest/<pkgbase>/`` gets the PKGBUILD, makepkg's .SRCINFO and the sources
-    except the kernel tarball (``tarball``, its file name).
+    ``dest/<pkgbase>/`` gets what is published: the PKGBUILD, makepkg's
+    .SRCINFO and every source makepkg cannot download (a source with a URL,
+    the kernel's tarball or Debian package, is left out).
     """
     arch.check_build_user()
     user = arch.BUILD_USER
@@ -154,9 +162,10 @@ def build(pkg_dir: Path, ctx: dict[str, Any], epoch: int, key: Path, tarball: st
     dest.mkdir(parents=True, exist_ok=True)
     published = dest / package
     published.mkdir()
+    downloaded = set(downloadable(pkg_dir))
     for path in sorted(pkg_dir.iterdir()):
-        if path.name != tarball:
-            shutil.copyfile(path, published / path.name)
+        if path.name not in downloaded:
+            _link_or_copy(str(path), str(published / path.name))
     shutil.copyfile(srcinfo, published / ".SRCINFO")
     results = []
     for path in sorted((build_root / "pkgdest").glob(f"*{arch.PKGEXT}")):
@@ -166,6 +175,18 @@ def build(pkg_dir: Path, ctx: dict[str, Any], epoch: int, key: Path, tarball: st
         raise InfraError(f"makepkg made {[p.name for p in results]}, not 2 packages; see {LOG}")
     shutil.rmtree(build_root / "work", ignore_errors=True)
     return results, stats
+
+
+def downloadable(pkg_dir: Path) -> list[str]:
+    """The files of ``pkg_dir``'s PKGBUILD's sources that have a URL (``name::url``)."""
+    return [line.split("::", 1)[0].strip() for line in _source_lines(pkg_dir / "PKGBUILD")
+            if "::" in line]  # fmt: skip
+
+
+def _source_lines(pkgbuild: Path) -> list[str]:
+    lines = pkgbuild.read_text().splitlines()
+    start = lines.index("source=(") + 1
+    return lines[start : lines.index(")", start)]
 
 
 def _link_or_copy(src: str, dst: str) -> None:

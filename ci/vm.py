@@ -324,7 +324,10 @@ class Vm:
         """
         image = dataclasses.replace(self.launch.image, kernel=kernel, initrd=initrd)
         launch = dataclasses.replace(
-            self.launch, image=image, cpus=cpus if cpus is not None else self.launch.cpus
+            self.launch,
+            image=image,
+            cpus=cpus if cpus is not None else self.launch.cpus,
+            from_disk=False,
         )
         return self._relaunch(launch, kernel.name, slowdown)
 

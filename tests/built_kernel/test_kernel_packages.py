@@ -268,56 +268,69 @@ def test_arch_srcinfo_is_what_makepkg_prints_for_the_published_pkgbuild(
     assert (published / ".SRCINFO").read_text() == printed
 
 
+def _sources(published: Path) -> list[tuple[str, str, str]]:
+    """(file name, URL or "", sha256) of each source, from makepkg's .SRCINFO."""
+    fields: dict[str, list[str]] = {"source": [], "sha256sums": []}
+    for line in (published / ".SRCINFO").read_text().splitlines():
+        key, _, value = line.strip().partition(" = ")
+        if key in fields:
+            fields[key].append(value)
+    assert len(fields["source"]) == len(fields["sha256sums"])
+    found = []
+    for value, sha in zip(fields["source"], fields["sha256sums"], strict=True):
+        name, _, url = value.partition("::")
+        found.append((name if url else Path(value).name, url, sha))
+    return found
+
+
+def _cached_source(name: str, sha256: str) -> Path:
+    """The cache's copy of a downloaded source: what the build used, by name and sha256."""
+    found = [p for p in source.sources_dir().rglob(name) if source.sha256_of(p) == sha256]
+    assert found, f"no {name} with sha256 {sha256} under {source.sources_dir()}"
+    return found[0]
+
+
 def test_published_pkgbuild_lists_every_source_it_does_not_ship_by_a_url_that_serves_it(
-    kernel_build: KernelBuild, cfg: config.Config
+    kernel_build: KernelBuild,
 ) -> None:
     """out/kernel/arch/<pkgbase>/ has every source except those with a URL, and each URL
-    answers with the file's length (an HTTP HEAD: the kernel source is 150 MB)."""
-    from wintermute.packaging import kernel_arch
-
+    answers with the length of the file the build used (an HTTP HEAD: the kernel source
+    is 150 MB)."""
     published = kernel_build.packages["arch"][0].parent / kernel_build.names.pkgbase
-    text = (published / "PKGBUILD").read_text()
-    sources = [line.strip() for line in text.split("source=(\n", 1)[1].split("\n)", 1)[0]
-               .splitlines()]  # fmt: skip
-    downloaded = kernel_arch.downloadable(published)
-    assert downloaded, "the kernel source has no URL"
-    for line in sources:
-        name, _, url = line.partition("::")
-        assert (published / name).is_file() != bool(url), line
-    tarball = source.resolve(cfg.kernel.source)
-    assert isinstance(tarball, source.Tarball)
-    local = tarball.deb.path if tarball.deb is not None else tarball.path
-    for entry in (s for s in sources if "::" in s):
-        name, url = entry.split("::", 1)
-        assert name == local.name
-        request = urllib.request.Request(url, method="HEAD")
-        with urllib.request.urlopen(request, timeout=60) as response:
-            assert int(response.headers["Content-Length"]) == local.stat().st_size, url
+    sources = _sources(published)
+    for name, url, _ in sources:
+        assert (published / name).is_file() != bool(url), (name, url)
+    for name, url, sha256 in sources:
+        if url:
+            size = _cached_source(name, sha256).stat().st_size
+            request = urllib.request.Request(url, method="HEAD")
+            with urllib.request.urlopen(request, timeout=60) as response:
+                assert int(response.headers["Content-Length"]) == size, url
 
 
 def test_published_pkgbuild_prepares_from_its_own_files_with_a_key_of_its_own(
     kernel_build: KernelBuild, cfg: config.Config
 ) -> None:
-    """makepkg --nobuild on out/kernel/arch/<pkgbase>/ and the source it downloads (here
-    the cached copy, as makepkg's SRCDEST), no key given: prepare() unpacks the tree,
-    applies memlog, keeps kernel.yaml's options and makes a private signing key."""
+    """makepkg --nobuild on out/kernel/arch/<pkgbase>/ plus what it would download (the
+    cache's copy put beside it, as makepkg takes a source it finds there), no key given:
+    prepare() unpacks the tree, applies memlog, keeps kernel.yaml's options and makes a
+    private signing key."""
     from wintermute.kernel.tree import SIGNING_KEY, tarball_top
     from wintermute.packaging import render
 
     pkgbase = kernel_build.names.pkgbase
     published = kernel_build.packages["arch"][0].parent / pkgbase
-    tarball = source.resolve(cfg.kernel.source)
-    assert isinstance(tarball, source.Tarball)
-    local = tarball.deb.path if tarball.deb is not None else tarball.path
     with tempfile.TemporaryDirectory(prefix="wintermute-pkgbuild-") as tmp:
         root = Path(tmp)
         root.chmod(0o755)
         shutil.copytree(published, root / pkgbase)
-        os.link(local, root / pkgbase / local.name)
         shutil.copyfile(render.TEMPLATES / "arch" / arch.MAKEPKG_CONF, root / arch.MAKEPKG_CONF)
         for sub in ("pkgdest", "home", "work"):
             (root / sub).mkdir()
         subprocess.run(["chown", "-R", f"{arch.BUILD_USER}:", root], check=True)
+        for name, url, sha256 in _sources(published):
+            if url:  # a link, root's and read-only, so the cache's file keeps its owner
+                os.link(_cached_source(name, sha256), root / pkgbase / name)
         epoch = calendar.timegm(time.strptime(kernel_build.names.stamp, "%Y%m%d%H%M%S"))
         env = arch.makepkg_env(epoch, cfg.maintainer)
         arch.makepkg(root, pkgbase, env, flags=("--nobuild",), log="kernel-arch-prepare.log")

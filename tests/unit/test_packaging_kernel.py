@@ -271,3 +271,21 @@ def test_pkgbuild_prepare_takes_the_tree_out_of_the_debian_package(
     result = subprocess.run(["bash", "-c", script], cwd=srcdir, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert (srcdir / "linux-source-7.2" / "Makefile").read_text() == "# a kernel tree\n"
+
+
+def test_downloadable_sources_are_read_from_the_source_array_quotes_and_all(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "PKGBUILD").write_text(
+        "pkgbase=x\nsource=(\n  'a.deb::https://example.invalid/a.deb'\n  config\n)\n"
+        "sha256sums=(\n  'abc'\n)\n"
+    )
+    assert kernel_arch.downloadable(tmp_path) == ["a.deb"]
+
+
+def test_a_pkgbuild_without_a_source_array_a_line_is_named_in_the_error(tmp_path: Path) -> None:
+    from wintermute.errors import InfraError
+
+    (tmp_path / "PKGBUILD").write_text("source=(a::https://example.invalid/a)\n")
+    with pytest.raises(InfraError, match=r"no source=\( \.\.\. \) array"):
+        kernel_arch.downloadable(tmp_path)

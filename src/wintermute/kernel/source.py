@@ -138,12 +138,10 @@ def _fetch_debian(package: str, version: str, suite: str, entry: Path) -> None:
 def _entry_deb(entry: Path) -> DebianPackage | None:
     try:
         meta = json.loads((entry / DEB_META).read_text())
-    except (OSError, ValueError):
-        return None
-    path = entry / meta["deb"]
-    if not path.is_file():
-        return None
-    return DebianPackage(path, meta["sha256"], meta["url"], meta["member"])
+        found = DebianPackage(entry / meta["deb"], meta["sha256"], meta["url"], meta["member"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # none, or unreadable: fetched again
+    return found if found.path.is_file() else None
 
 
 def debian_tarball(package: str, suite: str) -> Tarball:

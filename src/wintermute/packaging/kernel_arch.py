@@ -1,8 +1,9 @@
 """Arch: the split PKGBUILD linux-wintermute + linux-wintermute-headers, built by makepkg.
 
 In the style of Arch's own ``linux`` PKGBUILD (``templates/arch/kernel/``):
-prepare/build/package from sources with sha256sums (the kernel tarball, the
-``config`` the Debian build made, memlog's files and the patch series),
+prepare/build/package from sources with sha256sums (the kernel tarball, or
+Debian's ``linux-source-X.Y`` package by its archive URL, the ``config`` the
+Debian build made, memlog's files and the patch series),
 ``vmlinuz`` and ``pkgbase`` under ``/usr/lib/modules/<release>/``, modules
 installed with depmod left to pacman's hook, the headers in ``build/`` there.
 Its names never clash with the stock kernel's: it installs beside it.
@@ -133,7 +134,11 @@ def build(pkg_dir: Path, ctx: dict[str, Any], epoch: int, key: Path,
     copy_private(key, build_root / KEY)  # the build user's for the build, deleted after it
     ccache = kbuild.ccache_dir()
     ccache.mkdir(parents=True, exist_ok=True)
-    run(["chown", "-R", f"{user}:", build_root, ccache], log=LOG)
+    # The build user gets the directories, the key and ccache; the sources stay
+    # root's (read-only, 0644): the kernel source is a hard link to the cache's.
+    dirs = [build_root, *(p for p in build_root.rglob("*") if p.is_dir())]
+    run(["chown", f"{user}:", *dirs, build_root / KEY], log=LOG)
+    run(["chown", "-R", f"{user}:", ccache], log=LOG)
     mount = arch.BUILD_MOUNT
     env = {
         **arch.makepkg_env(epoch, ctx["maintainer"]),
@@ -165,7 +170,7 @@ def build(pkg_dir: Path, ctx: dict[str, Any], epoch: int, key: Path,
     downloaded = set(downloadable(pkg_dir))
     for path in sorted(pkg_dir.iterdir()):
         if path.name not in downloaded:
-            _link_or_copy(str(path), str(published / path.name))
+            shutil.copyfile(path, published / path.name)
     shutil.copyfile(srcinfo, published / ".SRCINFO")
     results = []
     for path in sorted((build_root / "pkgdest").glob(f"*{arch.PKGEXT}")):
@@ -179,14 +184,19 @@ def build(pkg_dir: Path, ctx: dict[str, Any], epoch: int, key: Path,
 
 def downloadable(pkg_dir: Path) -> list[str]:
     """The files of ``pkg_dir``'s PKGBUILD's sources that have a URL (``name::url``)."""
-    return [line.split("::", 1)[0].strip() for line in _source_lines(pkg_dir / "PKGBUILD")
-            if "::" in line]  # fmt: skip
+    return [word.split("::", 1)[0] for word in source_words(pkg_dir / "PKGBUILD")
+            if "::" in word]  # fmt: skip
 
 
-def _source_lines(pkgbuild: Path) -> list[str]:
+def source_words(pkgbuild: Path) -> list[str]:
+    """The words of the PKGBUILD's ``source=(`` array, one per line as the template writes it."""
     lines = pkgbuild.read_text().splitlines()
-    start = lines.index("source=(") + 1
-    return lines[start : lines.index(")", start)]
+    try:
+        start = lines.index("source=(") + 1
+        end = lines.index(")", start)
+    except ValueError:
+        raise InfraError(f"{pkgbuild}: no source=( ... ) array, one source a line") from None
+    return [line.strip().strip("'\"") for line in lines[start:end] if line.strip()]
 
 
 def _link_or_copy(src: str, dst: str) -> None:

@@ -62,9 +62,11 @@ def render(ctx: dict[str, Any], tarball: Tarball, srcname: str, config: Path,
     def add(src: Path, name: str, sha256: str | None = None, url: str | None = None) -> None:
         target = pkg_dir / name
         try:
-            os.link(src, target)  # the tarball: 150 MB, on the same file system
+            os.link(src, target)  # the kernel source: 150 MB, on the same file system
         except OSError:
             shutil.copyfile(src, target)
+        if os.geteuid() == 0:  # root's: older builds chowned the cache's file to makepkg's user
+            os.chown(target, 0, 0)
         target.chmod(0o644)
         source = f"{name}::{url}" if url else name
         sources.append({"name": name, "source": source, "sha256": sha256 or sha256_of(target)})

@@ -107,6 +107,17 @@ def test_debian_headers_depend_on_the_compiler_their_makefile_calls(
     assert depends.startswith(f"{cc}, "), depends
 
 
+def test_packages_and_their_directories_are_readable_by_everyone(
+    kernel_build: KernelBuild,
+) -> None:
+    """What lands in out/kernel/ can be served (apt's _apt user, a web server): 0644 files,
+    0755 directories (the signing key's umask 077 is the key's alone)."""
+    top = kernel_build.packages["debian"][0].parent.parent
+    for path in [top, *top.rglob("*")]:
+        mode = path.stat().st_mode & 0o777
+        assert mode == (0o755 if path.is_dir() else 0o644), f"{path}: {mode:o}"
+
+
 def test_no_private_key_in_any_package_or_under_out(kernel_build: KernelBuild) -> None:
     """The module signing key was destroyed after signing: no package, log or file has it."""
     from wintermute.paths import out_dir

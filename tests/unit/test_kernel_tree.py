@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tarfile
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -240,3 +241,27 @@ def test_local_tree_copy_takes_a_patch_that_creates_a_file_build_after_build(
         copy = tree.local_tree(root, [new])
     assert (copy / "drivers" / "char" / "new.c").read_text() == "int x;\n"
     assert not (root / "drivers" / "char" / "new.c").exists()
+
+
+def test_fresh_signing_key_is_private_and_the_build_keeps_the_callers_umask(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key is made 0600 in a 0700 directory; what the build creates meanwhile
+    (packages, logs) gets the caller's umask, not the key's 077."""
+    from wintermute.config import Kernel
+    from wintermute.kernel import kbuild
+
+    monkeypatch.setenv("WINTERMUTE_OUT", str(tmp_path / "out"))
+    monkeypatch.setenv("WINTERMUTE_CACHE", str(tmp_path / "cache"))
+    kernel = mock.Mock(spec=Kernel, signing_key=None)
+    old = os.umask(0o022)
+    try:
+        with kbuild.signing_key(kernel) as key:
+            assert key.stat().st_mode & 0o777 == 0o600
+            assert key.parent.stat().st_mode & 0o777 == 0o700
+            made = tmp_path / "a-package.deb"
+            made.write_bytes(b"")
+            assert made.stat().st_mode & 0o777 == 0o644
+        assert not key.exists()
+    finally:
+        os.umask(old)

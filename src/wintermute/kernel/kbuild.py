@@ -179,16 +179,19 @@ def signing_key(kernel: Kernel) -> Iterator[Path]:
             raise UserError(f"{kernel.signing_key}: no such file (kernel.yaml kernel.signing_key)")
         yield kernel.signing_key
         return
-    with private_umask(), tempfile.TemporaryDirectory(prefix="wintermute-signing-") as tmp:
+    # mkdtemp's directory is 0700; the key is made 0600 under umask 077, which
+    # ends with it: the build's own files (packages, logs) get the usual modes.
+    with tempfile.TemporaryDirectory(prefix="wintermute-signing-") as tmp:
         key = Path(tmp) / "signing_key.pem"
-        (Path(tmp) / "x509.genkey").write_text(X509_GENKEY.format(host=os.uname().nodename))
-        run(
-            ["openssl", "req", "-new", "-nodes", "-utf8", "-sha512", "-days", "36500",
-             "-batch", "-x509", "-config", Path(tmp) / "x509.genkey", "-outform", "PEM",
-             "-out", key, "-keyout", key],
-            log=LOG,
-            step="making this build's module signing key (destroyed after the build)",
-        )  # fmt: skip
+        with private_umask():
+            (Path(tmp) / "x509.genkey").write_text(X509_GENKEY.format(host=os.uname().nodename))
+            run(
+                ["openssl", "req", "-new", "-nodes", "-utf8", "-sha512", "-days", "36500",
+                 "-batch", "-x509", "-config", Path(tmp) / "x509.genkey", "-outform", "PEM",
+                 "-out", key, "-keyout", key],
+                log=LOG,
+                step="making this build's module signing key (destroyed after the build)",
+            )  # fmt: skip
         yield key
 
 

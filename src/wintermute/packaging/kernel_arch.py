@@ -136,9 +136,15 @@ def build(pkg_dir: Path, ctx: dict[str, Any], epoch: int, key: Path,
     copy_private(key, build_root / KEY)  # the build user's for the build, deleted after it
     ccache = kbuild.ccache_dir()
     ccache.mkdir(parents=True, exist_ok=True)
-    # The build user gets the directories, the key and ccache; the sources stay
-    # root's (read-only, 0644): the kernel source is a hard link to the cache's.
-    dirs = [build_root, *(p for p in build_root.rglob("*") if p.is_dir())]
+    # The build user gets the directories, the key and ccache; the other files
+    # stay root's, read-only for it (0644, whatever the umask made them): the
+    # kernel source is a hard link to the cache's.
+    dirs = [build_root]
+    for path in build_root.rglob("*"):
+        if path.is_dir():
+            dirs.append(path)
+        elif path != build_root / KEY:
+            path.chmod(0o644)
     run(["chown", f"{user}:", *dirs, build_root / KEY], log=LOG)
     run(["chown", "-R", f"{user}:", ccache], log=LOG)
     mount = arch.BUILD_MOUNT

@@ -235,15 +235,21 @@ def _debian_source(tmp_path: Path) -> Tarball:
     )  # fmt: skip
 
 
-def test_pkgbuild_downloads_debians_linux_source_package_from_the_archive(
-    ctx: dict[str, Any], tmp_path: Path
-) -> None:
-    """A Debian source: the .deb is name::URL in Debian's pool, not extracted by makepkg."""
+def _debian_pkgbuild(ctx: dict[str, Any], tmp_path: Path) -> tuple[Tarball, Path]:
+    """The PKGBUILD rendered for :func:`_debian_source`; the source and its directory."""
     src = _debian_source(tmp_path)
     config_file = tmp_path / "dot-config"
     config_file.write_text("CONFIG_MEMLOG=m\n")
     pkg_dir = kernel_arch.render(ctx, src, "linux-source-7.2", config_file, "0.1.0", [],
                                  tmp_path / "r")  # fmt: skip
+    return src, pkg_dir
+
+
+def test_pkgbuild_downloads_debians_linux_source_package_from_the_archive(
+    ctx: dict[str, Any], tmp_path: Path
+) -> None:
+    """A Debian source: the .deb is name::URL in Debian's pool, not extracted by makepkg."""
+    src, pkg_dir = _debian_pkgbuild(ctx, tmp_path)
     text = (pkg_dir / "PKGBUILD").read_text()
     assert src.deb is not None
     assert f"  {src.deb.path.name}::{src.deb.url}\n" in text
@@ -256,11 +262,7 @@ def test_pkgbuild_prepare_takes_the_tree_out_of_the_debian_package(
     ctx: dict[str, Any], tmp_path: Path
 ) -> None:
     """prepare()'s first lines, run in a srcdir holding the .deb, unpack the tree."""
-    src = _debian_source(tmp_path)
-    config_file = tmp_path / "dot-config"
-    config_file.write_text("CONFIG_MEMLOG=m\n")
-    pkg_dir = kernel_arch.render(ctx, src, "linux-source-7.2", config_file, "0.1.0", [],
-                                 tmp_path / "r")  # fmt: skip
+    src, pkg_dir = _debian_pkgbuild(ctx, tmp_path)
     lines = (pkg_dir / "PKGBUILD").read_text().split("prepare() {\n", 1)[1].splitlines()
     extract = "\n".join(lines[: lines.index('  cd "$_srcname"')])
     srcdir = tmp_path / "srcdir"

@@ -5,13 +5,14 @@ GRUB on the disk as Debian's installer leaves a machine (``grub-install``,
 ``update-grub``), serves the
 built kernel's packages with the memlog packages from a local flat APT
 repository (the guest has no other source), and runs ``apt-get install`` of
-the metapackages, as a user does (``linux-image-wintermute``,
-``linux-headers-wintermute``, with the flavour), which pull in
-``linux-image-<release>`` and ``linux-headers-<release>`` (without the
-image's recommended memlog-tools: the driver's functional suite runs first,
-on the module as the kernel alone gives it): the image's postinst runs depmod
-and ``/etc/kernel/postinst.d``, where initramfs-tools makes the initramfs and
-GRUB's ``zz-update-grub`` adds the kernel to the boot menu.  QEMU is then
+the metapackages with memlog-tools, as a user does (``linux-image-wintermute``,
+``linux-headers-wintermute``, with the flavour, and ``memlog-tools``), which
+pull in ``linux-image-<release>`` and ``linux-headers-<release>``: the image's
+postinst runs depmod and ``/etc/kernel/postinst.d``, where initramfs-tools
+makes the initramfs and GRUB's ``zz-update-grub`` adds the kernel to the boot
+menu; memlog-tools' group, udev rule, sysctl and modules-load.d take effect
+at the first boot of the built kernel, the one that checks them (no reboot of
+its own: every boot of a debug kernel costs minutes under TCG).  QEMU is then
 started again without ``-kernel``: its firmware boots the disk, and GRUB's
 default entry decides which kernel runs (it must be the built one), on every
 later reboot too.  The guest is then checked by ``tests/built_kernel`` with
@@ -82,17 +83,27 @@ class KernelGuest:
                 f"console: {self.vm.console_log}"
             )
 
+    def leak_checks_done(self) -> None:
+        """kmemleak off from here on, at once and at every later boot (GRUB's command line).
+
+        The lifecycle after the leak check (upgrade, reboots, purge) needs no
+        leak detector, and kmemleak slows every fork of the debug kernel by
+        about 40% under TCG; KASAN and lockdep stay on.
+        """
+        from ci import stress
+
+        if not stress.kmemleak_off(self.vm):
+            return
+        say("kmemleak's checks are done: off now and on later boots (kmemleak=off)")
+        line = 'GRUB_CMDLINE_LINUX_DEFAULT="$GRUB_CMDLINE_LINUX_DEFAULT kmemleak=off"'
+        self.vm.run(
+            f"echo {shlex.quote(line)} > /etc/default/grub.d/zz-wintermute-leak-checks-done.cfg",
+            log=self.log,
+        )
+
     def reboot(self) -> None:
         """Reboot through GRUB, waiting as long as this kernel's boots may take."""
         self.vm.reboot(boot_slowdown(self.cfg))
-
-    def install_tools(self) -> None:
-        """apt-get install memlog-tools, then reboot: what a user of the kernel does next."""
-        say(f"installing {self.cfg.packages.tools} in the guest (log: {self.log})")
-        with self.timings.step(f"apt-get install {self.cfg.packages.tools}"):
-            self.apt(f"install {self.cfg.packages.tools}")
-        with self.timings.step("reboot"):
-            self.reboot()
 
 
 @contextlib.contextmanager
@@ -120,7 +131,7 @@ def installed_guest(
         guest_vm.run(f"echo {shlex.quote(line)} > {SOURCES}/wintermute.list", log=log)
         with timings.step("grub-install and update-grub (the disk's boot loader)"):
             guest_vm.run("grub-install /dev/vda && update-grub", log=log)
-        packages = f"{names.image_meta} {names.headers_meta}"
+        packages = f"{names.image_meta} {names.headers_meta} {cfg.packages.tools}"
         say(f"installing {packages} in the guest with apt-get (log: {log})")
         with timings.step("apt-get install (initramfs included)"):
             guest.apt("update")

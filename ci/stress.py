@@ -256,6 +256,19 @@ def kmemleak_clear(guest: Guest) -> bool:
     return True
 
 
+def kmemleak_off(guest: Guest) -> bool:
+    """Switch kmemleak off for good (it cannot come back until a reboot); False without it.
+
+    For when its last scan is done: it records a stack trace for every
+    allocation, which made each fork and exec of the debug kernel under TCG
+    about 40% slower (100 ms against 63 ms for ``/bin/true``).
+    """
+    if not _kmemleak_ready(guest):
+        return False
+    guest.run(f"echo off > {KMEMLEAK}", timeout=120)
+    return True
+
+
 def kmemleak_scan(guest: Guest) -> str:
     """Scan twice, as the kmemleak docs advise, and return the report ("" without kmemleak).
 

@@ -84,7 +84,8 @@ def guest(
 
 @pytest.fixture(scope="module")
 def functional_results(pytestconfig: pytest.Config, guest: Any) -> dict[str, Any]:
-    """tests/functional run in the guest against the in-tree module, before memlog-tools."""
+    """tests/functional run in the guest against the in-tree module (after the installed
+    facts: the suite sets the sysctls back to the driver's defaults)."""
     from ci import guest_suite
 
     module = f"/lib/modules/{guest.release}/kernel/drivers/char/memlog/memlog.ko"
@@ -99,10 +100,8 @@ def functional_results(pytestconfig: pytest.Config, guest: Any) -> dict[str, Any
 
 
 @pytest.fixture(scope="module")
-def host(pytestconfig: pytest.Config, guest: Any, functional_results: Any) -> Any:
-    """testinfra's host for the guest on the built kernel, memlog-tools installed and rebooted."""
-    with live_output(pytestconfig):
-        guest.install_tools()
+def host(guest: Any) -> Any:
+    """testinfra's host for the guest on the built kernel (memlog-tools installed with it)."""
     return testinfra.get_host("ssh://wintermute-vm", ssh_config=str(guest.vm.ssh_config))
 
 

@@ -4,10 +4,12 @@ The guest's disk boots through GRUB (installed on it first, as Debian's
 installer leaves a machine): the kernel packages' hooks and update-grub decide
 what boots, and every boot below is GRUB's default entry.
 
-The driver's functional suite runs first, on the module as the kernel package
-alone gives it; then memlog-tools is installed and the guest rebooted, and the
-facts every memlog installation shares (``tests/system/installed_facts.py``,
-the same code as on the DKMS path) are checked, with those of the kernel.
+memlog-tools is installed with the kernel, as a user does, so the first boot
+of the built kernel is the one whose facts are checked first: those every
+memlog installation shares (``tests/system/installed_facts.py``, the same code
+as on the DKMS path, imported first so that pytest runs them first).  Then the
+driver's functional suite runs against the in-tree module (it sets the device
+and the sysctls as it needs them), and the facts of the kernel are checked.
 
 Last, memlog-dkms is installed on top: DKMS must skip the kernel
 (``BUILD_EXCLUSIVE_CONFIG="!CONFIG_MEMLOG"``) and say so (Debian 12's DKMS
@@ -289,7 +291,12 @@ def second_build(
 
 @pytest.fixture(scope="module")
 def upgraded(host: Any, guest: Any, kernel_build: Any, second_build: Any) -> str:
-    """Both builds published; the user's upgrade (apt upgrade installs new dependencies)."""
+    """Both builds published; the user's upgrade (apt upgrade installs new dependencies).
+
+    kmemleak is switched off first, now and for the later boots: its scan is
+    done, and it slows every fork of the debug kernel by about 40%.
+    """
+    guest.leak_checks_done()
     debs = [p for p in kernel_build.packages["debian"] + second_build.packages["debian"]
             if p.suffix == ".deb"]  # fmt: skip
     guest.publish(debs)

@@ -89,7 +89,7 @@ class Kernel:
     package: str  # linux-wintermute: Debian's source package, Arch's pkgbase without flavour
     release: int  # packaging revision (see wintermute.kernel.names)
     source: KernelSource
-    config_base: str  # defconfig, running, or a file under wintermute-kernel/
+    config_base: str  # defconfig, tinyconfig, debian, running, or a file beside kernel.yaml
     fragments: tuple[str, ...]  # files under wintermute-kernel/config/
     patches: tuple[str, ...]  # files under wintermute-kernel/patches/
     build_user: str
@@ -156,7 +156,18 @@ def load(path: Path | None = None) -> Config:
         source=path,
     )
     _check_packageable(cfg.kernel.source, path)
+    _check_debian_base(cfg.kernel, path)
     return cfg
+
+
+def _check_debian_base(kernel: Kernel, path: Path) -> None:
+    """Config base ``debian`` is Debian's kernel of the same version: a Debian source only."""
+    if kernel.config_base == "debian" and kernel.source.debian_package is None:
+        raise UserError(
+            f"{_shown(path)}: kernel.config.base: debian takes the configuration of Debian's "
+            "kernel of the same version, so it needs kernel.source.debian (a linux-source-X.Y "
+            "package); with a tarball or a tree, use defconfig or a file"
+        )
 
 
 def _check_packageable(source: KernelSource, path: Path) -> None:

@@ -5,13 +5,20 @@ resolves the shipped kernel.yaml's configuration (its base and fragments
 through the tree's merge_config.sh and ``make olddefconfig``, seconds, no
 compile) so that a fragment that drops what the main job's checks need, or
 what Debian servers and cloud machines boot from, fails here first.
+
+The same for config base ``debian`` (Debian's own kernel configuration of the
+same version, with the fragments the README gives it): the configuration is
+fetched from Debian's archive (a 0.5 MB package) and resolved, never compiled
+here (all of Debian's modules would take hours on two cores).
 """
 
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from wintermute.config import KERNEL_YAML
+from wintermute.kernel import kconfig, source
 from wintermute.kernel.build import resolved_config
 
 BUILT_IN_OR_MODULE = ("y", "m")
@@ -70,3 +77,57 @@ def test_shipped_config_boots_apparmor_before_selinux(shipped: dict[str, str]) -
     order = shipped["CONFIG_LSM"].strip('"').split(",")
     assert "apparmor" in order
     assert "selinux" not in order or order.index("apparmor") < order.index("selinux"), order
+
+
+# what the README's kernel section gives config base debian
+DEBIAN_BASE_FRAGMENTS = ["wintermute.config", "memlog.config"]
+
+
+@pytest.fixture(scope="module")
+def debian_based(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The shipped kernel.yaml on config base debian, resolved by its tree's kconfig."""
+    data = yaml.safe_load(KERNEL_YAML.read_text())
+    data["kernel"]["config"] = {"base": "debian", "fragments": DEBIAN_BASE_FRAGMENTS}
+    desc = tmp_path_factory.mktemp("debian-base")
+    (desc / "kernel.yaml").write_text(yaml.safe_dump(data))
+    for sub in ("config", "patches"):
+        (desc / sub).symlink_to(KERNEL_YAML.parent / sub)
+    return resolved_config(desc / "kernel.yaml")
+
+
+@pytest.fixture(scope="module")
+def debians_own() -> dict[str, str]:
+    """The configuration of Debian's kernel of the shipped source's version, as Debian has it."""
+    src = yaml.safe_load(KERNEL_YAML.read_text())["kernel"]["source"]["debian"]
+    return kconfig.parse(source.debian_config(src["package"], src["suite"]).read_text())
+
+
+def test_debian_base_keeps_debians_modules(
+    debian_based: dict[str, str], debians_own: dict[str, str]
+) -> None:
+    """Thousands of modules, as in Debian's kernel; at most a handful lost to this toolchain
+    (Rust drivers: Debian builds with a rustc this machine does not have)."""
+    modules = [option for option, value in debians_own.items() if value == "m"]
+    lost = [option for option in modules if debian_based.get(option) != "m"]
+    assert len(modules) > 3000
+    assert len(lost) <= 5, lost
+
+
+def test_debian_base_builds_memlog_and_signs_with_this_builds_key(
+    debian_based: dict[str, str],
+) -> None:
+    """memlog is a module; modules are signed by the build's key, not Debian's, and no option
+    names a file of Debian's packaging tree (debian/certs/...), which a build here lacks."""
+    assert debian_based["CONFIG_MEMLOG"] == "m"
+    assert debian_based["CONFIG_MODULE_SIG_ALL"] == "y"
+    assert debian_based["CONFIG_MODULE_SIG_KEY"] == '"certs/wintermute-signing-key.pem"'
+    assert [o for o, v in debian_based.items() if '"debian/' in v] == []
+
+
+@pytest.mark.parametrize("option", sorted(REQUIRED))
+def test_debian_base_has(debian_based: dict[str, str], option: str) -> None:
+    """Each option servers, memlog and its checks need, built in or as a module (Debian's
+    kernels load ext4 from their initramfs)."""
+    _, why = REQUIRED[option]
+    value = debian_based.get(option, "n")
+    assert value in BUILT_IN_OR_MODULE, f"{option}={value}: {why}"

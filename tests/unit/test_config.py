@@ -383,3 +383,21 @@ def test_both_schemas_share_their_definitions() -> None:
     assert set(series) <= set(kernel)
     for name, definition in series.items():
         assert kernel[name] == definition, name
+
+
+def test_debian_config_base_is_accepted_with_a_debian_source(tmp_path: Path) -> None:
+    """config.base: debian with kernel.source.debian: Debian's kernel of that version."""
+    path = _write(tmp_path, lambda d: d["kernel"]["config"].update(base="debian"))
+    assert config.load(path).kernel.config_base == "debian"
+
+
+def test_debian_config_base_without_a_debian_source_is_refused_on_load(tmp_path: Path) -> None:
+    """A tarball has no Debian kernel of its version: refused at once, saying what to use."""
+
+    def mutate(d: dict[str, Any]) -> None:
+        d["kernel"]["config"]["base"] = "debian"
+        d["kernel"]["source"] = {"tarball": {"location": "linux.tar.xz", "sha256": "0" * 64}}
+
+    message = _error(_write(tmp_path, mutate))
+    assert "kernel.config.base: debian" in message
+    assert "needs kernel.source.debian" in message

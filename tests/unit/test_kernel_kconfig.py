@@ -51,9 +51,10 @@ def test_values_that_stuck_are_not_reported() -> None:
 
 
 def test_unknown_config_base_is_refused(tmp_path: Path) -> None:
-    """A base that is neither defconfig, running nor a file beside kernel.yaml is one line."""
+    """A base that is no kbuild target, debian, running nor a file beside kernel.yaml: one line."""
     with pytest.raises(
-        UserError, match=r"^unknown config base 'smallconfig' .*defconfig, tinyconfig or running"
+        UserError,
+        match=r"^unknown config base 'smallconfig' .*defconfig, tinyconfig, debian or running",
     ):
         kconfig.check_base("smallconfig", tmp_path)
 
@@ -64,6 +65,16 @@ def test_config_base_outside_kernel_yaml_s_directory_is_refused(tmp_path: Path) 
     (tmp_path / "desc").mkdir()
     with pytest.raises(UserError, match=r"unknown config base '\.\./outside\.config'"):
         kconfig.check_base("../outside.config", tmp_path / "desc")
+
+
+def test_debian_config_base_is_the_fetched_file(tmp_path: Path) -> None:
+    """Base debian writes the configuration the pipeline fetched, unchanged."""
+    fetched = tmp_path / "config"
+    fetched.write_text("CONFIG_DEBIAN=y\n")
+    scratch = tmp_path / "scratch"
+    kconfig.write_base(tmp_path, "debian", tmp_path, scratch, {}, fetched)
+    assert scratch.read_text() == "CONFIG_DEBIAN=y\n"
+    assert kconfig.check_base("debian", tmp_path) is None
 
 
 def test_config_base_file_beside_kernel_yaml_is_accepted(tmp_path: Path) -> None:

@@ -32,6 +32,7 @@ def ctx(tmp_path: Path) -> dict[str, Any]:
         names=NAMES,
         env={"SOURCE_DATE_EPOCH": str(STAMP)},
         patches=[],
+        base_config=None,
     )
     return context(CFG, prepared, {"cc": "gcc-12", "package": "gcc-12"})
 

@@ -89,6 +89,7 @@ class PreparedTree:
     names: KernelNames
     env: dict[str, str]  # every make run's environment additions
     patches: list[Path]
+    base_config: Path | None  # the config base's file when fetched (base: debian)
 
 
 def check_targets(targets: Sequence[str]) -> tuple[str, ...]:
@@ -134,14 +135,19 @@ def prepare(cfg: config.Config, patches: list[Path]) -> PreparedTree:
     else:
         work, label = tree.extracted_tree(src, patches), src.label
     kbuild.check_packageable(work)
-    epoch = build_stamp(src, description_files(cfg, patches))
+    base_config = None
+    if kernel.config_base == kconfig.DEBIAN_BASE:
+        assert kernel.source.debian_package and kernel.source.suite  # config.load checked
+        base_config = source.debian_config(kernel.source.debian_package, kernel.source.suite)
+    files = [*description_files(cfg, patches), *([base_config] if base_config else [])]
+    epoch = build_stamp(src, files)
     env = kbuild.make_env(kernel, epoch)
     names = kernel_names(kernel, kbuild.kernel_version(work, env), epoch)
     changed = tree.sync(work, version=cfg.memlog.version, localversion=names.localversion)
     if changed:
         more = f" and {len(changed) - 4} more" if len(changed) > 4 else ""
         say(f"updated in the tree: {', '.join(changed[:4])}{more}")
-    return PreparedTree(src, work, label, names, env, patches)
+    return PreparedTree(src, work, label, names, env, patches, base_config)
 
 
 def resolved_config(kernel_yaml: Path | None = None) -> dict[str, str]:
@@ -153,7 +159,9 @@ def resolved_config(kernel_yaml: Path | None = None) -> dict[str, str]:
     patches = check_inputs(cfg.kernel)
     with tree.locked():
         prepared = prepare(cfg, patches)
-        return kconfig.parse(kconfig.resolve(prepared.tree, cfg.kernel, prepared.env))
+        return kconfig.parse(
+            kconfig.resolve(prepared.tree, cfg.kernel, prepared.env, prepared.base_config)
+        )
 
 
 def context(
@@ -197,7 +205,7 @@ def build_kernel(
             try:
                 tree.install_key(work, key)
                 with timings.step("config"):
-                    if kconfig.configure(work, kernel, env):
+                    if kconfig.configure(work, kernel, env, prepared.base_config):
                         say(f"new .config in {work}")
                     kbuild.check_release(work, names.release, env)
                 with timings.step("compile"):

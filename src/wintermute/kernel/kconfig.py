@@ -2,8 +2,10 @@
 
 The base is ``defconfig`` or ``tinyconfig`` (kbuild's own targets),
 ``running`` (the running kernel's configuration,
-from ``/proc/config.gz`` or ``/boot/config-$(uname -r)``), or a file under
-``wintermute-kernel/``.  The fragments (``wintermute-kernel/config/*.config``)
+from ``/proc/config.gz`` or ``/boot/config-$(uname -r)``), ``debian`` (the
+configuration of Debian's own amd64 kernel of the same source version, which
+the pipeline fetches: :func:`wintermute.kernel.source.debian_config`), or a
+file under ``wintermute-kernel/``.  The fragments (``wintermute-kernel/config/*.config``)
 are merged onto it in order by ``scripts/kconfig/merge_config.sh -m`` and the
 result completed by ``make olddefconfig``.
 
@@ -24,15 +26,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wintermute.config import Kernel
-from wintermute.errors import UserError
+from wintermute.errors import InfraError, UserError
 from wintermute.paths import REPO, log_dir
 from wintermute.run import capture, run
 
 LOG = "kernel-config.log"
 SCRATCH = ".config.wintermute"
-# kbuild's own configuration targets a base may name, and the running kernel's.
+# kbuild's own configuration targets a base may name, the running kernel's, and
+# Debian's kernel of the same version (kernel.source.debian only)
 MAKE_BASES = ("defconfig", "tinyconfig")
-BASES = (*MAKE_BASES, "running")
+DEBIAN_BASE = "debian"
+BASES = (*MAKE_BASES, DEBIAN_BASE, "running")
 
 _SET = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
 _UNSET = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set$")
@@ -117,7 +121,7 @@ def running_config() -> bytes:
 
 
 def check_base(base: str, directory: Path) -> Path | None:
-    """The file a config base names (None: defconfig, running); UserError if unknown."""
+    """The file a config base names (None: defconfig, debian, running); UserError if unknown."""
     if base in BASES:
         return None
     path = (directory / base).resolve()
@@ -129,10 +133,17 @@ def check_base(base: str, directory: Path) -> Path | None:
     return path
 
 
-def write_base(tree: Path, base: str, directory: Path, scratch: Path, env: dict[str, str]) -> None:
-    """The base configuration into ``scratch``."""
+def write_base(
+    tree: Path, base: str, directory: Path, scratch: Path, env: dict[str, str],
+    fetched: Path | None = None,
+) -> None:  # fmt: skip
+    """The base configuration into ``scratch`` (``fetched``: the ``debian`` base's file)."""
     path = check_base(base, directory)
-    if path is not None:
+    if base == DEBIAN_BASE:
+        if fetched is None:
+            raise InfraError("config base 'debian' without Debian's configuration fetched")
+        scratch.write_bytes(fetched.read_bytes())
+    elif path is not None:
         scratch.write_bytes(path.read_bytes())
     elif base in MAKE_BASES:
         run(["make", base], cwd=tree, env=env, log=LOG, step=f"make {base}")
@@ -140,11 +151,12 @@ def write_base(tree: Path, base: str, directory: Path, scratch: Path, env: dict[
         scratch.write_bytes(running_config())
 
 
-def resolve(tree: Path, kernel: Kernel, env: dict[str, str]) -> str:
+def resolve(tree: Path, kernel: Kernel, env: dict[str, str], fetched: Path | None = None) -> str:
     """The configuration ``kernel`` asks for, as ``tree`` resolves it: no compile, seconds.
 
     The base and the fragments are merged in a scratch file by merge_config.sh
     and completed by ``make olddefconfig``; ``.config`` is not touched.
+    ``fetched``: the base's file when the pipeline fetched it (``debian``).
     UserError naming each requested value that did not stick.
     """
     base, fragment_names = kernel.config_base, kernel.fragments
@@ -153,7 +165,7 @@ def resolve(tree: Path, kernel: Kernel, env: dict[str, str]) -> str:
     scratch.unlink(missing_ok=True)
     make_env = {**env, "KCONFIG_CONFIG": SCRATCH}
     try:
-        write_base(tree, base, kernel.directory, scratch, make_env)
+        write_base(tree, base, kernel.directory, scratch, make_env, fetched)
         run(
             ["scripts/kconfig/merge_config.sh", "-m", SCRATCH, *fragments],
             cwd=tree,
@@ -178,13 +190,13 @@ def resolve(tree: Path, kernel: Kernel, env: dict[str, str]) -> str:
     return text
 
 
-def configure(tree: Path, kernel: Kernel, env: dict[str, str]) -> bool:
+def configure(tree: Path, kernel: Kernel, env: dict[str, str], fetched: Path | None = None) -> bool:
     """Make ``tree/.config`` as :func:`resolve` gives it; True if it changed.
 
     On a UserError ``.config`` is left as it was; an unchanged configuration
     keeps its file (and time), so make has nothing to redo.
     """
-    text = resolve(tree, kernel, env)
+    text = resolve(tree, kernel, env, fetched)
     final = tree / ".config"
     if final.is_file() and final.read_text() == text:
         return False

@@ -157,6 +157,93 @@ def debian_tarball(package: str, suite: str) -> Tarball:
     return Tarball(tarball, sha256_of(tarball), f"{package} {version} ({suite})", deb=deb)
 
 
+# --- the configuration of Debian's own kernel (config base "debian") --------------
+
+# Debian's generic x86_64 flavour; its metapackage names the image of the day
+DEBIAN_FLAVOUR = "amd64"
+
+
+def _shown_package(package: str, version: str, suite: str) -> str:
+    """``apt-cache show package=version`` of ``suite``; "" if it has no such package."""
+    try:
+        return capture(
+            ["apt-cache", *kernel_trees.apt_options(suite), "show", f"{package}={version}"]
+        )
+    except InfraError:
+        return ""  # apt-cache: no such package or version
+
+
+def debian_image(source_package: str, suite: str) -> tuple[str, str]:
+    """The ``linux-image-<abi>-amd64`` package ``suite`` builds from the same version as
+    ``source_package`` (linux-source-X.Y): its name and version; UserError if none."""
+    version = debian_version(source_package, suite)
+    meta = f"linux-image-{DEBIAN_FLAVOUR}"
+    shown = _shown_package(meta, version, suite)
+    for line in shown.splitlines():
+        if line.startswith("Depends:"):
+            for dep in line.removeprefix("Depends:").split(","):
+                name, _, pinned = dep.strip().partition(" ")
+                if name.startswith("linux-image-") and f"(= {version})" in pinned:
+                    return name, version
+    raise UserError(
+        f"{suite} has no {meta} {version}, the kernel Debian built from {source_package} "
+        f"{version}: config base 'debian' needs it (kernel.yaml kernel.config.base); use "
+        "defconfig, or a suite whose kernel matches its linux-source"
+    )
+
+
+def debian_config(source_package: str, suite: str) -> Path:
+    """The configuration of Debian's own amd64 kernel of ``source_package``'s version.
+
+    Debian's kernels since 7.x keep it in ``linux-base-<abi>``
+    (``/usr/lib/modules/<abi>/config``, a package of 0.5 MB), older ones in
+    the image package (``/boot/config-<abi>``).  The package is downloaded
+    once; only the file is kept, in
+    ``cache/kernel-sources/debian-config/<image>_<version>@<suite>/config``,
+    with the package's name, URL and sha256 in ``package.json``.
+    """
+    image, version = debian_image(source_package, suite)
+    abi = image.removeprefix("linux-image-")
+    entry = sources_dir() / "debian-config" / f"{image}_{version}@{suite}"
+    config = entry / "config"
+    if config.is_file():
+        return config
+    places = [(f"linux-base-{abi}", f"./usr/lib/modules/{abi}/config"),
+              (image, f"./boot/config-{abi}")]  # fmt: skip
+    for package, member in places:
+        if _shown_package(package, version, suite) and _fetch_member(
+            package, version, suite, member, entry
+        ):
+            return config
+    raise InfraError(
+        f"neither {' nor '.join(f'{p} ({m})' for p, m in places)} {version} in {suite} "
+        "holds the kernel's configuration"
+    )
+
+
+def _fetch_member(package: str, version: str, suite: str, member: str, entry: Path) -> bool:
+    """``member`` of ``package`` into ``entry/config``, if the package has it."""
+    url = archive_url(package, version, suite)
+    with tempfile.TemporaryDirectory(dir=entry.parent.parent) as unpack:
+        run(
+            ["apt-get", *kernel_trees.apt_options(suite), "download", f"{package}={version}"],
+            cwd=unpack,
+            log=LOG,
+            step=f"downloading {package} {version} for Debian's kernel configuration",
+        )
+        [deb] = Path(unpack).glob("*.deb")
+        listing = capture(["dpkg-deb", "-c", deb]).splitlines()
+        if not any(line.split()[5:] == [member] for line in listing):
+            return False
+        run(["dpkg-deb", "-x", deb, Path(unpack) / "x"], log=LOG)
+        with atomic_dir(entry) as tmp:
+            shutil.copyfile(Path(unpack) / "x" / member, tmp / "config")
+            meta = {"package": package, "version": version, "url": url,
+                    "sha256": sha256_of(deb), "member": member}  # fmt: skip
+            (tmp / DEB_META).write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
+    return True
+
+
 # --- a tarball and its sha256 ----------------------------------------------------
 
 

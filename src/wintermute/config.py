@@ -94,9 +94,10 @@ class Kernel:
     patches: tuple[str, ...]  # files under wintermute-kernel/patches/
     build_user: str
     build_host: str
-    signing_key: Path | None  # None: a fresh key for each build
+    signing_key: Path | None  # a PEM file; None (and no URI): a fresh key for each build
     directory: Path  # kernel.yaml's own: config/ and patches/ are found beside it
     flavour: str | None = None  # a variant with packages of its own: "debug"
+    signing_key_uri: str | None = None  # a PKCS#11 URI (RFC 7512): the key in a token
 
     @property
     def debug(self) -> bool:
@@ -157,7 +158,22 @@ def load(path: Path | None = None) -> Config:
     )
     _check_packageable(cfg.kernel.source, path)
     _check_debian_base(cfg.kernel, path)
+    _check_signing_uri(cfg.kernel, path)
     return cfg
+
+
+PKCS11_SCHEME = "pkcs11:"
+
+
+def _check_signing_uri(kernel: Kernel, path: Path) -> None:
+    """A PKCS#11 URI never carries the token's PIN: it goes into the kernel's .config."""
+    uri = kernel.signing_key_uri
+    if uri and "pin-value=" in uri:
+        raise UserError(
+            f"{_shown(path)}: kernel.signing_key: the URI carries the token's PIN (pin-value), "
+            "which would end up in the kernel's configuration and its packages; name a file "
+            "holding it with pin-source=file:/path instead"
+        )
 
 
 def _check_debian_base(kernel: Kernel, path: Path) -> None:
@@ -200,6 +216,7 @@ def _kernel(data: dict[str, Any], base: Path) -> Kernel:
     else:
         source = KernelSource(tree=_relative_to(base, src["tree"]))
     key = data.get("signing_key")
+    uri = key if key and key.startswith(PKCS11_SCHEME) else None
     return Kernel(
         package=data["package"],
         release=data["release"],
@@ -209,7 +226,8 @@ def _kernel(data: dict[str, Any], base: Path) -> Kernel:
         patches=tuple(data["patches"]),
         build_user=data["build_user"],
         build_host=data["build_host"],
-        signing_key=_relative_to(base, key) if key else None,
+        signing_key=_relative_to(base, key) if key and not uri else None,
+        signing_key_uri=uri,
         directory=base.resolve(),
         flavour=data.get("flavour"),
     )

@@ -18,12 +18,14 @@ only, with no line for the kernel), and the headers package must let an
 external module build against ``/lib/modules/$(uname -r)/build``.
 
 Then the kernel's own lifecycle, as Debian's kernels live it: a second build
-with one input changed (the driver's version; an incremental build) is
-published, ``apt-get upgrade`` installs it beside the running one through the
-metapackages, the running kernel is kept from autoremoval; a reboot boots the
-new build through GRUB, the first still on the menu; purging the first build
-leaves nothing of it, and the machine still boots; removing the running kernel
-asks first (linux-base's ``linux-check-removal``), its default answer aborting.
+with one input changed (the driver's version; an incremental build; its
+modules signed by a key in a PKCS#11 token) is published, ``apt-get
+upgrade`` installs it beside the running one through the metapackages, the
+running kernel is kept from autoremoval; a reboot boots the new build through
+GRUB, the first still on the menu, the token's signatures verified; purging
+the first build leaves nothing of it, and the machine still boots; removing
+the running kernel asks first (linux-base's ``linux-check-removal``), its
+default answer aborting.
 
 One module, so that the guest (module-scoped) is shut down when it ends and
 does not idle under the tiers that run after it.
@@ -274,7 +276,12 @@ NEXT_DRIVER_VERSION = "99.0.0"
 def second_build(
     pytestconfig: pytest.Config, description: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Any:
-    """The same kernel.yaml with the driver's version changed, built again (Debian only)."""
+    """The same kernel.yaml with the driver's version changed, built again (Debian only).
+
+    Signed with a key in a PKCS#11 token (SoftHSM, ``ci/softhsm.py``), named
+    by its URI in kernel.yaml: the path a build server with an HSM takes.
+    """
+    from ci import softhsm
     from ci.pytest_support import live_output
     from wintermute.kernel.build import build_kernel
     from wintermute.paths import out_dir
@@ -282,10 +289,11 @@ def second_build(
     desc = tmp_path_factory.mktemp("second-build")
     data = yaml.safe_load(description.read_text())
     data["memlog"]["version"] = NEXT_DRIVER_VERSION
-    (desc / "kernel.yaml").write_text(yaml.safe_dump(data))
     for sub in ("config", "patches"):
         (desc / sub).symlink_to((description.parent / sub).resolve())
-    with live_output(pytestconfig):
+    with live_output(pytestconfig), softhsm.token() as token:
+        data["kernel"]["signing_key"] = token.uri
+        (desc / "kernel.yaml").write_text(yaml.safe_dump(data))
         return build_kernel(("debian",), desc / "kernel.yaml", out_dir() / "kernel-second")
 
 
@@ -369,6 +377,19 @@ def test_upgraded_kernel_carries_the_new_driver_version(
 ) -> None:
     """modinfo of the running kernel's memlog shows the changed version."""
     assert host.check_output("modinfo -F version memlog") == NEXT_DRIVER_VERSION
+
+
+def test_upgraded_kernel_trusts_its_modules_signed_by_the_pkcs11_token_key(
+    rebooted_after_upgrade: str, host: Any
+) -> None:
+    """The second build's modules carry the token key's signature, and its kernel (whose
+    built-in certificate came out of the token) verifies them: memlog loaded at boot,
+    nothing tainted (an unverifiable signature would taint it with E)."""
+    from ci import softhsm
+
+    assert host.check_output("modinfo -F signer memlog") == softhsm.SUBJECT
+    assert host.file("/sys/module/memlog").exists
+    assert host.file("/proc/sys/kernel/tainted").content_string.strip() == "0"
 
 
 def test_grub_still_offers_the_first_build_after_the_upgrade(

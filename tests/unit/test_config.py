@@ -401,3 +401,18 @@ def test_debian_config_base_without_a_debian_source_is_refused_on_load(tmp_path:
     message = _error(_write(tmp_path, mutate))
     assert "kernel.config.base: debian" in message
     assert "needs kernel.source.debian" in message
+
+
+def test_signing_key_may_be_a_pkcs11_uri(tmp_path: Path) -> None:
+    """A pkcs11: URI names a key in a token: kept as it is, not taken for a file."""
+    uri = "pkcs11:token=build;object=modules?pin-source=file:/etc/wintermute/pin"
+    kernel = config.load(_write(tmp_path, lambda d: d["kernel"].update(signing_key=uri))).kernel
+    assert (kernel.signing_key_uri, kernel.signing_key) == (uri, None)
+
+
+def test_pkcs11_uri_carrying_its_pin_is_refused(tmp_path: Path) -> None:
+    """pin-value would put the PIN into .config and the packages: refused, pin-source offered."""
+    uri = "pkcs11:token=build;object=modules?pin-value=1234"
+    message = _error(_write(tmp_path, lambda d: d["kernel"].update(signing_key=uri)))
+    assert "kernel.signing_key" in message
+    assert "pin-source=file:" in message

@@ -243,6 +243,23 @@ def test_local_tree_copy_takes_a_patch_that_creates_a_file_build_after_build(
     assert not (root / "drivers" / "char" / "new.c").exists()
 
 
+def test_pkcs11_signing_key_stays_in_its_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PKCS#11 URI is handed on as it is: no key made, none placed in the tree."""
+    from wintermute.config import Kernel
+    from wintermute.kernel import kbuild
+
+    monkeypatch.setenv("WINTERMUTE_CACHE", str(tmp_path / "cache"))
+    uri = "pkcs11:token=build;object=modules?pin-source=file:/etc/pin"
+    kernel = mock.Mock(spec=Kernel, signing_key=None, signing_key_uri=uri)
+    root = _fake_tree(tmp_path / "linux")
+    with kbuild.signing_key(kernel) as key:
+        assert key == uri
+        tree.install_key(root, key)
+    assert not (root / "certs" / "wintermute-signing-key.pem").exists()
+
+
 def test_fresh_signing_key_is_private_and_the_build_keeps_the_callers_umask(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -253,7 +270,7 @@ def test_fresh_signing_key_is_private_and_the_build_keeps_the_callers_umask(
 
     monkeypatch.setenv("WINTERMUTE_OUT", str(tmp_path / "out"))
     monkeypatch.setenv("WINTERMUTE_CACHE", str(tmp_path / "cache"))
-    kernel = mock.Mock(spec=Kernel, signing_key=None)
+    kernel = mock.Mock(spec=Kernel, signing_key=None, signing_key_uri=None)
     old = os.umask(0o022)
     try:
         with kbuild.signing_key(kernel) as key:

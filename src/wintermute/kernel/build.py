@@ -195,6 +195,12 @@ def build_kernel(
     patches = check_inputs(kernel)
     if "arch" in targets:
         arch.check_build_user()
+        if kernel.signing_key_uri is not None:
+            raise UserError(
+                "the Arch packages cannot be signed with a PKCS#11 key yet (makepkg runs as "
+                "the build user, without the token): build with --target debian, or name a "
+                "key file in kernel.yaml kernel.signing_key"
+            )
     timings = Timings(out_dir() / TIMINGS_FILE)
     started = time.monotonic()
     with tree.locked():
@@ -223,7 +229,7 @@ def build_kernel(
     return KernelBuild(names, work, moved)
 
 
-def _package(ctx: dict[str, Any], prepared: PreparedTree, targets: Sequence[str], key: Path,
+def _package(ctx: dict[str, Any], prepared: PreparedTree, targets: Sequence[str], key: Path | str,
              timings: Timings, dest: Path) -> dict[str, list[Path]]:  # fmt: skip
     """The packages of ``targets``, collected in a staging directory, then moved to ``dest``."""
     staging = Path(tempfile.mkdtemp(prefix=".kernel.", dir=dest.parent))
@@ -243,6 +249,7 @@ def _package(ctx: dict[str, Any], prepared: PreparedTree, targets: Sequence[str]
                     Path(tmp),
                 )  # fmt: skip
                 epoch = int(prepared.env["SOURCE_DATE_EPOCH"])
+                assert isinstance(key, Path)  # a PKCS#11 URI is refused for Arch up front
                 packages["arch"], arch_stats = kernel_arch.build(
                     pkg_dir, ctx, epoch, key, staging / "arch"
                 )

@@ -11,11 +11,12 @@
   ``cache/ccache``; paths are hashed relative (``base_dir=/``,
   ``hash_dir=false``), so a tree elsewhere (the Arch build's) hits the same
   entries.  :class:`CcacheStats` reads the hit rate for the log.
-- The module signing key: kernel.yaml's ``kernel.signing_key``, or a fresh
-  one for each build (as kbuild does for a new tree and Arch's makepkg for
-  each build), made in a private temporary directory with umask 077 and
-  destroyed when the build ends: never in the cache, a package, a log or
-  ``out/``.
+- The module signing key: kernel.yaml's ``kernel.signing_key`` (a file, or a
+  PKCS#11 URI that kbuild's extract-cert and sign-file use as it is, through
+  OpenSSL's pkcs11 provider), or a fresh one for each build (as kbuild does
+  for a new tree and Arch's makepkg for each build), made in a private
+  temporary directory with umask 077 and destroyed when the build ends: never
+  in the cache, a package, a log or ``out/``.
 """
 
 from __future__ import annotations
@@ -171,9 +172,13 @@ def remove_legacy_key() -> None:
 
 
 @contextlib.contextmanager
-def signing_key(kernel: Kernel) -> Iterator[Path]:
-    """kernel.yaml's signing key, or a fresh one, destroyed when the ``with`` block ends."""
+def signing_key(kernel: Kernel) -> Iterator[Path | str]:
+    """kernel.yaml's signing key (a file or a PKCS#11 URI), or a fresh one, destroyed when
+    the ``with`` block ends."""
     remove_legacy_key()
+    if kernel.signing_key_uri is not None:
+        yield kernel.signing_key_uri
+        return
     if kernel.signing_key is not None:
         if not kernel.signing_key.is_file():
             raise UserError(f"{kernel.signing_key}: no such file (kernel.yaml kernel.signing_key)")

@@ -32,6 +32,8 @@ from wintermute.run import capture, run
 
 LOG = "kernel-config.log"
 SCRATCH = ".config.wintermute"
+# kernel.yaml's PKCS#11 signing key, as a fragment merged after the others
+TOKEN_FRAGMENT = "signing-key-uri.config"
 # kbuild's own configuration targets a base may name, the running kernel's, and
 # Debian's kernel of the same version (kernel.source.debian only)
 MAKE_BASES = ("defconfig", "tinyconfig")
@@ -163,6 +165,11 @@ def resolve(tree: Path, kernel: Kernel, env: dict[str, str], fetched: Path | Non
     fragments = fragment_paths(fragment_names, kernel.directory)
     scratch = tree / SCRATCH
     scratch.unlink(missing_ok=True)
+    if kernel.signing_key_uri is not None:
+        # the token's key instead of the file wintermute.config names, merged last
+        token = tree / TOKEN_FRAGMENT
+        token.write_text(f'CONFIG_MODULE_SIG_KEY="{kernel.signing_key_uri}"\n')
+        fragments.append(token)
     make_env = {**env, "KCONFIG_CONFIG": SCRATCH}
     try:
         write_base(tree, base, kernel.directory, scratch, make_env, fetched)
@@ -178,6 +185,7 @@ def resolve(tree: Path, kernel: Kernel, env: dict[str, str], fetched: Path | Non
     finally:
         scratch.unlink(missing_ok=True)
         (tree / f"{SCRATCH}.old").unlink(missing_ok=True)
+        (tree / TOKEN_FRAGMENT).unlink(missing_ok=True)
     problems = unmet(requests(fragments), parse(text))
     if problems:
         with (log_dir() / LOG).open("a") as log:

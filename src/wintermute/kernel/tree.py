@@ -267,9 +267,13 @@ def copy_private(src: Path, dest: Path) -> None:
         fh.write(src.read_bytes())
 
 
-def install_key(tree: Path, key: Path) -> None:
-    """The module signing key where the config names it, created private (0600)."""
-    copy_private(key, tree / SIGNING_KEY)
+def install_key(tree: Path, key: Path | str) -> None:
+    """The module signing key where the config names it, created private (0600).
+
+    A PKCS#11 URI (a ``str``) stays in its token: the config names it instead.
+    """
+    if isinstance(key, Path):
+        copy_private(key, tree / SIGNING_KEY)
 
 
 def remove_key(tree: Path) -> None:

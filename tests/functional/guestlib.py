@@ -38,8 +38,14 @@ def wait_for(predicate: Any, timeout: float = 10.0) -> bool:
 
 
 def prepare_node() -> None:
-    """Give the node the group and mode the udev rule of the packages gives it."""
+    """Give the node the group and mode the udev rule of the packages gives it.
+
+    After udev has handled the module's events: where memlog-tools is
+    installed (the built-kernel tier), its rule would otherwise set its own
+    group and mode on the node after this did.
+    """
     assert wait_for(lambda: os.path.exists(DEVICE)), f"{DEVICE} did not appear"
+    subprocess.run(["udevadm", "settle", "--timeout=60"], check=False)
     os.chown(DEVICE, 0, grp.getgrnam(GROUP).gr_gid)
     os.chmod(DEVICE, 0o660)
 

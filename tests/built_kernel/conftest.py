@@ -84,19 +84,32 @@ def guest(
 
 @pytest.fixture(scope="module")
 def functional_results(pytestconfig: pytest.Config, guest: Any) -> dict[str, Any]:
-    """tests/functional run in the guest against the in-tree module (after the installed
-    facts: the suite sets the sysctls back to the driver's defaults)."""
+    """tests/functional run in the guest against the in-tree module, the driver alone.
+
+    After the installed facts (the suite sets the sysctls back to the driver's
+    defaults).  memlog-tools' udev rule is masked while it runs, as udev
+    documents (a link to /dev/null in /etc/udev/rules.d): on every load of
+    the module it would set the package's group, mode and ring size, where the
+    suite checks the driver's own.
+    """
     from ci import guest_suite
+    from wintermute.packaging.system_files import installed_paths
 
     module = f"/lib/modules/{guest.release}/kernel/drivers/char/memlog/memlog.ko"
-    with live_output(pytestconfig), guest.timings.step("functional suite"):
-        return guest_suite.run_on(
-            guest.vm,
-            ["tests/functional"],
-            ko=None,
-            module=module,
-            name="vm-built-kernel-functional",
-        )
+    rule = Path(installed_paths("debian", guest.cfg.packages.tools)["udev.rules"]).name
+    mask = f"/etc/udev/rules.d/{rule}"
+    guest.vm.run(f"ln -s /dev/null {mask} && udevadm control --reload", log=guest.log)
+    try:
+        with live_output(pytestconfig), guest.timings.step("functional suite"):
+            return guest_suite.run_on(
+                guest.vm,
+                ["tests/functional"],
+                ko=None,
+                module=module,
+                name="vm-built-kernel-functional",
+            )
+    finally:
+        guest.vm.run(f"rm -f {mask} && udevadm control --reload", log=guest.log)
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,8 @@ here (all of Debian's modules would take hours on two cores).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -131,3 +133,17 @@ def test_debian_base_has(debian_based: dict[str, str], option: str) -> None:
     _, why = REQUIRED[option]
     value = debian_based.get(option, "n")
     assert value in BUILT_IN_OR_MODULE, f"{option}={value}: {why}"
+
+
+def test_pkcs11_signing_key_uri_becomes_the_configs_module_signing_key(
+    tmp_path: Path,
+) -> None:
+    """kernel.yaml's PKCS#11 URI is what kbuild signs with: CONFIG_MODULE_SIG_KEY, merged
+    after the fragments (which name the file a fresh key would be in)."""
+    uri = "pkcs11:token=build;object=modules?pin-source=file:/etc/wintermute/pin"
+    data = yaml.safe_load(KERNEL_YAML.read_text())
+    data["kernel"]["signing_key"] = uri
+    (tmp_path / "kernel.yaml").write_text(yaml.safe_dump(data))
+    for sub in ("config", "patches"):
+        (tmp_path / sub).symlink_to(KERNEL_YAML.parent / sub)
+    assert resolved_config(tmp_path / "kernel.yaml")["CONFIG_MODULE_SIG_KEY"] == f'"{uri}"'

@@ -182,11 +182,12 @@ def resolve(tree: Path, kernel: Kernel, env: dict[str, str], fetched: Path | Non
         )
         run(["make", "olddefconfig"], cwd=tree, env=make_env, log=LOG)
         text = scratch.read_text()
+        wanted = requests(fragments)  # the token's fragment too, while it exists
     finally:
         scratch.unlink(missing_ok=True)
         (tree / f"{SCRATCH}.old").unlink(missing_ok=True)
         (tree / TOKEN_FRAGMENT).unlink(missing_ok=True)
-    problems = unmet(requests(fragments), parse(text))
+    problems = unmet(wanted, parse(text))
     if problems:
         with (log_dir() / LOG).open("a") as log:
             log.writelines(f"E: {problem}\n" for problem in problems)

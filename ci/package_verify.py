@@ -142,7 +142,8 @@ def apt_repository(debs: list[Path], dest: Path) -> Path:
 
 
 @contextlib.contextmanager
-def _environment(**values: str) -> Iterator[None]:
+def environment(**values: str) -> Iterator[None]:
+    """``values`` set in os.environ for the ``with`` block, the old values back after."""
     saved = {key: os.environ.get(key) for key in values}
     os.environ.update(values)
     try:
@@ -159,7 +160,7 @@ def build_debs(kernel_yaml: Path, out: Path) -> list[Path]:
     """The Debian packages ``kernel_yaml`` describes, built into ``out``."""
     from wintermute.packaging import debian, targets
 
-    with _environment(WINTERMUTE_KERNEL_YAML=str(kernel_yaml), WINTERMUTE_OUT=str(out)):
+    with environment(WINTERMUTE_KERNEL_YAML=str(kernel_yaml), WINTERMUTE_OUT=str(out)):
         return [p for p in debian.build(targets.render()) if p.suffix == ".deb"]
 
 

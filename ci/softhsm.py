@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ci.package_verify import environment
 from wintermute.errors import InfraError
 from wintermute.run import run
 
@@ -101,16 +102,8 @@ def token() -> Iterator[Token]:
         pin_file = root / "pin"
         pin_file.write_text(pin)
         uri = f"pkcs11:token={LABEL};object={OBJECT}?pin-source=file:{pin_file}"
-        saved = {name: os.environ.get(name) for name in env}
-        os.environ.update(env)
-        try:
+        with environment(**env):
             yield Token(uri, SUBJECT, env)
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
 
 
 def _make_token(root: Path, pin: str, env: dict[str, str]) -> None:

@@ -110,16 +110,22 @@ def archive_url(package: str, version: str, suite: str) -> str:
     return url
 
 
+def _download_deb(package: str, version: str, suite: str, into: Path, why: str) -> Path:
+    """``apt-get download`` of ``package`` ``version`` from ``suite`` into ``into``; its path."""
+    run(
+        ["apt-get", *kernel_trees.apt_options(suite), "download", f"{package}={version}"],
+        cwd=into,
+        log=LOG,
+        step=f"downloading {package} {version} {why}",
+    )
+    [deb] = into.glob("*.deb")
+    return deb
+
+
 def _fetch_debian(package: str, version: str, suite: str, entry: Path) -> None:
     url = archive_url(package, version, suite)
     with atomic_dir(entry) as tmp, tempfile.TemporaryDirectory(dir=tmp.parent) as unpack:
-        run(
-            ["apt-get", *kernel_trees.apt_options(suite), "download", f"{package}={version}"],
-            cwd=unpack,
-            log=LOG,
-            step=f"downloading {package} {version} (about 150 MB)",
-        )
-        [deb] = Path(unpack).glob("*.deb")
+        deb = _download_deb(package, version, suite, Path(unpack), "(about 150 MB)")
         run(["dpkg-deb", "-x", deb, unpack], log=LOG)
         tarballs = list(Path(unpack, "usr", "src").glob(f"{package}.tar.*"))
         if len(tarballs) != 1:
@@ -225,13 +231,9 @@ def _fetch_member(package: str, version: str, suite: str, member: str, entry: Pa
     """``member`` of ``package`` into ``entry/config``, if the package has it."""
     url = archive_url(package, version, suite)
     with tempfile.TemporaryDirectory(dir=entry.parent.parent) as unpack:
-        run(
-            ["apt-get", *kernel_trees.apt_options(suite), "download", f"{package}={version}"],
-            cwd=unpack,
-            log=LOG,
-            step=f"downloading {package} {version} for Debian's kernel configuration",
+        deb = _download_deb(
+            package, version, suite, Path(unpack), "for Debian's kernel configuration"
         )
-        [deb] = Path(unpack).glob("*.deb")
         listing = capture(["dpkg-deb", "-c", deb]).splitlines()
         if not any(line.split()[5:] == [member] for line in listing):
             return False

@@ -34,6 +34,7 @@ import contextlib
 import fcntl
 import functools
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -139,6 +140,39 @@ def refresh_index(suite: str, *, force: bool = False) -> None:
         step=f"apt-get update ({suite})",
     )
     (base / "updated").write_text(sources_line(suite))
+
+
+CANDIDATES = "candidates.json"
+
+
+def policy_candidate(suite: str, package: str) -> str | None:
+    """The version of ``package`` the (already refreshed) index of ``suite`` offers.
+
+    ``apt-cache policy`` reads the whole index (about 0.7 s); its answers are
+    kept beside the index, for as long as the index is the same.
+    """
+    base = apt_dir(suite)
+    stamp = base / "updated"
+    updated = stamp.stat().st_mtime_ns if stamp.exists() else 0
+    kept = base / CANDIDATES
+    try:
+        known = json.loads(kept.read_text())
+        if known.get("updated") != updated:
+            known = {}
+    except (OSError, ValueError):
+        known = {}
+    versions = known.get("versions", {})
+    if package in versions:
+        return versions[package] or None
+    policy = capture(["apt-cache", *apt_options(suite), "policy", package])
+    found = ""
+    for line in policy.splitlines():
+        key, _, value = line.strip().partition(":")
+        if key == "Candidate" and value.strip() not in ("", "(none)"):
+            found = value.strip()
+    with atomic_file(kept) as tmp:
+        tmp.write_text(json.dumps({"updated": updated, "versions": {**versions, package: found}}))
+    return found or None
 
 
 def candidate_version(series: str) -> str:

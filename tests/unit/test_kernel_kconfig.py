@@ -98,3 +98,67 @@ def test_missing_fragment_is_named(tmp_path: Path) -> None:
     (tmp_path / "config").mkdir()
     with pytest.raises(UserError, match=r"fragments names nope.config, not in .*config/"):
         kconfig.fragment_paths(["nope.config"], tmp_path)
+
+
+@pytest.fixture
+def configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """An extracted tree (its .ready), a description with one fragment, and a resolve
+    that counts its calls."""
+    import dataclasses
+
+    from wintermute import config
+
+    root = tmp_path / "entry" / "linux"
+    (root / "drivers" / "char" / "memlog").mkdir(parents=True)
+    (root.parent / ".ready").write_text("linux-source-7.2 7.2.13-1 (sid)\n")
+    (root / "drivers" / "char" / "Kconfig").write_text('source "drivers/char/memlog/Kconfig"\n')
+    (root / "drivers" / "char" / "memlog" / "Kconfig").write_text("config MEMLOG\n")
+    desc = tmp_path / "desc"
+    (desc / "config").mkdir(parents=True)
+    (desc / "config" / "a.config").write_text("CONFIG_A=y\n")
+    kernel = dataclasses.replace(
+        config.load().kernel, directory=desc, fragments=("a.config",), config_base="tinyconfig",
+        signing_key=None, signing_key_uri=None,
+    )  # fmt: skip
+    calls = []
+
+    def resolve(tree: Path, kernel: object, env: object, fetched: object = None) -> str:
+        calls.append(1)
+        return "CONFIG_A=y\n"
+
+    monkeypatch.setattr(kconfig, "resolve", resolve)
+    return root, kernel, desc, calls
+
+
+def test_unchanged_inputs_keep_the_config_without_resolving_it_again(configured) -> None:
+    """The edit loop: same base, fragments, Kconfig and compiler: no merge, no olddefconfig."""
+    root, kernel, _, calls = configured
+    assert kconfig.configure(root, kernel, {}, reuse=True) is True
+    assert kconfig.configure(root, kernel, {}, reuse=True) is False
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize("change", ["fragment", "memlog Kconfig", ".config", "tree"])
+def test_a_changed_input_or_an_edited_config_is_resolved_again(configured, change: str) -> None:
+    """Any input of the configuration changed, or .config edited by hand: made again."""
+    root, kernel, desc, calls = configured
+    kconfig.configure(root, kernel, {}, reuse=True)
+    if change == "fragment":
+        (desc / "config" / "a.config").write_text("CONFIG_A=m\n")
+    elif change == "memlog Kconfig":
+        (root / "drivers" / "char" / "memlog" / "Kconfig").write_text("config MEMLOG\n\tbool\n")
+    elif change == ".config":
+        (root / ".config").write_text("CONFIG_A=n\n")
+    else:
+        (root.parent / ".ready").write_text("linux-source-7.2 7.2.13-2 (sid)\n")
+    kconfig.configure(root, kernel, {}, reuse=True)
+    assert len(calls) == 2
+    assert (root / ".config").read_text() == "CONFIG_A=y\n"
+
+
+def test_without_reuse_the_config_is_always_resolved(configured) -> None:
+    """A local kernel tree (its files may change anywhere): resolved every build."""
+    root, kernel, _, calls = configured
+    kconfig.configure(root, kernel, {})
+    kconfig.configure(root, kernel, {})
+    assert len(calls) == 2

@@ -102,3 +102,22 @@ def test_names_are_valid_package_names_and_versions(tmp_path: Path) -> None:
     )
     result = subprocess.run(["bash", "-c", script, "-", names.pkgver, names.pkgrel])
     assert result.returncode == 0, (names.pkgver, names.pkgrel)
+
+
+def test_release_is_named_by_the_abi_stamp_and_the_version_by_the_build_stamp() -> None:
+    """A driver-only edit with a persistent key (ABI stamp unchanged, build stamp newer):
+    the same release and module directory, a version that sorts above."""
+    first = kernel_names(KERNEL, "7.2.13", STAMP, STAMP)
+    edited = kernel_names(KERNEL, "7.2.13", STAMP + 60, STAMP)
+    assert edited.release == first.release == "7.2.13-20261209120000-wintermute"
+    assert edited.localversion == first.localversion
+    assert edited.image == first.image
+    assert _deb_lt(first.deb_version, edited.deb_version)
+    assert _vercmp(f"{first.pkgver}-{first.pkgrel}", f"{edited.pkgver}-{edited.pkgrel}") < 0
+
+
+def test_abi_stamp_defaults_to_the_build_stamp_and_never_exceeds_it() -> None:
+    """Without an ABI stamp (a fresh key per build) every build has its own release."""
+    assert kernel_names(KERNEL, "7.2.13", STAMP).release.startswith("7.2.13-20261209120000-")
+    later = kernel_names(KERNEL, "7.2.13", STAMP, STAMP + 60)
+    assert later.abi_stamp == later.stamp

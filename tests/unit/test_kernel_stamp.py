@@ -106,3 +106,45 @@ def test_a_newer_source_makes_a_newer_stamp(repo: Path, tmp_path: Path) -> None:
     old = stamp.build_stamp(_tarball(tmp_path / "old", COMMIT - 86400), [])
     new = stamp.build_stamp(_tarball(tmp_path / "new", COMMIT + 86400), [])
     assert old == COMMIT and new == COMMIT + 86400
+
+
+def _old_source(tmp_path: Path) -> Path:
+    """A local kernel tree older than the repository's commit."""
+    source = tmp_path / "old-linux"
+    source.mkdir()
+    (source / "Makefile").write_text("VERSION = 7\n")
+    os.utime(source / "Makefile", (COMMIT - 10, COMMIT - 10))
+    return source
+
+
+def test_abi_stamp_ignores_an_edit_of_the_driver_s_c_sources(repo: Path, tmp_path: Path) -> None:
+    """memlog_main.c edited: the build stamp moves on, the ABI stamp (the release) does not."""
+    main_c = repo / "drivers/char/memlog/memlog_main.c"
+    main_c.write_text("edited\n")
+    os.utime(main_c, (COMMIT + 3600, COMMIT + 3600))
+    source = _old_source(tmp_path)
+    assert stamp.build_stamp(source, []) == COMMIT + 3600
+    assert stamp.abi_stamp(source, []) == COMMIT
+
+
+@pytest.mark.parametrize(
+    "edited",
+    ["drivers/char/memlog/Kconfig", "include/uapi/linux/memlog.h", "wintermute-kernel/file"],
+)
+def test_abi_stamp_moves_with_the_driver_s_wiring_the_uapi_and_the_description(
+    repo: Path, tmp_path: Path, edited: str
+) -> None:
+    """What can change the module ABI (or the configuration) gives a new release."""
+    path = repo / edited
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("edited\n")
+    os.utime(path, (COMMIT + 3600, COMMIT + 3600))
+    assert stamp.abi_stamp(_old_source(tmp_path), []) == COMMIT + 3600
+
+
+def test_abi_stamp_counts_a_description_outside_the_repository(repo: Path, tmp_path: Path) -> None:
+    """A kernel.yaml elsewhere (the driver's version in it) moves the ABI stamp too."""
+    mine = tmp_path / "kernel.yaml"
+    mine.write_text("memlog: {version: 0.1.1}\n")
+    os.utime(mine, (COMMIT + 7200, COMMIT + 7200))
+    assert stamp.abi_stamp(_old_source(tmp_path), [mine]) == COMMIT + 7200

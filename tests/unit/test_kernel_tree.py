@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import tarfile
 from pathlib import Path
 from unittest import mock
@@ -282,3 +283,44 @@ def test_fresh_signing_key_is_private_and_the_build_keeps_the_callers_umask(
         assert not key.exists()
     finally:
         os.umask(old)
+
+
+def _real_key(path: Path) -> Path:
+    subprocess.run(
+        ["openssl", "req", "-new", "-nodes", "-x509", "-newkey", "rsa:2048", "-days", "1",
+         "-subj", "/CN=test/", "-batch", "-out", path, "-keyout", path],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return path
+
+
+def test_the_same_key_installed_again_keeps_its_time_so_vmlinux_is_not_relinked(
+    tmp_path: Path,
+) -> None:
+    """kbuild remakes the certificate in vmlinux when the key file is newer than it."""
+    root = _fake_tree(tmp_path / "linux")
+    key = _real_key(tmp_path / "key.pem")
+    os.utime(key, (1_000_000, 1_000_000))
+    tree.install_key(root, key)
+    (root / tree.CERTIFICATE).write_bytes(tree.certificate_der(key))  # what kbuild made
+    tree.remove_key(root)
+    tree.install_key(root, key)
+    assert (root / tree.SIGNING_KEY).stat().st_mtime == 1_000_000
+
+
+def test_another_key_is_newer_than_the_certificate_even_from_an_older_file(
+    tmp_path: Path,
+) -> None:
+    """A different key, even one whose file is older, makes kbuild remake the certificate."""
+    root = _fake_tree(tmp_path / "linux")
+    first = _real_key(tmp_path / "first.pem")
+    tree.install_key(root, first)
+    (root / tree.CERTIFICATE).write_bytes(tree.certificate_der(first))
+    tree.remove_key(root)
+    other = _real_key(tmp_path / "other.pem")
+    os.utime(other, (1_000_000, 1_000_000))
+    tree.install_key(root, other)
+    placed = root / tree.SIGNING_KEY
+    assert placed.read_bytes() == other.read_bytes()
+    assert placed.stat().st_mtime > (root / tree.CERTIFICATE).stat().st_mtime - 5
+    assert placed.stat().st_mtime > 1_000_000

@@ -30,6 +30,7 @@ def ctx(tmp_path: Path) -> dict[str, Any]:
         tree=tmp_path / "linux",
         label="linux-source-7.2 7.2.13-1 (sid)",
         names=NAMES,
+        epoch=STAMP,
         env={"SOURCE_DATE_EPOCH": str(STAMP)},
         patches=[],
         base_config=None,
@@ -40,7 +41,7 @@ def ctx(tmp_path: Path) -> dict[str, Any]:
 def test_debian_maintainer_scripts_take_the_packages_names(
     ctx: dict[str, Any], tmp_path: Path
 ) -> None:
-    debian = kernel_debian.render(ctx, tmp_path)
+    debian = kernel_debian.render(ctx, tmp_path).debian
     names = {p.name for p in debian.iterdir()}
     for script in ("preinst", "postinst", "prerm", "postrm"):
         assert f"linux-image-{RELEASE}.{script}" in names
@@ -63,7 +64,7 @@ def test_debian_control_has_the_build_s_packages_and_its_metapackages(
     ctx: dict[str, Any], tmp_path: Path
 ) -> None:
     """linux-image/-headers-<release>, and linux-image/-headers-wintermute depending on them."""
-    packages = _stanzas((kernel_debian.render(ctx, tmp_path) / "control").read_text())
+    packages = _stanzas((kernel_debian.render(ctx, tmp_path).debian / "control").read_text())
     assert set(packages) == set(NAMES.debian_packages)
     assert packages[NAMES.image]["Recommends"] == ctx["packages"]["tools"]
     assert "linux-base (>= 4.3~)" in packages[NAMES.image]["Depends"]
@@ -71,14 +72,53 @@ def test_debian_control_has_the_build_s_packages_and_its_metapackages(
     assert image_meta.startswith(f"{NAMES.image} (= ${{binary:Version}})")
     headers_meta = packages["linux-headers-wintermute"]["Depends"]
     assert f"{NAMES.headers} (= ${{binary:Version}})" in headers_meta
-    assert "linux-image-wintermute (= ${binary:Version})" in headers_meta
+    # as Debian's linux-headers-amd64: not tied to the image's version, which a
+    # build that reuses the headers moves on without them
+    assert "linux-image-wintermute" not in headers_meta
+
+
+def test_debian_headers_and_their_metapackage_are_left_out_by_the_noheaders_profile(
+    ctx: dict[str, Any], tmp_path: Path
+) -> None:
+    """The profile a build uses when it reuses the last build's headers: dpkg leaves out
+    the headers' stanzas and the rules install nothing into them."""
+    debian = kernel_debian.render(ctx, tmp_path).debian
+    packages = _stanzas((debian / "control").read_text())
+    profile = f"<!{kernel_debian.NOHEADERS_PROFILE}>"
+    assert packages[NAMES.headers].get("Build-Profiles") == profile
+    assert packages[NAMES.headers_meta].get("Build-Profiles") == profile
+    assert "Build-Profiles" not in packages[NAMES.image]
+    assert "Build-Profiles" not in packages[NAMES.image_meta]
+    listed = subprocess.run(
+        ["dh_listpackages"], cwd=tmp_path, capture_output=True, text=True, check=True,
+        env={**os.environ, "DEB_BUILD_PROFILES": kernel_debian.NOHEADERS_PROFILE},
+    ).stdout.split()  # fmt: skip
+    assert sorted(listed) == sorted([NAMES.image, NAMES.image_meta])
+    rules = (debian / "rules").read_text()
+    guarded = rules.split(f"ifeq ($(filter {kernel_debian.NOHEADERS_PROFILE},")[1]
+    assert "install-extmod-build" in guarded.split("endif")[0]
+
+
+def test_debian_rendering_digest_ignores_only_the_changelog(
+    ctx: dict[str, Any], tmp_path: Path
+) -> None:
+    """A new version (the changelog) keeps the headers' digest; another template does not."""
+    first = kernel_debian.render(ctx, tmp_path)
+    later = {**ctx, "names": {**ctx["names"], "deb_version": "7.2.13-20261209120001.1"},
+             "source_date_epoch": STAMP + 1}  # fmt: skip
+    again = kernel_debian.render(later, tmp_path)
+    assert "20261209120001" in (again.debian / "changelog").read_text()
+    assert again.digest == first.digest
+    other = kernel_debian.render({**ctx, "compiler": {"cc": "gcc-14", "package": "gcc-14"}},
+                                 tmp_path)  # fmt: skip
+    assert other.digest != first.digest
 
 
 def test_debian_headers_depend_on_the_kernel_s_own_compiler(
     ctx: dict[str, Any], tmp_path: Path
 ) -> None:
     """The headers name gcc-12 (the kernel's), in Depends and in the Makefile rules sets."""
-    debian = kernel_debian.render(ctx, tmp_path)
+    debian = kernel_debian.render(ctx, tmp_path).debian
     packages = _stanzas((debian / "control").read_text())
     assert packages[NAMES.headers]["Depends"].startswith("gcc-12, make,")
     rules = (debian / "rules").read_text()
@@ -106,7 +146,7 @@ def test_debian_image_scripts_use_linux_base_as_debian_s_kernels_do(
     ctx: dict[str, Any], tmp_path: Path
 ) -> None:
     """linux-update-symlinks on install/upgrade/removal, linux-check-removal before removal."""
-    debian = kernel_debian.render(ctx, tmp_path)
+    debian = kernel_debian.render(ctx, tmp_path).debian
     script = {
         s: (debian / f"{NAMES.image}.{s}").read_text() for s in ("postinst", "prerm", "postrm")
     }
@@ -119,7 +159,7 @@ def test_debian_image_scripts_use_linux_base_as_debian_s_kernels_do(
 def test_debian_rules_is_executable_and_never_cleans_the_tree(
     ctx: dict[str, Any], tmp_path: Path
 ) -> None:
-    rules = kernel_debian.render(ctx, tmp_path) / "rules"
+    rules = kernel_debian.render(ctx, tmp_path).debian / "rules"
     assert rules.stat().st_mode & 0o111
     text = rules.read_text()
     assert "override_dh_auto_clean:\n\n" in text  # an empty override: the objects stay
@@ -129,7 +169,7 @@ def test_debian_rules_is_executable_and_never_cleans_the_tree(
 def test_debian_changelog_version_is_the_kernel_version_and_revision(
     ctx: dict[str, Any], tmp_path: Path
 ) -> None:
-    debian = kernel_debian.render(ctx, tmp_path)
+    debian = kernel_debian.render(ctx, tmp_path).debian
     version = subprocess.run(
         ["dpkg-parsechangelog", "-l", debian / "changelog", "-S", "Version"],
         capture_output=True, text=True, check=True,
@@ -138,7 +178,7 @@ def test_debian_changelog_version_is_the_kernel_version_and_revision(
 
 
 def test_maintainer_scripts_pass_shellcheck(ctx: dict[str, Any], tmp_path: Path) -> None:
-    debian = kernel_debian.render(ctx, tmp_path)
+    debian = kernel_debian.render(ctx, tmp_path).debian
     scripts = sorted(p for p in debian.iterdir() if p.name.endswith(("inst", "rm")))
     result = subprocess.run(["shellcheck", "-s", "sh", *scripts], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
@@ -292,3 +332,48 @@ def test_a_pkgbuild_without_a_source_array_a_line_is_named_in_the_error(tmp_path
     (tmp_path / "PKGBUILD").write_text("source=(a::https://example.invalid/a)\n")
     with pytest.raises(InfraError, match=r"no source=\( \.\.\. \) array"):
         kernel_arch.downloadable(tmp_path)
+
+
+def _kept(tmp_path: Path, digest: str, names: list[str]) -> Path:
+    """A tree whose last build kept ``names``' packages, made from ``digest``."""
+    tree = tmp_path / "entry" / "linux"
+    tree.mkdir(parents=True)
+    kernel_debian._keep_headers(tree, [_deb_file(tmp_path, n) for n in names], digest)
+    return tree
+
+
+def _deb_file(tmp_path: Path, name: str) -> Path:
+    path = tmp_path / f"{name}_7.2.13-20261209120000.1_amd64.deb"
+    path.write_bytes(b"!<arch>\n" + name.encode())
+    return path
+
+
+def test_the_last_build_s_headers_are_reused_only_when_made_from_the_same_inputs(
+    tmp_path: Path,
+) -> None:
+    """Same digest and the same package names: reused; another digest or release: rebuilt."""
+    names = {"headers": NAMES.headers, "headers_meta": NAMES.headers_meta}
+    tree = _kept(tmp_path, "d1", [NAMES.headers, NAMES.headers_meta])
+    reused = kernel_debian._reusable_headers(tree, names, "d1")
+    assert sorted(p.name.split("_")[0] for p in reused) == sorted(names.values())
+    assert kernel_debian._reusable_headers(tree, names, "d2") == []
+    other = {**names, "headers": "linux-headers-7.2.13-20261209120001-wintermute"}
+    assert kernel_debian._reusable_headers(tree, other, "d1") == []
+
+
+def test_headers_digest_follows_the_config_symvers_and_uapi_header(
+    ctx: dict[str, Any], tmp_path: Path
+) -> None:
+    """Each file the headers are made from, changed, changes the digest."""
+    tree = tmp_path / "linux"
+    tree.mkdir()
+    rendered = kernel_debian.render(ctx, tree)
+    for rel in kernel_debian.HEADERS_TREE_INPUTS:
+        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tree / rel).write_text(f"{rel}\n")
+    first = kernel_debian.headers_digest(tree, rendered)
+    assert kernel_debian.headers_digest(tree, rendered) == first
+    for rel in (".config", "Module.symvers", "include/uapi/linux/memlog.h"):
+        (tree / rel).write_text("changed\n")
+        assert kernel_debian.headers_digest(tree, rendered) != first, rel
+        (tree / rel).write_text(f"{rel}\n")

@@ -13,7 +13,9 @@ The steps, each with a progress line and its log under ``out/logs/``:
    module signing key placed (a fresh one unless kernel.yaml names one,
    removed from the tree when the build ends).
 4. The configuration (:mod:`.kconfig`) and the release check (:mod:`.kbuild`).
-5. The compile, through ccache (:func:`kbuild.compile_tree`).
+5. The compile, through ccache (:func:`kbuild.compile_tree`): ``debian/rules
+   build``, rendered first, runs ``make all``; ``make.env`` beside the tree
+   keeps its environment for a make by hand.
 6. The Debian packages (:mod:`wintermute.packaging.kernel_debian`), then the
    Arch ones (:mod:`wintermute.packaging.kernel_arch`), checked by pacman in a
    scratch root.
@@ -27,6 +29,8 @@ goes to ``out/kernel-build-timings.json``.
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import shutil
 import tempfile
 import time
@@ -40,7 +44,7 @@ from wintermute import config
 from wintermute.errors import UserError
 from wintermute.kernel import kbuild, kconfig, source, tree
 from wintermute.kernel.names import KernelNames, kernel_names
-from wintermute.kernel.stamp import build_stamp
+from wintermute.kernel.stamp import abi_stamp, build_stamp
 from wintermute.packaging import arch, kernel_arch, kernel_debian
 from wintermute.packaging import render as rendering
 from wintermute.paths import out_dir
@@ -87,7 +91,8 @@ class PreparedTree:
     tree: Path
     label: str  # where the source came from, for the changelog and messages
     names: KernelNames
-    env: dict[str, str]  # every make run's environment additions
+    epoch: int  # the build stamp: the packages' date (the changelog's, SOURCE_DATE_EPOCH)
+    env: dict[str, str]  # every make run's environment additions (the ABI stamp's time)
     patches: list[Path]
     base_config: Path | None  # the config base's file when fetched (base: debian)
 
@@ -141,13 +146,17 @@ def prepare(cfg: config.Config, patches: list[Path]) -> PreparedTree:
         base_config = source.debian_config(kernel.source.debian_package, kernel.source.suite)
     files = [*description_files(cfg, patches), *([base_config] if base_config else [])]
     epoch = build_stamp(src, files)
-    env = kbuild.make_env(kernel, epoch)
-    names = kernel_names(kernel, kbuild.kernel_version(work, env), epoch)
+    # A fresh key per build: no other build's kernel trusts this one's modules,
+    # so the release (and the kernel's timestamp) changes with every input.
+    persistent = kernel.signing_key is not None or kernel.signing_key_uri is not None
+    abi = abi_stamp(src, files) if persistent else epoch
+    env = kbuild.make_env(kernel, abi)
+    names = kernel_names(kernel, kbuild.kernel_version(work, env), epoch, abi)
     changed = tree.sync(work, version=cfg.memlog.version, localversion=names.localversion)
     if changed:
         more = f" and {len(changed) - 4} more" if len(changed) > 4 else ""
         say(f"updated in the tree: {', '.join(changed[:4])}{more}")
-    return PreparedTree(src, work, label, names, env, patches, base_config)
+    return PreparedTree(src, work, label, names, epoch, env, patches, base_config)
 
 
 def resolved_config(kernel_yaml: Path | None = None) -> dict[str, str]:
@@ -164,14 +173,32 @@ def resolved_config(kernel_yaml: Path | None = None) -> dict[str, str]:
         )
 
 
+MAKE_ENV = "make.env"
+
+
+def write_make_env(work: Path, env: dict[str, str]) -> Path:
+    """``make.env`` beside the tree: the build's make environment, for make by hand.
+
+    ``. make.env; make all`` in the tree finds what the build left (another
+    KBUILD_BUILD_TIMESTAMP would relink vmlinux).
+    """
+    path = work.parent / MAKE_ENV
+    lines = [f"# the make environment of the last build of {work}\n"]
+    lines += [f"export {name}={shlex.quote(value)}\n" for name, value in sorted(env.items())]
+    tmp = path.with_name(f".{MAKE_ENV}.tmp")
+    tmp.write_text("".join(lines))
+    os.replace(tmp, path)
+    return path
+
+
 def context(
     cfg: config.Config, prepared: PreparedTree, compiler: dict[str, str]
 ) -> dict[str, object]:
     """The templates' context: kernel.yaml's values and the built kernel's names."""
     return {
         **rendering.context(cfg),
-        "source_date_epoch": int(prepared.env["SOURCE_DATE_EPOCH"]),
-        "copyright_year": time.gmtime(int(prepared.env["SOURCE_DATE_EPOCH"])).tm_year,
+        "source_date_epoch": prepared.epoch,
+        "copyright_year": time.gmtime(prepared.epoch).tm_year,
         "names": asdict(prepared.names),
         "kernel_version": prepared.names.kernel_version,
         "kernel_source": prepared.label,
@@ -211,15 +238,20 @@ def build_kernel(
             try:
                 tree.install_key(work, key)
                 with timings.step("config"):
-                    if kconfig.configure(work, kernel, env, prepared.base_config):
+                    reuse = not isinstance(prepared.source, Path)  # a local tree: always
+                    if kconfig.configure(work, kernel, env, prepared.base_config, reuse=reuse):
                         say(f"new .config in {work}")
                     kbuild.check_release(work, names.release, env)
+                write_make_env(work, env)
+                ctx = context(cfg, prepared, kbuild.compiler_of(work / ".config"))
+                rendered = kernel_debian.render(ctx, work)  # its build step is the compile
                 with timings.step("compile"):
-                    stats = kbuild.compile_tree(work, env, f"Linux {names.release}")
+                    stats = kbuild.compile_tree(
+                        work, env, f"Linux {names.release}", kernel_debian.BUILD_COMMAND
+                    )
                 say(f"compiled Linux {names.release}; {stats}")
                 timings.notes["compile_ccache"] = str(stats)
-                ctx = context(cfg, prepared, kbuild.compiler_of(work / ".config"))
-                packages = _package(ctx, prepared, targets, key, timings, dest)
+                packages = _package(ctx, prepared, rendered, targets, key, timings, dest)
             finally:
                 tree.remove_key(work)
     timings.steps["total"] = round(time.monotonic() - started, 1)
@@ -229,8 +261,9 @@ def build_kernel(
     return KernelBuild(names, work, moved)
 
 
-def _package(ctx: dict[str, Any], prepared: PreparedTree, targets: Sequence[str], key: Path | str,
-             timings: Timings, dest: Path) -> dict[str, list[Path]]:  # fmt: skip
+def _package(ctx: dict[str, Any], prepared: PreparedTree, rendered: kernel_debian.Rendered,
+             targets: Sequence[str], key: Path | str, timings: Timings,
+             dest: Path) -> dict[str, list[Path]]:  # fmt: skip
     """The packages of ``targets``, collected in a staging directory, then moved to ``dest``."""
     staging = Path(tempfile.mkdtemp(prefix=".kernel.", dir=dest.parent))
     staging.chmod(0o755)  # mkdtemp's 0700 would hide the packages from other users
@@ -238,7 +271,9 @@ def _package(ctx: dict[str, Any], prepared: PreparedTree, targets: Sequence[str]
     try:
         packages: dict[str, list[Path]] = {}
         with timings.step("debian packages"):
-            packages["debian"] = kernel_debian.build(ctx, work, prepared.env, staging / "debian")
+            packages["debian"] = kernel_debian.build(
+                ctx, work, prepared.env, staging / "debian", rendered
+            )
         if "arch" in targets and isinstance(src, Path):
             say("the Arch packages need a tarball source; kernel.source.tree gets Debian's only")
         elif "arch" in targets:

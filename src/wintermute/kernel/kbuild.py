@@ -25,7 +25,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -245,11 +245,16 @@ def check_packageable(tree: Path) -> None:
         )
 
 
-def compile_tree(tree: Path, env: dict[str, str], label: str) -> CcacheStats:
-    """``make all`` (the image, the modules, sign-file), through ccache; its statistics."""
+def compile_tree(
+    tree: Path, env: dict[str, str], label: str, command: Sequence[str] | None = None
+) -> CcacheStats:
+    """``make all`` (the image, the modules, sign-file), through ccache; its statistics.
+
+    ``command``: what runs it instead (the packaging's build step).
+    """
     zero_ccache(env)
     run(
-        ["make", jobs(), "all"],
+        list(command) if command else ["make", jobs(), "all"],
         cwd=tree,
         env=env,
         log=LOG,

@@ -9,6 +9,12 @@ file under ``wintermute-kernel/``.  The fragments (``wintermute-kernel/config/*.
 are merged onto it in order by ``scripts/kconfig/merge_config.sh -m`` and the
 result completed by ``make olddefconfig``.
 
+A tree extracted from a tarball changes only where the build syncs it, so its
+configuration is made again only when what it is made from changed (the base,
+the fragments, the PKCS#11 URI, memlog's Kconfig, the compiler, the tree's
+source: :func:`inputs_digest`, kept beside the tree with ``.config``'s own
+digest): the edit loop does not pay for olddefconfig.
+
 merge_config.sh only warns when a requested value did not make it into the
 final configuration (an unmet dependency, a misspelt option); here that is an
 error naming the option (:func:`unmet`).  The new configuration is made in a
@@ -19,6 +25,7 @@ configuration leaves make nothing to redo.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import re
 from collections.abc import Sequence
@@ -39,6 +46,11 @@ TOKEN_FRAGMENT = "signing-key-uri.config"
 MAKE_BASES = ("defconfig", "tinyconfig")
 DEBIAN_BASE = "debian"
 BASES = (*MAKE_BASES, DEBIAN_BASE, "running")
+
+# Beside the tree: the digest of what made its .config, and .config's own
+CONFIG_INPUTS = "config.inputs"
+# Kconfig files the build writes into the tree (tree.sync)
+SYNCED_KCONFIG = ("drivers/char/Kconfig", "drivers/char/memlog/Kconfig")
 
 _SET = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
 _UNSET = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set$")
@@ -199,17 +211,62 @@ def resolve(tree: Path, kernel: Kernel, env: dict[str, str], fetched: Path | Non
     return text
 
 
-def configure(tree: Path, kernel: Kernel, env: dict[str, str], fetched: Path | None = None) -> bool:
+def inputs_digest(tree: Path, kernel: Kernel, fetched: Path | None = None) -> str:
+    """A digest of everything :func:`resolve` reads that can change between builds of
+    a tree extracted from a tarball (whose identity is its ``.ready`` file)."""
+    digest = hashlib.sha256()
+
+    def add(label: str, data: bytes) -> None:
+        digest.update(f"{label}\0{len(data)}\0".encode())
+        digest.update(data)
+
+    add("tree", (tree.parent / ".ready").read_bytes())
+    add("base", kernel.config_base.encode())
+    path = check_base(kernel.config_base, kernel.directory)
+    if kernel.config_base == DEBIAN_BASE and fetched is not None:
+        add("base file", fetched.read_bytes())
+    elif path is not None:
+        add("base file", path.read_bytes())
+    elif kernel.config_base == "running":
+        add("base file", running_config())
+    for fragment in fragment_paths(kernel.fragments, kernel.directory):
+        add(f"fragment {fragment.name}", fragment.read_bytes())
+    add("uri", (kernel.signing_key_uri or "").encode())
+    for rel in SYNCED_KCONFIG:
+        add(rel, (tree / rel).read_bytes())
+    add("compiler", capture(["gcc", "--version"]).encode())
+    return digest.hexdigest()
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def configure(
+    tree: Path, kernel: Kernel, env: dict[str, str], fetched: Path | None = None,
+    *, reuse: bool = False,
+) -> bool:  # fmt: skip
     """Make ``tree/.config`` as :func:`resolve` gives it; True if it changed.
 
-    On a UserError ``.config`` is left as it was; an unchanged configuration
-    keeps its file (and time), so make has nothing to redo.
+    ``reuse``: keep ``.config`` without resolving it again when neither it nor
+    its inputs (:func:`inputs_digest`) changed since it was made (trees
+    extracted from a tarball only).  On a UserError ``.config`` is left as it
+    was; an unchanged configuration keeps its file (and time), so make has
+    nothing to redo.
     """
-    text = resolve(tree, kernel, env, fetched)
     final = tree / ".config"
-    if final.is_file() and final.read_text() == text:
+    state = tree.parent / CONFIG_INPUTS
+    inputs = inputs_digest(tree, kernel, fetched) if reuse else None
+    made = f"{inputs} {_file_digest(final)}\n" if inputs and final.is_file() else None
+    if made and state.is_file() and state.read_text() == made:
         return False
-    scratch = tree / SCRATCH
-    scratch.write_text(text)
-    os.replace(scratch, final)
-    return True
+    state.unlink(missing_ok=True)
+    text = resolve(tree, kernel, env, fetched)
+    changed = not (final.is_file() and final.read_text() == text)
+    if changed:
+        scratch = tree / SCRATCH
+        scratch.write_text(text)
+        os.replace(scratch, final)
+    if inputs:
+        state.write_text(f"{inputs} {_file_digest(final)}\n")
+    return changed

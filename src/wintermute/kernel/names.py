@@ -10,15 +10,21 @@ build and the tests.  What goes in:
   modification time), written ``YYYYMMDDhhmmss`` in UTC.  Any changed input
   (a new Debian revision of the source, a config fragment, a patch, the
   driver, a template) makes it newer, so it sorts above every earlier build;
+- the **ABI stamp**: the same without the driver's C sources and the
+  packaging (:func:`wintermute.kernel.stamp.abi_stamp`).  It names the
+  release when kernel.yaml names a persistent signing key; with the default,
+  a fresh key per build, the release takes the build stamp (each build's
+  modules are signed by a key no other build's kernel trusts);
 - kernel.yaml's ``kernel.package``, ``kernel.release`` (the packaging
   revision) and ``kernel.flavour``.
 
 What comes out, for ``linux-wintermute`` 7.2.13, stamp 20261206153012,
-revision 1, flavour ``debug``:
+revision 1, flavour ``debug`` (and the ABI stamp the same):
 
 ======================  =============================================
 kernel release          ``7.2.13-20261206153012-wintermute-debug``
-                        (``uname -r``; the module directory)
+                        (``uname -r``; the module directory; the ABI
+                        stamp's time)
 Debian version          ``7.2.13-20261206153012.1`` (an rc:
                         ``7.3.0~rc3-...``, below the final release)
 Debian packages         ``linux-image-<release>``,
@@ -30,11 +36,16 @@ Arch pkgver, pkgrel     ``7.2.13``, ``20261206153012.1`` (an rc:
                         ``7.3.0rc3``, which vercmp sorts below 7.3.0)
 ======================  =============================================
 
-The release changes with every input, so two builds never share a module
+The release changes whenever the module ABI can (and, with fresh keys, with
+every build), so two builds with different module ABIs never share a module
 directory and a new Debian build installs beside the running one; the
 metapackages move ``apt-get upgrade`` to it, and ``apt-get autoremove``
 removes the builds no metapackage depends on any more, as with Debian's own
-kernels.  On Arch, pacman replaces the older build (one pkgbase).
+kernels.  A build that changed only the driver's C sources (or the
+packaging), with a persistent key, keeps the release and gets a newer
+version: its linux-image upgrades in place, and its modules load into the
+running kernel of the same release, which trusts their key.  On Arch,
+pacman replaces the older build (one pkgbase).
 """
 
 from __future__ import annotations
@@ -54,6 +65,7 @@ _VERSION = re.compile(r"^(?P<base>\d+\.\d+\.\d+)(?:-(?P<rc>rc\d+))?$")
 class KernelNames:
     kernel_version: str  # make kernelversion: 7.2.13, 7.3.0-rc3
     stamp: str  # the build stamp, YYYYMMDDhhmmss (UTC)
+    abi_stamp: str  # the ABI stamp, YYYYMMDDhhmmss (UTC): the release's
     release: str  # uname -r, the module directory's name
     suffix: str  # wintermute, wintermute-debug: the release's end, the metapackages'
     localversion: tuple[str, str]  # the two localversion files' contents
@@ -80,8 +92,13 @@ def stamp_text(epoch: int) -> str:
     return time.strftime("%Y%m%d%H%M%S", time.gmtime(epoch))
 
 
-def kernel_names(kernel: Kernel, kernel_version: str, stamp: int) -> KernelNames:
-    """The names and versions of the build of ``kernel`` at ``kernel_version``, ``stamp``."""
+def kernel_names(
+    kernel: Kernel, kernel_version: str, stamp: int, abi_stamp: int | None = None
+) -> KernelNames:
+    """The names and versions of the build of ``kernel`` at ``kernel_version``, ``stamp``.
+
+    ``abi_stamp`` (at most ``stamp``; default ``stamp``) names the release.
+    """
     match = _VERSION.match(kernel_version)
     if not match:
         raise UserError(
@@ -90,16 +107,18 @@ def kernel_names(kernel: Kernel, kernel_version: str, stamp: int) -> KernelNames
         )
     base, rc = match["base"], match["rc"]
     when = stamp_text(stamp)
+    abi = stamp_text(stamp if abi_stamp is None else min(abi_stamp, stamp))
     flavour = f"-{kernel.flavour}" if kernel.flavour else ""
     suffix = f"{kernel.package.removeprefix('linux-')}{flavour}"
-    release = f"{kernel_version}-{when}-{suffix}"
+    release = f"{kernel_version}-{abi}-{suffix}"
     deb_upstream = f"{base}~{rc}" if rc else base
     return KernelNames(
         kernel_version=kernel_version,
         stamp=when,
+        abi_stamp=abi,
         release=release,
         suffix=suffix,
-        localversion=(f"-{when}", f"-{suffix}"),
+        localversion=(f"-{abi}", f"-{suffix}"),
         deb_version=f"{deb_upstream}-{when}.{kernel.release}",
         image=f"linux-image-{release}",
         headers=f"linux-headers-{release}",

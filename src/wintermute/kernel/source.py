@@ -84,11 +84,9 @@ DEB_META = "package.json"
 def debian_version(package: str, suite: str) -> str:
     """The version of ``package`` that ``suite`` offers; UserError if it offers none."""
     kernel_trees.refresh_index(suite)
-    policy = capture(["apt-cache", *kernel_trees.apt_options(suite), "policy", package])
-    for line in policy.splitlines():
-        key, _, value = line.strip().partition(":")
-        if key == "Candidate" and value.strip() not in ("", "(none)"):
-            return value.strip()
+    version = kernel_trees.policy_candidate(suite, package)
+    if version:
+        return version
     raise UserError(
         f"{suite} has no package {package} (kernel.yaml kernel.source.debian); "
         f"see {kernel_trees.MIRROR}/pool/main/l/ for the linux-source-X.Y packages it has"

@@ -14,6 +14,13 @@ and the same whenever the inputs are the same.  It is the newest of:
   commit touching them, or ``SOURCE_DATE_EPOCH`` when the environment sets
   it; a file edited since (or untracked, or outside the repository, or in a
   tree without git) counts with its modification time.
+
+The **ABI stamp** is the same, without the inputs that cannot change the
+kernel's module ABI: the driver's own C sources and the packaging (templates
+and code).  It names the kernel release when kernel.yaml names a persistent
+signing key (:mod:`wintermute.kernel.names`), and is the build's
+``KBUILD_BUILD_TIMESTAMP``, so an edit of the driver alone leaves ``vmlinux``
+as it was.
 """
 
 from __future__ import annotations
@@ -31,6 +38,18 @@ from wintermute.run import capture
 
 # What a kernel build reads from the repository besides kernel.yaml's own files.
 KERNEL_INPUTS = (*PACKAGE_INPUTS, "src/wintermute/kernel")
+# Those of them that can change the module ABI: the kernel description, the UAPI
+# header, the driver's build wiring and the build's own code (not the driver's C
+# sources, not the packaging).
+ABI_INPUTS = (
+    "wintermute-kernel",
+    "include/uapi/linux/memlog.h",
+    "drivers/char/memlog/Kconfig",
+    "drivers/char/memlog/Kbuild",
+    "drivers/char/memlog/Makefile",
+    "src/wintermute/kernel",
+    "src/wintermute/reproducible.py",
+)
 
 
 def tarball_date(tarball: Tarball) -> int:
@@ -90,7 +109,14 @@ def repository_date(paths: Iterable[Path]) -> int:
     return max(base, newest_mtime(edited), newest_mtime(outside))
 
 
-def build_stamp(source: Tarball | Path, inputs: Iterable[Path]) -> int:
-    """The newest of the kernel source's date and the repository inputs' (``inputs``)."""
+def build_stamp(
+    source: Tarball | Path, inputs: Iterable[Path], repository: Iterable[str] = KERNEL_INPUTS
+) -> int:
+    """The newest of the kernel source's date, ``repository``'s files and ``inputs``."""
     source_date = newest_mtime([source]) if isinstance(source, Path) else tarball_date(source)
-    return max(source_date, repository_date([*(REPO / p for p in KERNEL_INPUTS), *inputs]))
+    return max(source_date, repository_date([*(REPO / p for p in repository), *inputs]))
+
+
+def abi_stamp(source: Tarball | Path, inputs: Iterable[Path]) -> int:
+    """:func:`build_stamp` of the inputs that can change the module ABI (``ABI_INPUTS``)."""
+    return build_stamp(source, inputs, ABI_INPUTS)

@@ -36,6 +36,7 @@ import hashlib
 import itertools
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -57,6 +58,8 @@ LOCALVERSION_FILES = ("localversion.10-release", "localversion.20-wintermute")
 # Not kbuild's default certs/signing_key.pem: kbuild regenerates that one
 # (a random key) on a tree's first build.  wintermute.config names this one.
 SIGNING_KEY = Path("certs") / "wintermute-signing-key.pem"
+# kbuild's copy of the key's certificate, built into vmlinux
+CERTIFICATE = Path("certs") / "signing_key.x509"
 
 
 def patch_paths(names: Sequence[str], directory: Path) -> list[Path]:
@@ -259,12 +262,18 @@ def sync(tree: Path, *, version: str, localversion: Sequence[str]) -> list[str]:
 
 
 def copy_private(src: Path, dest: Path) -> None:
-    """``src`` copied to ``dest``, which is created 0600: never readable by others, even briefly."""
+    """``src`` copied to ``dest``, which is created 0600: never readable by others, even briefly.
+
+    ``dest`` keeps ``src``'s modification time: kbuild remakes the certificate
+    built into vmlinux (and relinks it) only when the key file is newer.
+    """
     dest.unlink(missing_ok=True)
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(src.read_bytes())
+    mtime = src.stat().st_mtime_ns
+    os.utime(dest, ns=(mtime, mtime))
 
 
 def install_key(tree: Path, key: Path | str) -> None:
@@ -272,8 +281,25 @@ def install_key(tree: Path, key: Path | str) -> None:
 
     A PKCS#11 URI (a ``str``) stays in its token: the config names it instead.
     """
-    if isinstance(key, Path):
-        copy_private(key, tree / SIGNING_KEY)
+    if not isinstance(key, Path):
+        return
+    dest = tree / SIGNING_KEY
+    copy_private(key, dest)
+    # The key keeps its time, so an unchanged key leaves vmlinux alone; another key
+    # (even an older file) must be newer than the certificate kbuild made before.
+    built = tree / CERTIFICATE
+    if built.is_file() and built.read_bytes() != certificate_der(dest):
+        os.utime(dest)
+
+
+def certificate_der(key: Path) -> bytes:
+    """The certificate in a PEM key file, as kbuild's extract-cert writes it (DER)."""
+    done = subprocess.run(
+        ["openssl", "x509", "-in", key, "-outform", "DER"], capture_output=True, check=False
+    )
+    if done.returncode != 0:
+        raise UserError(f"{key}: no certificate in the signing key file (openssl x509 failed)")
+    return done.stdout
 
 
 def remove_key(tree: Path) -> None:

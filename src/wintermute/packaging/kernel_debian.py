@@ -2,14 +2,22 @@
 
 Built by dpkg-buildpackage in the tree; every name and version comes from
 :mod:`wintermute.kernel.names` (the context's ``names``).  ``render`` writes
-``debian/`` into the configured and compiled kernel tree (the toolkit's own
-copy: never a user's tree), from ``templates/kernel-debian/``; the maintainer
-scripts ``image.*`` and ``headers.*`` take their packages' names
-(``linux-image-<release>.postinst`` ...).  ``build`` runs
+``debian/`` into the configured kernel tree (the toolkit's own copy: never a
+user's tree), from ``templates/kernel-debian/``; the maintainer scripts
+``image.*`` and ``headers.*`` take their packages' names
+(``linux-image-<release>.postinst`` ...).  The build then compiles the tree
+with ``debian/rules build`` (``BUILD_COMMAND``), and ``build`` runs
 ``dpkg-buildpackage -b --no-pre-clean`` there (the tree's objects are kept,
-so its make finds the kernel already built) and then lintian, where an error
-fails the build (warnings are logged: a kernel's packages have many that
-Debian's own kernels override too).
+and debhelper's build stamp skips the build step) and then lintian on what
+it built, where an error fails the build (warnings are logged: a kernel's
+packages have many that Debian's own kernels override too).
+
+The headers package and its metapackage are rebuilt only when what they are
+made from changed (:func:`headers_digest`: the rendered ``debian/``, the
+configuration, ``Module.symvers``, the release's generated headers, the UAPI
+header, the compiler).  Otherwise (the driver's C sources, say, with a
+persistent signing key) the last build's, kept beside the tree, are reused
+and dpkg-buildpackage runs with the build profile ``NOHEADERS_PROFILE``.
 
 What the packages hold, and who does what:
 
@@ -32,14 +40,17 @@ What the packages hold, and who does what:
 
 from __future__ import annotations
 
+import hashlib
 import shutil
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from wintermute.errors import InfraError
 from wintermute.packaging import render as rendering
 from wintermute.reproducible import rfc2822
-from wintermute.run import run, say
+from wintermute.run import capture, run, say
 
 GROUP = "kernel-debian"
 LOG = "kernel-debian.log"
@@ -49,20 +60,91 @@ LINTIAN = ["lintian", "--fail-on", "error", "--tag-display-limit", "0"]
 # templates/kernel-debian/debian/<prefix>.<script> -> debian/<package>.<script>,
 # the package's name being this field of the context's names
 SCRIPT_PREFIXES = {"image": "image", "headers": "headers"}
+# The compile, debhelper's build step (dpkg-buildpackage then skips it)
+BUILD_COMMAND = ["debian/rules", "build"]
+# Leaves out the headers and their metapackage (templates' Build-Profiles)
+NOHEADERS_PROFILE = "pkg.linux-wintermute.noheaders"
+# Beside the tree: the last build's headers packages, and what they were made from
+HEADERS_STORE = "debian-headers"
+INPUTS = "inputs"
+# Tree files the headers package is made from that can change while the release does not
+HEADERS_TREE_INPUTS = (
+    ".config",
+    "Module.symvers",
+    "include/config/kernel.release",
+    "include/generated/autoconf.h",
+    "include/generated/utsrelease.h",
+    "include/generated/compile.h",
+    "include/uapi/linux/memlog.h",
+)
 
 
-def render(ctx: dict[str, Any], tree: Path) -> Path:
-    """Write ``tree/debian/`` (replacing any earlier one); return it."""
+@dataclass(frozen=True)
+class Rendered:
+    debian: Path
+    digest: str  # of the rendered files but the changelog (which names the version)
+
+
+def render(ctx: dict[str, Any], tree: Path) -> Rendered:
+    """Write ``tree/debian/`` (replacing any earlier one)."""
     debian = tree / "debian"
     if debian.exists():
         shutil.rmtree(debian)
-    ctx = {**ctx, "changelog_date": rfc2822(ctx["source_date_epoch"])}
+    ctx = {
+        **ctx,
+        "changelog_date": rfc2822(ctx["source_date_epoch"]),
+        "noheaders_profile": NOHEADERS_PROFILE,
+    }
     rendering.render_group(rendering.environment(), ctx, GROUP, tree)
     for path in sorted(debian.iterdir()):
         prefix, dot, script = path.name.partition(".")
         if dot and prefix in SCRIPT_PREFIXES:
             path.rename(debian / f"{ctx['names'][SCRIPT_PREFIXES[prefix]]}.{script}")
-    return debian
+    digest = hashlib.sha256()
+    for path in sorted(p for p in debian.rglob("*") if p.is_file()):
+        if path.name != "changelog":
+            digest.update(f"{path.relative_to(debian)}\0".encode() + path.read_bytes())
+    return Rendered(debian, digest.hexdigest())
+
+
+def headers_digest(tree: Path, rendered: Rendered) -> str:
+    """What the headers package is made from, once the tree is compiled."""
+    digest = hashlib.sha256(f"debian\0{rendered.digest}\0".encode())
+    for rel in HEADERS_TREE_INPUTS:
+        path = tree / rel
+        data = path.read_bytes() if path.is_file() else b"(none)"
+        digest.update(f"{rel}\0{len(data)}\0".encode() + data)
+    digest.update(capture(["gcc", "--version"]).encode())
+    return digest.hexdigest()
+
+
+def _reusable_headers(tree: Path, names: dict[str, str], digest: str) -> list[Path]:
+    """The last build's headers packages, if made from the same inputs (else [])."""
+    store = tree.parent / HEADERS_STORE
+    inputs = store / INPUTS
+    if not inputs.is_file() or inputs.read_text().strip() != digest:
+        return []
+    debs = sorted(store.glob("*.deb"))
+    wanted = {names["headers"], names["headers_meta"]}
+    if {p.name.split("_")[0] for p in debs} != wanted:
+        return []
+    return debs
+
+
+def _keep_headers(tree: Path, debs: list[Path], digest: str) -> None:
+    """This build's headers packages beside the tree, for the next build to reuse."""
+    store = tree.parent / HEADERS_STORE
+    tmp = Path(tempfile.mkdtemp(prefix=f".{HEADERS_STORE}.", dir=tree.parent))
+    try:
+        for deb in debs:
+            shutil.copy2(deb, tmp / deb.name)
+        (tmp / INPUTS).write_text(f"{digest}\n")
+        if store.exists():
+            shutil.rmtree(store)
+        tmp.rename(store)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def _outputs(tree: Path) -> list[Path]:
@@ -73,30 +155,52 @@ def _outputs(tree: Path) -> list[Path]:
     )  # fmt: skip
 
 
-def build(ctx: dict[str, Any], tree: Path, env: dict[str, str], dest: Path) -> list[Path]:
-    """Build the four packages from ``tree`` into ``dest``; lintian must find no error."""
+def build(
+    ctx: dict[str, Any], tree: Path, env: dict[str, str], dest: Path, rendered: Rendered
+) -> list[Path]:
+    """The four packages from the ``rendered``, compiled ``tree`` into ``dest``.
+
+    The headers and their metapackage are the last build's when their inputs
+    did not change; lintian checks what was built and must find no error.
+    """
     for old in _outputs(tree):
         old.unlink()
-    render(ctx, tree)
     names = ctx["names"]
+    digest = headers_digest(tree, rendered)
+    reused = _reusable_headers(tree, names, digest)
+    if reused:
+        step = (f"dpkg-buildpackage: {names['image']} and its metapackage (the headers "
+                "unchanged: the last build's)")  # fmt: skip
+        profile = [f"--build-profiles={NOHEADERS_PROFILE}"]
+    else:
+        step = f"dpkg-buildpackage: {names['image']}, {names['headers']} and their metapackages"
+        profile = []
     run(
-        ["dpkg-buildpackage", "-b", "--no-pre-clean", "-us", "-uc"],
+        ["dpkg-buildpackage", "-b", "--no-pre-clean", "-us", "-uc", *profile],
         cwd=tree,
-        env=env,
+        env={**env, "SOURCE_DATE_EPOCH": str(ctx["source_date_epoch"])},
         log=LOG,
-        step=f"dpkg-buildpackage: {names['image']}, {names['headers']} and their metapackages",
+        step=step,
         heartbeat=60,
     )
     outputs = _outputs(tree)
     debs = [p for p in outputs if p.suffix == ".deb"]
     changes = [p for p in outputs if p.suffix == ".changes"]
-    if len(debs) != 4 or len(changes) != 1:
+    if len(debs) != 4 - len(reused) or len(changes) != 1:
         raise InfraError(f"dpkg-buildpackage made {[p.name for p in outputs]}; see {LOG}")
     run([*LINTIAN, changes[0]], log=LINTIAN_LOG, step="lintian (errors fail)")
+    if not reused:
+        headers = {names["headers"], names["headers_meta"]}
+        _keep_headers(tree, [p for p in debs if p.name.split("_")[0] in headers], digest)
     dest.mkdir(parents=True, exist_ok=True)
     results = []
     for path in outputs:
         shutil.move(path, dest / path.name)
         results.append(dest / path.name)
-    say(f"built {', '.join(p.name for p in results if p.suffix == '.deb')}")
+    for path in reused:
+        shutil.copy2(path, dest / path.name)
+        results.append(dest / path.name)
+    built = ", ".join(p.name for p in results if p.suffix == ".deb" and p.parent == dest
+                      and p not in [dest / r.name for r in reused])  # fmt: skip
+    say(f"built {built}" + (f"; reused {', '.join(p.name for p in reused)}" if reused else ""))
     return results

@@ -140,3 +140,49 @@ def installed_guest(
             guest_vm.restart_from_disk(slowdown=boot_slowdown(cfg))
         guest.expect_running(release)
         yield guest
+
+
+# A build in a scratch copy of the repository: what kernel_build() returns, as JSON
+_BUILD_IN_COPY = """
+import json, sys
+from dataclasses import asdict
+from pathlib import Path
+sys.path.insert(0, "src")
+from wintermute.kernel.build import build_kernel
+built = build_kernel(("debian",), Path(sys.argv[1]), Path(sys.argv[2]))
+Path(sys.argv[3]).write_text(json.dumps({
+    "names": asdict(built.names), "tree": str(built.tree),
+    "packages": {k: [str(p) for p in v] for k, v in built.packages.items()},
+}))
+"""
+
+
+def build_in_copy(copy: Path, kernel_yaml: Path, dest: Path, step: str) -> Any:
+    """``build_kernel`` (Debian) run in ``copy``, a scratch copy of the repository
+    (:func:`wintermute.kernel.bench.scratch_repo`): its driver can be edited there.
+    The environment (a token's OPENSSL_CONF) is passed on."""
+    import json
+    import sys
+    import tempfile
+
+    from wintermute.kernel.build import KernelBuild
+    from wintermute.reproducible import source_date_epoch
+    from wintermute.run import run
+
+    with tempfile.TemporaryDirectory(prefix="wintermute-build-") as tmp:
+        result = Path(tmp) / "build.json"
+        run(
+            [sys.executable, "-c", _BUILD_IN_COPY, kernel_yaml, dest, result],
+            cwd=copy,
+            # the copy has no git: dated as this checkout is (and by its files' times)
+            env={"WINTERMUTE_OUT": str(out_dir()), "SOURCE_DATE_EPOCH": str(source_date_epoch())},
+            log="kernel-build-in-copy.log",
+            step=step,
+            heartbeat=60,
+        )  # fmt: skip
+        data = json.loads(result.read_text())
+    return KernelBuild(
+        KernelNames(**data["names"]),
+        Path(data["tree"]),
+        {k: [Path(p) for p in v] for k, v in data["packages"].items()},
+    )

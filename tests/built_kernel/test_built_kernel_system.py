@@ -273,20 +273,25 @@ NEXT_DRIVER_VERSION = "99.0.0"
 
 
 @pytest.fixture(scope="module")
-def second_build(
+def token_builds(
     pytestconfig: pytest.Config, description: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Any:
-    """The same kernel.yaml with the driver's version changed, built again (Debian only).
+) -> tuple[Any, Any]:
+    """Two more builds, signed with a key in a PKCS#11 token (SoftHSM, ``ci/softhsm.py``)
+    named by its URI in kernel.yaml, the path a build server with an HSM takes; in a
+    scratch copy of the repository, whose driver the second of them edits:
 
-    Signed with a key in a PKCS#11 token (SoftHSM, ``ci/softhsm.py``), named
-    by its URI in kernel.yaml: the path a build server with an HSM takes.
+    - the same kernel.yaml with the driver's version changed (a new release);
+    - then ``memlog_main.c`` edited, nothing else (the key persistent: the same
+      release, a newer version, the headers reused).
     """
     from ci import softhsm
+    from ci.built_kernel import build_in_copy
     from ci.pytest_support import live_output
-    from wintermute.kernel.build import build_kernel
+    from wintermute.kernel.bench import scratch_repo
     from wintermute.paths import out_dir
 
     desc = tmp_path_factory.mktemp("second-build")
+    copy = scratch_repo(tmp_path_factory.mktemp("repository") / "repo")
     data = yaml.safe_load(description.read_text())
     data["memlog"]["version"] = NEXT_DRIVER_VERSION
     for sub in ("config", "patches"):
@@ -294,7 +299,27 @@ def second_build(
     with live_output(pytestconfig), softhsm.token() as token:
         data["kernel"]["signing_key"] = token.uri
         (desc / "kernel.yaml").write_text(yaml.safe_dump(data))
-        return build_kernel(("debian",), desc / "kernel.yaml", out_dir() / "kernel-second")
+        second = build_in_copy(copy, desc / "kernel.yaml", out_dir() / "kernel-second",
+                               "the second build: the driver's version changed")  # fmt: skip
+        main_c = copy / "drivers" / "char" / "memlog" / "memlog_main.c"
+        main_c.write_text(main_c.read_text() + EDIT_MARK)
+        third = build_in_copy(copy, desc / "kernel.yaml", out_dir() / "kernel-third",
+                              "the third build: memlog_main.c edited")  # fmt: skip
+    return second, third
+
+
+# Code, not a comment: modpost's srcversion ignores comments
+EDIT_MARK = '\nMODULE_INFO(wintermute_edit, "a driver-only rebuild");\n'
+
+
+@pytest.fixture(scope="module")
+def second_build(token_builds: tuple[Any, Any]) -> Any:
+    return token_builds[0]
+
+
+@pytest.fixture(scope="module")
+def driver_edit_build(token_builds: tuple[Any, Any]) -> Any:
+    return token_builds[1]
 
 
 @pytest.fixture(scope="module")
@@ -399,6 +424,89 @@ def test_grub_still_offers_the_first_build_after_the_upgrade(
     kernels = _grub_kernels(host)
     assert kernels[0] == second_build.names.release, kernels
     assert guest.release in kernels, kernels
+
+
+def _deb_version(path: Path) -> str:
+    import subprocess
+
+    return subprocess.run(["dpkg-deb", "-f", path, "Version"], capture_output=True, text=True,
+                          check=True).stdout.strip()  # fmt: skip
+
+
+def test_driver_only_rebuild_keeps_the_release_and_reuses_the_headers(
+    second_build: Any, driver_edit_build: Any
+) -> None:
+    """memlog_main.c edited, the key persistent: the same release (module directory), a
+    version that sorts above, and the second build's headers packages, unchanged."""
+    import subprocess
+
+    second, third = second_build.names, driver_edit_build.names
+    assert third.release == second.release
+    newer = ["dpkg", "--compare-versions", third.deb_version, "gt", second.deb_version]
+    assert subprocess.run(newer).returncode == 0, (second.deb_version, third.deb_version)
+    debs = {p.name.split("_")[0]: p for p in driver_edit_build.packages["debian"]
+            if p.suffix == ".deb"}  # fmt: skip
+    assert set(debs) == set(third.debian_packages)
+    assert _deb_version(debs[third.image]) == third.deb_version
+    assert _deb_version(debs[third.image_meta]) == third.deb_version
+    before = {p.name: p for p in second_build.packages["debian"]}
+    for name in (third.headers, third.headers_meta):
+        assert debs[name].name in before, debs[name].name
+        assert debs[name].read_bytes() == before[debs[name].name].read_bytes()
+    changes = [p for p in driver_edit_build.packages["debian"] if p.suffix == ".changes"]
+    assert third.headers not in changes[0].read_text()  # built (and linted): the image's
+
+
+@pytest.fixture(scope="module")
+def upgraded_in_place(
+    rebooted_after_upgrade: str,
+    host: Any,
+    guest: Any,
+    kernel_build: Any,
+    second_build: Any,
+    driver_edit_build: Any,
+) -> dict[str, str]:
+    """The driver-only rebuild published; apt upgrade replaces the running kernel's image
+    package in place; then memlog is unloaded and loaded again, without a reboot.
+    Returns memlog's srcversion before and after, and what apt printed."""
+    before = host.file("/sys/module/memlog/srcversion").content_string.strip()
+    debs = [p for build in (kernel_build, second_build, driver_edit_build)
+            for p in build.packages["debian"] if p.suffix == ".deb"]  # fmt: skip
+    guest.publish(debs)
+    with guest.timings.step("apt upgrade in place: a driver-only rebuild"):
+        printed = guest.apt("upgrade --with-new-pkgs 2>&1")
+    reload = host.run("modprobe -r memlog && modprobe memlog")
+    after = host.file("/sys/module/memlog/srcversion").content_string.strip()
+    return {"before": before, "after": after, "apt": printed,
+            "reload": f"{reload.rc} {reload.stderr}"}  # fmt: skip
+
+
+def test_driver_only_rebuild_upgrades_the_running_kernel_s_package_in_place(
+    upgraded_in_place: dict[str, str], host: Any, driver_edit_build: Any
+) -> None:
+    """apt upgrade takes the newer version of the same linux-image-<release>: the running
+    kernel's package, its module directory the same; the headers stay as they were."""
+    third = driver_edit_build.names
+    assert host.check_output("uname -r") == third.release
+    assert host.package(third.image).version == third.deb_version, upgraded_in_place["apt"][-2000:]
+    assert host.package(third.image_meta).version == third.deb_version
+    assert host.package(third.headers).version != third.deb_version  # the second build's
+
+
+def test_driver_only_rebuild_s_module_loads_into_the_running_kernel(
+    upgraded_in_place: dict[str, str], host: Any
+) -> None:
+    """memlog unloaded and loaded again: the new module (another srcversion, the edit's
+    modinfo) runs, its signature (the same token key) verified by the running kernel:
+    nothing tainted."""
+    from ci import softhsm
+
+    assert upgraded_in_place["reload"].startswith("0 "), upgraded_in_place["reload"]
+    assert upgraded_in_place["after"] != upgraded_in_place["before"]
+    assert upgraded_in_place["after"] == host.check_output("modinfo -F srcversion memlog")
+    assert host.check_output("modinfo -F wintermute_edit memlog") == "a driver-only rebuild"
+    assert host.check_output("modinfo -F signer memlog") == softhsm.SUBJECT
+    assert host.file("/proc/sys/kernel/tainted").content_string.strip() == "0"
 
 
 @pytest.fixture(scope="module")

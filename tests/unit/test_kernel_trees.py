@@ -222,3 +222,27 @@ def test_offline_without_a_cached_tree_fails(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(kernel_trees, "run", offline)
     with pytest.raises(InfraError, match="apt-get update failed"):
         kernel_trees.prepared_tree(NEWEST.series)
+
+
+def test_policy_answer_is_kept_until_the_index_is_updated(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """apt-cache policy (0.7 s) asked once per package and index; a new index asks again."""
+    calls: list[list[str]] = []
+
+    def capture(cmd: list[str], **kw: object) -> str:
+        calls.append(cmd)
+        return POLICY
+
+    monkeypatch.setattr(kernel_trees, "capture", capture)
+    suite, package = NEWEST.suite, NEWEST.source_package
+    kernel_trees.write_apt_config(suite)
+    stamp = kernel_trees.apt_dir(suite) / "updated"
+    stamp.write_text("x")
+    os.utime(stamp, ns=(1, 1))
+    assert kernel_trees.policy_candidate(suite, package) == VERSION
+    assert kernel_trees.policy_candidate(suite, package) == VERSION
+    assert len(calls) == 1
+    os.utime(stamp, ns=(2, 2))  # apt-get update ran
+    assert kernel_trees.policy_candidate(suite, package) == VERSION
+    assert len(calls) == 2

@@ -58,8 +58,9 @@ def _timed(cmd: list[str], *, cwd: Path, env: dict[str, str], step: str) -> floa
     return time.monotonic() - started
 
 
-def _scratch_repo(dest: Path) -> Path:
-    """A copy of what build-kernel reads (without git: dated by SOURCE_DATE_EPOCH)."""
+def scratch_repo(dest: Path) -> Path:
+    """A copy of what build-kernel reads (without git: dated by SOURCE_DATE_EPOCH and the
+    files' times, which the copy keeps): edits there leave this checkout alone."""
     for name in COPIED:
         src = REPO / name
         if src.is_dir():
@@ -127,7 +128,7 @@ def measure() -> dict[str, Any]:
         description = keyed_description(cfg, Path(tmp) / "description")
         keyed = config.load(description)
         assert isinstance(keyed.kernel.signing_key, Path) or keyed.kernel.signing_key_uri
-        repo = _scratch_repo(Path(tmp) / "repo")
+        repo = scratch_repo(Path(tmp) / "repo")
         out = Path(tmp) / "out"
         loop_env = {
             "WINTERMUTE_KERNEL_YAML": str(description),

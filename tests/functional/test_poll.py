@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import select
 import subprocess
@@ -9,7 +10,10 @@ import sys
 import threading
 import time
 
-from guestlib import DEVICE, run_as, write_as, write_records
+import pytest
+from guestlib import DEVICE, run_as, uid_of, write_as, write_records
+
+from memlog import uapi
 
 
 def _readable(fd: int, timeout_ms: int) -> bool:
@@ -90,3 +94,55 @@ def test_a_write_wakes_a_poller_that_is_already_waiting() -> None:
     finally:
         os.close(fd)
     assert woke and woke[0] < 20
+
+
+def _filter(fd: int, uid: int) -> None:
+    fcntl.ioctl(fd, uapi.IOC_FILTER_UID, uapi.U32.pack(uid))
+
+
+def _epoll_wakes_after_filter(first: int, then: int, flags: int) -> bool:
+    """An epoll set registered on an fd viewing ``first``, the view then switched to
+    ``then``: does bob's write wake epoll_wait?"""
+    fd = os.open(DEVICE, os.O_RDONLY)
+    ep = select.epoll()
+    try:
+        _filter(fd, first)
+        ep.register(fd, select.EPOLLIN | flags)
+        assert ep.poll(0) == []  # nothing to read yet: registered, not ready
+        _filter(fd, then)
+        write_as("bob", [b"after the switch"])
+        return any(events & select.EPOLLIN for _, events in ep.poll(10))
+    finally:
+        ep.close()
+        os.close(fd)
+
+
+@pytest.mark.parametrize("flags", [0, select.EPOLLET], ids=["level", "edge"])
+def test_epoll_wakes_after_filter_uid_switches_to_another_uid(flags: int) -> None:
+    """epoll registers once; a view switched from root's uid to bob's still wakes it."""
+    assert _epoll_wakes_after_filter(0, uid_of("bob"), flags)
+
+
+@pytest.mark.parametrize("flags", [0, select.EPOLLET], ids=["level", "edge"])
+def test_epoll_wakes_after_filter_uid_switches_to_every_uid(flags: int) -> None:
+    """A root `tail -f --all` on epoll: switched to every uid, bob's write wakes it."""
+    assert _epoll_wakes_after_filter(0, uapi.UID_ALL, flags)
+
+
+def test_epoll_wakes_after_filter_uid_switches_from_every_uid_to_one() -> None:
+    """From every uid to bob's: bob's write wakes it."""
+    assert _epoll_wakes_after_filter(uapi.UID_ALL, uid_of("bob"), 0)
+
+
+def test_level_triggered_epoll_is_quiet_when_the_view_has_nothing_to_read() -> None:
+    """Another uid's write wakes nothing that would read nothing: no busy loop."""
+    fd = os.open(DEVICE, os.O_RDONLY)
+    ep = select.epoll()
+    try:
+        _filter(fd, uid_of("alice"))
+        ep.register(fd, select.EPOLLIN)
+        write_as("bob", [b"not alice's"])
+        assert ep.poll(0.5) == []
+    finally:
+        ep.close()
+        os.close(fd)

@@ -125,6 +125,13 @@ struct memlog_cursor {
  * @wbuf_busy:	bit 0 set while a write uses @wbuf (others allocate)
  * @session_lock: protects @session_id; writes read it without a lock op
  * @session_id:	tag of the records written through this fd
+ * @wait:	the fd's pollers, its only wait queue for its whole life
+ * @relay:	on the view's wait queue once the fd is polled: passes the
+ *		writers' wakeups on to @wait
+ * @relay_on:	the queue @relay is on, NULL until the first poll
+ * @relay_lock:	protects @relay_on and moves @relay between queues
+ * @poll_busy:	bit 0 set when poll found @lock taken and said "not
+ *		readable": the holder wakes @wait when it lets go
  */
 struct memlog_file {
 	struct mutex lock;		/* see the kernel-doc above */
@@ -146,11 +153,61 @@ struct memlog_file {
 	unsigned long wbuf_busy;
 	seqlock_t session_lock;		/* see the kernel-doc above */
 	u8 session_id[MEMLOG_SESSION_ID_LEN];
+	wait_queue_head_t wait;
+	wait_queue_entry_t relay;
+	wait_queue_head_t *relay_on;
+	spinlock_t relay_lock;		/* see the kernel-doc above */
+	unsigned long poll_busy;
 };
 
 static wait_queue_head_t *memlog_wait_of(kuid_t uid)
 {
 	return &memlog_waits[hash_32(__kuid_val(uid), MEMLOG_WAIT_BITS)];
+}
+
+/* The queue a writer of the fd's view wakes */
+static wait_queue_head_t *memlog_view_wait(struct memlog_file *mf)
+{
+	return READ_ONCE(mf->view_all) ? &memlog_all_wait :
+					  memlog_wait_of(READ_ONCE(mf->view));
+}
+
+/* Called under the view queue's lock: wake the fd's own pollers */
+static int memlog_relay_wake(struct wait_queue_entry *entry, unsigned int mode,
+			     int sync, void *key)
+{
+	struct memlog_file *mf = container_of(entry, struct memlog_file, relay);
+
+	if (wq_has_sleeper(&mf->wait))
+		wake_up_interruptible_poll(&mf->wait, key_to_poll(key));
+	return 0;
+}
+
+/*
+ * Put the fd's relay on the queue of its current view (first poll, or a
+ * view change). An fd that is never polled costs writers nothing.
+ */
+static void memlog_relay_move(struct memlog_file *mf, bool first)
+{
+	wait_queue_head_t *to;
+
+	spin_lock(&mf->relay_lock);
+	if (first == !mf->relay_on) {
+		to = memlog_view_wait(mf);
+		if (mf->relay_on)
+			remove_wait_queue(mf->relay_on, &mf->relay);
+		add_wait_queue(to, &mf->relay);
+		mf->relay_on = to;
+	}
+	spin_unlock(&mf->relay_lock);
+}
+
+/* Let go of mf->lock; wake the pollers that found it taken */
+static void memlog_file_unlock(struct memlog_file *mf)
+{
+	mutex_unlock(&mf->lock);
+	if (test_and_clear_bit(0, &mf->poll_busy))
+		wake_up_interruptible_poll(&mf->wait, EPOLLIN | EPOLLRDNORM);
 }
 
 static u32 memlog_cap(void)
@@ -829,7 +886,7 @@ static ssize_t memlog_read_iter(struct kiocb *iocb, struct iov_iter *to)
 	hdr = memlog_ring_peek(cur->ring, &pos);
 	ret = memlog_copy_out(mf, cur, cur->ring, hdr, pos, to);
 out:
-	mutex_unlock(&mf->lock);
+	memlog_file_unlock(mf);
 	return ret;
 }
 
@@ -870,6 +927,9 @@ static int memlog_open(struct inode *inode, struct file *file)
 		return -ENOMEM;
 	mutex_init(&mf->lock);
 	seqlock_init(&mf->session_lock);
+	init_waitqueue_head(&mf->wait);
+	init_waitqueue_func_entry(&mf->relay, memlog_relay_wake);
+	spin_lock_init(&mf->relay_lock);
 	mf->uid = file->f_cred->euid;
 	mf->user_ns = file->f_cred->user_ns;
 	mf->view = mf->uid;
@@ -884,6 +944,8 @@ static int memlog_release(struct inode *inode, struct file *file)
 {
 	struct memlog_file *mf = file->private_data;
 
+	if (mf->relay_on)
+		remove_wait_queue(mf->relay_on, &mf->relay);
 	kvfree(mf->curs);
 	kvfree(mf->heap);
 	kvfree(mf->pending);
@@ -898,23 +960,33 @@ static __poll_t memlog_poll(struct file *file, poll_table *wait)
 	struct memlog_file *mf = file->private_data;
 	__poll_t mask = EPOLLOUT | EPOLLWRNORM;
 	struct memlog_cursor *cur;
-	bool readable = true;
+	bool readable = false;
 	int err;
 
-	if (READ_ONCE(mf->view_all))
-		poll_wait(file, &memlog_all_wait, wait);
-	else
-		poll_wait(file, memlog_wait_of(READ_ONCE(mf->view)), wait);
+	/* One queue for the fd's life: epoll registers once, views change */
+	poll_wait(file, &mf->wait, wait);
+	memlog_relay_move(mf, true);
 	/* Pairs with the barrier in memlog_wake() */
 	smp_mb();
 
-	/* Busy: a read of this fd is under way and will tell */
 	if (mutex_trylock(&mf->lock)) {
 		cur = memlog_next(mf, &err);
 		if (cur)
 			spin_unlock(&cur->ring->lock);
 		readable = cur || err;
-		mutex_unlock(&mf->lock);
+		memlog_file_unlock(mf);
+	} else {
+		/* Busy: its holder wakes us when it lets go, and we look again */
+		set_bit(0, &mf->poll_busy);
+		/* Before the trylock: either the holder sees the bit or we see it gone */
+		smp_mb__after_atomic();
+		if (mutex_trylock(&mf->lock)) {
+			cur = memlog_next(mf, &err);
+			if (cur)
+				spin_unlock(&cur->ring->lock);
+			readable = cur || err;
+			memlog_file_unlock(mf);
+		}
 	}
 	if (readable)
 		mask |= EPOLLIN | EPOLLRDNORM;
@@ -932,7 +1004,7 @@ static loff_t memlog_llseek(struct file *file, loff_t offset, int whence)
 	if (mutex_lock_killable(&mf->lock))
 		return -EINTR;
 	ret = memlog_rewind(mf);
-	mutex_unlock(&mf->lock);
+	memlog_file_unlock(mf);
 	return ret;
 }
 
@@ -1099,8 +1171,9 @@ static int memlog_ioctl_filter_uid(struct memlog_file *mf, u32 __user *arg)
 		return -EINTR;
 	WRITE_ONCE(mf->view_all, all);
 	WRITE_ONCE(mf->view, all ? mf->uid : uid);
+	memlog_relay_move(mf, false);
 	ret = memlog_rewind(mf);
-	mutex_unlock(&mf->lock);
+	memlog_file_unlock(mf);
 	return ret;
 }
 
@@ -1149,7 +1222,7 @@ static int memlog_ioctl_get_lost(struct memlog_file *mf, u64 __user *arg)
 		if (ring)
 			lost += memlog_ring_lost(ring, mf->one.ord);
 	}
-	mutex_unlock(&mf->lock);
+	memlog_file_unlock(mf);
 	return put_user(lost, arg);
 }
 

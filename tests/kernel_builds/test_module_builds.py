@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
-from wintermute import kernel_trees, lint, module_build
+from wintermute import config, kernel_trees, lint, module_build
+from wintermute.paths import REPO
 
 pytestmark = pytest.mark.build
 
@@ -62,3 +65,34 @@ def test_driver_and_uapi_header_have_no_checkpatch_errors(series: str) -> None:
     """scripts/checkpatch.pl --strict of the oldest and newest tree reports 0 errors."""
     report = _checkpatch(series)
     assert not lint.checkpatch_errors(report), report
+
+
+def _clone_layout(dest: Path) -> Path:
+    """The driver, the UAPI header and kernel.yaml where a clone has them (and nothing
+    the toolkit stages: no memlog_version.h, no include/ beside the driver)."""
+    files = ["include/uapi/linux/memlog.h", "wintermute-kernel/kernel.yaml"]
+    files += [f"drivers/char/memlog/{p.name}" for p in (REPO / "drivers/char/memlog").iterdir()
+              if p.is_file() and p.suffix in ("", ".c", ".h")]  # fmt: skip
+    for rel in files:
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(REPO / rel, dest / rel)
+    return dest / "drivers" / "char" / "memlog"
+
+
+@pytest.mark.parametrize("kdir", ["host headers", "newest series"])
+def test_make_in_a_clone_s_driver_directory_builds_the_module(tmp_path: Path, kdir: str) -> None:
+    """`make KDIR=...` in drivers/char/memlog of a clone, as its Makefile says: memlog.ko,
+    with kernel.yaml's memlog.version and the repository's <linux/memlog.h>."""
+    if kdir == "host headers":
+        build = Path("/lib/modules") / module_build.newest_headers() / "build"
+    else:
+        build = kernel_trees.prepared_tree(NEWEST)
+    driver = _clone_layout(tmp_path)
+    assert not (driver / "memlog_version.h").exists()
+    extra = [] if (build / "Module.symvers").exists() else ["KBUILD_MODPOST_WARN=1"]
+    done = subprocess.run(["make", "-C", driver, f"KDIR={build}", *extra],
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    version = subprocess.run(["modinfo", "-F", "version", driver / "memlog.ko"],
+                             capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    assert version == config.load(REPO / "wintermute-kernel" / "kernel.yaml").memlog.version

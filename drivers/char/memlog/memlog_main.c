@@ -59,8 +59,14 @@
 #include "memlog_compat.h"
 #include "memlog_ring.h"
 #include "memlog_trace.h"
-/* MEMLOG_DRIVER_VERSION: kernel.yaml's memlog.version, written by the build */
+/*
+ * MEMLOG_DRIVER_VERSION: kernel.yaml's memlog.version, written by the build
+ * into memlog_version.h, or (make in a clone's drivers/char/memlog) given by
+ * Kbuild from the repository's kernel.yaml
+ */
+#ifndef MEMLOG_DRIVER_VERSION
 #include "memlog_version.h"
+#endif
 
 /* Buffers: charged to the caller's memcg, failing rather than OOM-killing */
 #define MEMLOG_GFP	(GFP_KERNEL_ACCOUNT | __GFP_RETRY_MAYFAIL | __GFP_NOWARN)

@@ -42,13 +42,13 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from wintermute.errors import InfraError
 from wintermute.packaging import render as rendering
+from wintermute.paths import atomic_dir
 from wintermute.reproducible import rfc2822
 from wintermute.run import capture, run, say
 
@@ -133,18 +133,10 @@ def _reusable_headers(tree: Path, names: dict[str, str], digest: str) -> list[Pa
 
 def _keep_headers(tree: Path, debs: list[Path], digest: str) -> None:
     """This build's headers packages beside the tree, for the next build to reuse."""
-    store = tree.parent / HEADERS_STORE
-    tmp = Path(tempfile.mkdtemp(prefix=f".{HEADERS_STORE}.", dir=tree.parent))
-    try:
+    with atomic_dir(tree.parent / HEADERS_STORE) as tmp:
         for deb in debs:
             shutil.copy2(deb, tmp / deb.name)
         (tmp / INPUTS).write_text(f"{digest}\n")
-        if store.exists():
-            shutil.rmtree(store)
-        tmp.rename(store)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _outputs(tree: Path) -> list[Path]:

@@ -961,13 +961,27 @@ static int memlog_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
+/* Whether a read would return a record, if the fd's lock is free: false if not */
+static bool memlog_poll_look(struct memlog_file *mf, bool *readable)
+{
+	struct memlog_cursor *cur;
+	int err;
+
+	if (!mutex_trylock(&mf->lock))
+		return false;
+	cur = memlog_next(mf, &err);
+	if (cur)
+		spin_unlock(&cur->ring->lock);
+	*readable = cur || err;
+	memlog_file_unlock(mf);
+	return true;
+}
+
 static __poll_t memlog_poll(struct file *file, poll_table *wait)
 {
 	struct memlog_file *mf = file->private_data;
 	__poll_t mask = EPOLLOUT | EPOLLWRNORM;
-	struct memlog_cursor *cur;
 	bool readable = false;
-	int err;
 
 	/* One queue for the fd's life: epoll registers once, views change */
 	poll_wait(file, &mf->wait, wait);
@@ -975,24 +989,12 @@ static __poll_t memlog_poll(struct file *file, poll_table *wait)
 	/* Pairs with the barrier in memlog_wake() */
 	smp_mb();
 
-	if (mutex_trylock(&mf->lock)) {
-		cur = memlog_next(mf, &err);
-		if (cur)
-			spin_unlock(&cur->ring->lock);
-		readable = cur || err;
-		memlog_file_unlock(mf);
-	} else {
+	if (!memlog_poll_look(mf, &readable)) {
 		/* Busy: its holder wakes us when it lets go, and we look again */
 		set_bit(0, &mf->poll_busy);
 		/* Before the trylock: either the holder sees the bit or we see it gone */
 		smp_mb__after_atomic();
-		if (mutex_trylock(&mf->lock)) {
-			cur = memlog_next(mf, &err);
-			if (cur)
-				spin_unlock(&cur->ring->lock);
-			readable = cur || err;
-			memlog_file_unlock(mf);
-		}
+		memlog_poll_look(mf, &readable);
 	}
 	if (readable)
 		mask |= EPOLLIN | EPOLLRDNORM;

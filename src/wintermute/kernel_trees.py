@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import functools
 import hashlib
 import json
 import os
@@ -178,21 +177,10 @@ def policy_candidate(suite: str, package: str) -> str | None:
 def candidate_version(series: str) -> str:
     """The version of linux-source-<series> the (already refreshed) index offers."""
     suite = suite_of(series)
-    stamp = apt_dir(suite) / "updated"
-    updated = stamp.stat().st_mtime_ns if stamp.exists() else 0
-    return _candidate(series, str(apt_dir(suite)), updated)
-
-
-@functools.lru_cache(maxsize=32)
-def _candidate(series: str, apt_base: str, updated: int) -> str:
-    """apt-cache policy, asked once per process and index (it takes about 0.4 s)."""
-    suite = suite_of(series)
-    policy = capture(["apt-cache", *apt_options(suite), "policy", package(series)])
-    for line in policy.splitlines():
-        key, _, value = line.strip().partition(":")
-        if key == "Candidate" and value.strip() not in ("", "(none)"):
-            return value.strip()
-    raise InfraError(f"{suite} offers no {package(series)}; see out/logs/apt-{suite}.log")
+    version = policy_candidate(suite, package(series))
+    if not version:
+        raise InfraError(f"{suite} offers no {package(series)}; see out/logs/apt-{suite}.log")
+    return version
 
 
 # --- the cache key ----------------------------------------------------------

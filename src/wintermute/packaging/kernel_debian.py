@@ -192,7 +192,6 @@ def build(
     for path in reused:
         shutil.copy2(path, dest / path.name)
         results.append(dest / path.name)
-    built = ", ".join(p.name for p in results if p.suffix == ".deb" and p.parent == dest
-                      and p not in [dest / r.name for r in reused])  # fmt: skip
+    built = ", ".join(p.name for p in debs)
     say(f"built {built}" + (f"; reused {', '.join(p.name for p in reused)}" if reused else ""))
     return results

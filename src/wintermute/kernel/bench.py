@@ -70,9 +70,9 @@ def scratch_repo(dest: Path) -> Path:
     return dest
 
 
-def keyed_description(cfg: config.Config, dest: Path) -> Path:
+def keyed_description(cfg: config.Config, dest: Path, key: Path | str) -> Path:
     """kernel.yaml itself if it names a signing key; else a copy in ``dest`` (with the
-    fragments, patches and base it names) naming a key made for the run."""
+    fragments, patches and base it names) naming ``key``, made for the run."""
     kernel = cfg.kernel
     if kernel.signing_key is not None or kernel.signing_key_uri is not None:
         return cfg.source
@@ -83,14 +83,6 @@ def keyed_description(cfg: config.Config, dest: Path) -> Path:
     for rel in named:
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(kernel.directory / rel, dest / rel)
-    key = dest / "signing_key.pem"
-    with kbuild.private_umask():
-        run(
-            ["openssl", "req", "-new", "-nodes", "-utf8", "-sha512", "-days", "1", "-batch",
-             "-x509", "-subj", "/CN=bench-kernel edit loop/", "-outform", "PEM",
-             "-out", key, "-keyout", key],
-            log=LOG, step="a signing key for the run (removed after it)",
-        )  # fmt: skip
     data = yaml.safe_load(cfg.source.read_text())
     data["kernel"]["signing_key"] = str(key)
     (dest / "kernel.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
@@ -124,8 +116,12 @@ def measure() -> dict[str, Any]:
     """Run the measurements; return the report's data."""
     cfg = config.load()
     results: dict[str, Any] = {"cpus": os.cpu_count()}
-    with tempfile.TemporaryDirectory(prefix="wintermute-bench-") as tmp:
-        description = keyed_description(cfg, Path(tmp) / "description")
+    # kernel.yaml's key, or kbuild's fresh one, kept for the whole run (both builds)
+    with (
+        tempfile.TemporaryDirectory(prefix="wintermute-bench-") as tmp,
+        kbuild.signing_key(cfg.kernel) as run_key,
+    ):
+        description = keyed_description(cfg, Path(tmp) / "description", run_key)
         keyed = config.load(description)
         assert isinstance(keyed.kernel.signing_key, Path) or keyed.kernel.signing_key_uri
         repo = scratch_repo(Path(tmp) / "repo")

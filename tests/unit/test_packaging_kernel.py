@@ -166,6 +166,28 @@ def test_debian_rules_is_executable_and_never_cleans_the_tree(
     assert "INSTALL_MOD_STRIP=1" in text
 
 
+@pytest.mark.parametrize(
+    ("signing_key", "jobs"),
+    [
+        ('"pkcs11:token=t;object=k?pin-source=file:/run/pin"', "-j1"),
+        ('"certs/signing_key.pem"', ""),
+    ],
+    ids=["token", "file"],
+)
+def test_debian_rules_sign_modules_one_at_a_time_only_from_a_pkcs11_token(
+    ctx: dict[str, Any], tmp_path: Path, signing_key: str, jobs: str
+) -> None:
+    """Concurrent sign-file runs opening one token fail now and then; a key file signs in parallel."""
+    rules = kernel_debian.render(ctx, tmp_path).debian / "rules"
+    (tmp_path / ".config").write_text(f"CONFIG_MODULE_SIG_KEY={signing_key}\n")
+    shown = subprocess.run(
+        ["make", "-s", "-f", rules, "--eval", "show-jobs: ; @echo '$(SIGN_JOBS)'", "show-jobs"],
+        cwd=tmp_path, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert shown.stdout.strip() == jobs
+    assert "$(KMAKE) $(SIGN_JOBS) modules_install " in rules.read_text()
+
+
 def test_debian_changelog_version_is_the_kernel_version_and_revision(
     ctx: dict[str, Any], tmp_path: Path
 ) -> None:

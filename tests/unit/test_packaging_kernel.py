@@ -177,7 +177,7 @@ def test_debian_rules_is_executable_and_never_cleans_the_tree(
 def test_debian_rules_sign_modules_one_at_a_time_only_from_a_pkcs11_token(
     ctx: dict[str, Any], tmp_path: Path, signing_key: str, jobs: str
 ) -> None:
-    """Concurrent sign-file runs opening one token fail now and then; a key file signs in parallel."""
+    """Concurrent sign-file runs on one token fail now and then; a key file signs in parallel."""
     rules = kernel_debian.render(ctx, tmp_path).debian / "rules"
     (tmp_path / ".config").write_text(f"CONFIG_MODULE_SIG_KEY={signing_key}\n")
     shown = subprocess.run(

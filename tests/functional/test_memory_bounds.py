@@ -66,23 +66,25 @@ def test_past_max_bytes_a_ring_evicts_its_own_oldest_records() -> None:
     assert kept == blobs[-len(kept) :]
 
 
-def test_a_new_uid_whose_first_write_would_pass_max_bytes_gets_enospc_and_stores_nothing() -> None:
-    """Once another uid holds the whole budget, a uid without a ring is refused."""
+def test_a_first_write_larger_than_the_writers_share_gets_enospc_and_takes_nothing() -> None:
+    """Room is taken from a bigger user only up to the newcomer's share (here 32 KiB of 64)."""
     uid = FIRST_UID + 3000  # counters outlive CLEAR: uids of this test's own
     _set_max_bytes(64 * KIB)
     write_as_uid(uid, [b"f" * 1024] * 200)
-    assert write_as_uid(uid + 1, [b"late"]) == [errno.ENOSPC]
+    holder = stats(uid)
+    assert write_as_uid(uid + 1, [b"l" * 40000]) == [errno.ENOSPC]
     assert stats(uid + 1)["total_writes"] == 0
     assert read_records(uid + 1) == []
+    assert stats(uid) == holder
 
 
 def test_clear_frees_what_it_empties() -> None:
-    """After CLEAR of the uid holding the budget, a new uid can write again."""
+    """After CLEAR of the uid holding the budget, a new uid can take all of it."""
     _set_max_bytes(64 * KIB)
     write_as_uid(FIRST_UID, [b"f" * 1024] * 200)
-    assert write_as_uid(FIRST_UID + 1, [b"late"]) == [errno.ENOSPC]
+    assert write_as_uid(FIRST_UID + 1, [b"l" * 40000]) == [errno.ENOSPC]
     clear(FIRST_UID)
-    assert write_as_uid(FIRST_UID + 1, [b"now"]) == [0]
+    assert write_as_uid(FIRST_UID + 1, [b"n" * 40000]) == [0]
 
 
 def test_failed_first_writes_leave_no_ring_behind() -> None:

@@ -8,6 +8,15 @@
  * oldest records if needed. A read returns one record of the fd's view (the
  * opener's own uid, another uid, or every uid in seq order).
  *
+ * Fair share. Rings are charged to users: a uid of the initial user
+ * namespace is its own user; the uids of any other namespace count as the
+ * owner of its outermost non-initial ancestor (as the kernel's ucounts
+ * charge nested namespaces). When max_bytes is used up and a user within
+ * its share (max_bytes / users holding memory) needs room, the user holding
+ * the most gives it, while it holds more than its share: its largest ring
+ * is halved, the oldest records evicted (counted as evictions, and lost to
+ * readers). A user at or over its share evicts its own oldest records.
+ *
  * Locking. No lock another uid's operation needs is held while user memory
  * is touched: a write copies its blob into kernel memory first, a read
  * copies its record out of the ring before copying it to the user.
@@ -15,11 +24,15 @@
  *  - memlog_seq_lock (spinlock, inside ring->lock): assigns seq and makes a
  *    record readable in one step, so that every record with seq <= the last
  *    assigned one is readable; keeps memlog_active in last_seq order.
- *  - memlog_resize_sem: buffers change size (growth, ring creation: read;
- *    resizing: write); allocations happen under it, never under a spinlock.
- *  - memlog_create_lock: inserts a new ring.
+ *  - memlog_resize_sem: buffers change size (growth, ring creation and
+ *    reclaim: read; resizing: write); allocations happen under it, never
+ *    under a spinlock.
+ *  - memlog_reclaim_lock (inside memlog_resize_sem): one reclaimer at a time.
+ *  - memlog_create_lock (inside both): inserts a new ring or user; the
+ *    users' lists of rings.
  *  - memlog_file.lock (per fd, killable): the fd's view and cursors.
- * Rings live until the module is unloaded; CLEAR frees their buffers.
+ * Rings and users live until the module is unloaded; CLEAR frees the
+ * rings' buffers.
  *
  * An all-uid reader keeps a cursor per ring and a min-heap of rings keyed
  * by the seq of their next unread record: a read costs O(log R). It only
@@ -72,11 +85,15 @@
 #define MEMLOG_GFP	(GFP_KERNEL_ACCOUNT | __GFP_RETRY_MAYFAIL | __GFP_NOWARN)
 /* Blobs up to this size are copied in on the stack */
 #define MEMLOG_STACK_BLOB	256
+/* Records up to this size are copied out on the stack */
+#define MEMLOG_STACK_RECORD	(MEMLOG_HDR_SIZE + MEMLOG_STACK_BLOB)
 #define MEMLOG_WAIT_BITS	8
 
 static DEFINE_XARRAY(memlog_rings);		/* uid -> struct memlog_ring */
 static DEFINE_XARRAY(memlog_ring_ids);		/* ring id -> the same */
+static DEFINE_XARRAY(memlog_users);		/* owner uid -> memlog_user */
 static DEFINE_MUTEX(memlog_create_lock);
+static DEFINE_MUTEX(memlog_reclaim_lock);
 static DECLARE_RWSEM(memlog_resize_sem);
 static DEFINE_SPINLOCK(memlog_seq_lock);
 static LIST_HEAD(memlog_active);		/* rings, oldest last_seq first */
@@ -87,10 +104,23 @@ static unsigned long memlog_max_bytes = MEMLOG_MAX_BYTES_DEFAULT;
 static unsigned long memlog_max_bytes_min = MEMLOG_MAX_BYTES_MIN;
 static unsigned long memlog_max_bytes_max = LONG_MAX;
 static atomic_long_t memlog_bytes = ATOMIC_LONG_INIT(0);	/* buffers */
+static atomic_t memlog_nr_active = ATOMIC_INIT(0);	/* users holding any */
 /* Readers of one uid wait on its bucket, readers of every uid on _all */
 static wait_queue_head_t memlog_waits[1 << MEMLOG_WAIT_BITS];
 static DECLARE_WAIT_QUEUE_HEAD(memlog_all_wait);
 static struct ctl_table_header *memlog_sysctl_header;
+
+/**
+ * struct memlog_user - who is charged for rings (see "Fair share" above)
+ * @owner:	a uid of the initial user namespace
+ * @bytes:	buffers of its rings, counted in memlog_bytes too
+ * @rings:	its rings, under memlog_create_lock
+ */
+struct memlog_user {
+	kuid_t owner;
+	atomic_long_t bytes;
+	struct list_head rings;
+};
 
 /**
  * struct memlog_cursor - where an fd is in one ring
@@ -114,6 +144,7 @@ struct memlog_cursor {
  * struct memlog_file - an open /dev/memlog
  * @lock:	serialises reads, the view and the cursors
  * @uid:	the opener's euid: the identity of the fd's writes
+ * @owner:	the user its rings are charged to (see "Fair share")
  * @user_ns:	the opener's user namespace: the uids the fd's reads show
  * @view_all:	the view is every uid (else @view)
  * @view:	the uid whose records are read
@@ -125,10 +156,7 @@ struct memlog_cursor {
  * @nheap:	ring ids in @heap
  * @synced:	all-uid view: records up to this seq may be returned
  * @lost:	records of the view evicted or cleared before they were read
- * @rbuf:	a record on its way out, MEMLOG_HDR_SIZE + MEMLOG_RECORD_MAX
  * @ring:	the ring of @uid, once a write has found or made it
- * @wbuf:	MEMLOG_RECORD_MAX bytes for blobs larger than the stack's
- * @wbuf_busy:	bit 0 set while a write uses @wbuf (others allocate)
  * @session_lock: protects @session_id; writes read it without a lock op
  * @session_id:	tag of the records written through this fd
  * @wait:	the fd's pollers, its only wait queue for its whole life
@@ -142,6 +170,7 @@ struct memlog_cursor {
 struct memlog_file {
 	struct mutex lock;		/* see the kernel-doc above */
 	kuid_t uid;
+	kuid_t owner;
 	struct user_namespace *user_ns;
 	bool view_all;
 	kuid_t view;
@@ -153,10 +182,7 @@ struct memlog_file {
 	u32 nheap;
 	u64 synced;
 	u64 lost;
-	void *rbuf;
 	struct memlog_ring *ring;
-	void *wbuf;
-	unsigned long wbuf_busy;
 	seqlock_t session_lock;		/* see the kernel-doc above */
 	u8 session_id[MEMLOG_SESSION_ID_LEN];
 	wait_queue_head_t wait;
@@ -221,20 +247,192 @@ static u32 memlog_cap(void)
 	return memlog_ring_usable(READ_ONCE(memlog_ring_size));
 }
 
-/* Count @bytes of buffers against max_bytes; false if they do not fit */
-static bool memlog_charge(long bytes)
+/* The user charged for the rings of @cred's writes (see "Fair share") */
+static kuid_t memlog_owner_of(const struct cred *cred)
 {
-	long total = atomic_long_add_return(bytes, &memlog_bytes);
+	const struct user_namespace *ns = cred->user_ns;
 
-	if ((unsigned long)total <= READ_ONCE(memlog_max_bytes))
-		return true;
-	atomic_long_sub(bytes, &memlog_bytes);
-	return false;
+	if (ns == &init_user_ns)
+		return cred->euid;
+	while (ns->parent != &init_user_ns)
+		ns = ns->parent;
+	return ns->owner;
 }
 
-static void memlog_uncharge(long bytes)
+/* The user of @owner, made if need be; rings keep it until module exit */
+static struct memlog_user *memlog_user_get(kuid_t owner)
 {
+	struct memlog_user *user, *found;
+	int ret;
+
+	user = xa_load(&memlog_users, __kuid_val(owner));
+	if (user)
+		return user;
+	user = kzalloc(sizeof(*user), GFP_KERNEL_ACCOUNT);
+	if (!user)
+		return ERR_PTR(-ENOMEM);
+	user->owner = owner;
+	INIT_LIST_HEAD(&user->rings);
+	if (mutex_lock_killable(&memlog_create_lock)) {
+		kfree(user);
+		return ERR_PTR(-EINTR);
+	}
+	found = xa_load(&memlog_users, __kuid_val(owner));
+	if (!found) {
+		ret = xa_insert(&memlog_users, __kuid_val(owner), user,
+				GFP_KERNEL_ACCOUNT);
+		found = ret ? ERR_PTR(ret) : user;
+	}
+	mutex_unlock(&memlog_create_lock);
+	if (found != user)
+		kfree(user);
+	return found;
+}
+
+/*
+ * Count @bytes of buffers against max_bytes and @user in one step; false
+ * if they do not fit (then nothing is counted).
+ */
+static bool memlog_charge(struct memlog_user *user, long bytes)
+{
+	unsigned long max = READ_ONCE(memlog_max_bytes);
+	long total = atomic_long_read(&memlog_bytes);
+
+	do {
+		if ((unsigned long)total + bytes > max)
+			return false;
+	} while (!atomic_long_try_cmpxchg(&memlog_bytes, &total,
+					  total + bytes));
+	if (!atomic_long_fetch_add(bytes, &user->bytes))
+		atomic_inc(&memlog_nr_active);
+	return true;
+}
+
+static void memlog_uncharge(struct memlog_user *user, long bytes)
+{
+	if (!bytes)
+		return;
 	atomic_long_sub(bytes, &memlog_bytes);
+	if (!atomic_long_sub_return(bytes, &user->bytes))
+		atomic_dec(&memlog_nr_active);
+}
+
+/* max_bytes split evenly between the users holding any and @user */
+static unsigned long memlog_share(struct memlog_user *user)
+{
+	int active = atomic_read(&memlog_nr_active);
+
+	if (!atomic_long_read(&user->bytes))
+		active++;
+	return READ_ONCE(memlog_max_bytes) / max(active, 1);
+}
+
+/* The user holding the most, under memlog_reclaim_lock */
+static struct memlog_user *memlog_user_biggest(void)
+{
+	struct memlog_user *user, *biggest = NULL;
+	long most = 0;
+	unsigned long owner;
+
+	xa_for_each(&memlog_users, owner, user) {
+		long bytes = atomic_long_read(&user->bytes);
+
+		if (bytes > most) {
+			most = bytes;
+			biggest = user;
+		}
+	}
+	return biggest;
+}
+
+/*
+ * Halve the largest ring of @user (free it if at its first size), its
+ * oldest records evicted. Return: 0 (halved, or it changed meanwhile: look
+ * again), -ENOSPC (no ring holds a buffer), -ENOMEM.
+ */
+static int memlog_user_shrink(struct memlog_user *user)
+{
+	struct memlog_ring *ring, *largest = NULL;
+	u32 size = 0, target;
+	void *buf = NULL, *old;
+
+	mutex_lock(&memlog_create_lock);
+	list_for_each_entry(ring, &user->rings, user_node) {
+		u32 ring_size = READ_ONCE(ring->size);
+
+		if (ring_size > size) {
+			size = ring_size;
+			largest = ring;
+		}
+	}
+	mutex_unlock(&memlog_create_lock);
+	if (!largest)
+		return -ENOSPC;
+
+	target = size / 2 >= MEMLOG_RING_FIRST_BUF ? size / 2 : 0;
+	if (target) {
+		buf = kvmalloc(target, MEMLOG_GFP);
+		if (!buf)
+			return -ENOMEM;
+	}
+	spin_lock(&largest->lock);
+	if (largest->size == size) {
+		old = memlog_ring_migrate(largest, buf, target);
+	} else {
+		old = buf;
+		size = target;
+	}
+	spin_unlock(&largest->lock);
+	kvfree(old);
+	memlog_uncharge(user, size - target);
+	return 0;
+}
+
+/*
+ * Charge @bytes to @user (see "Fair share"): when max_bytes is used up,
+ * take the room from the user holding the most, while @user stays within
+ * its share and that user holds more than its own. The @first buffer of a
+ * ring of a user past its share comes from the user's own largest ring.
+ * Called under memlog_resize_sem (read). Return: 0, -ENOSPC, -ENOMEM,
+ * -EINTR.
+ */
+static int memlog_charge_fair(struct memlog_user *user, long bytes,
+			      bool first)
+{
+	int ret = 0;
+
+	if (memlog_charge(user, bytes))
+		return 0;
+	if (mutex_lock_killable(&memlog_reclaim_lock))
+		return -EINTR;
+	while (!memlog_charge(user, bytes)) {
+		unsigned long share = memlog_share(user);
+		struct memlog_user *victim;
+
+		if (atomic_long_read(&user->bytes) + bytes <= share) {
+			victim = memlog_user_biggest();
+			if (!victim || victim == user ||
+			    atomic_long_read(&victim->bytes) <= share) {
+				ret = -ENOSPC;
+				break;
+			}
+		} else if (first) {
+			victim = user;
+		} else {
+			ret = -ENOSPC;
+			break;
+		}
+		ret = memlog_user_shrink(victim);
+		if (ret)
+			break;
+		if (fatal_signal_pending(current)) {
+			ret = -EINTR;
+			break;
+		}
+		cond_resched();
+	}
+	mutex_unlock(&memlog_reclaim_lock);
+	return ret;
 }
 
 static struct memlog_ring *memlog_ring_lookup(kuid_t uid)
@@ -280,6 +478,7 @@ static struct memlog_ring *memlog_ring_insert(struct memlog_ring *ring)
 		found = ERR_PTR(ret);
 		goto out;
 	}
+	list_add_tail(&ring->user_node, &ring->user->rings);
 	spin_lock(&memlog_seq_lock);
 	list_add(&ring->active, &memlog_active);
 	/* Publishes the ring for readers that load memlog_nr_rings first */
@@ -297,18 +496,29 @@ out:
 	return found;
 }
 
-/* A new ring for @uid, its first buffer large enough for a @rec record */
-static struct memlog_ring *memlog_ring_create(kuid_t uid, u32 rec)
+/*
+ * A new ring for @uid, charged to @owner, its first buffer large enough
+ * for a @rec record
+ */
+static struct memlog_ring *memlog_ring_create(kuid_t uid, kuid_t owner,
+					      u32 rec)
 {
 	struct memlog_ring *ring, *found;
+	struct memlog_user *user;
 	u32 size;
+	int ret;
 
+	user = memlog_user_get(owner);
+	if (IS_ERR(user))
+		return ERR_CAST(user);
 	ring = kzalloc(sizeof(*ring), GFP_KERNEL_ACCOUNT);
 	if (!ring)
 		return ERR_PTR(-ENOMEM);
 	spin_lock_init(&ring->lock);
 	INIT_LIST_HEAD(&ring->active);
+	INIT_LIST_HEAD(&ring->user_node);
 	ring->uid = uid;
+	ring->user = user;
 
 	if (down_read_killable(&memlog_resize_sem)) {
 		kfree(ring);
@@ -316,13 +526,14 @@ static struct memlog_ring *memlog_ring_create(kuid_t uid, u32 rec)
 	}
 	size = min_t(u32, max_t(u32, roundup_pow_of_two(rec),
 				MEMLOG_RING_FIRST_BUF), memlog_cap());
-	if (!memlog_charge(size)) {
-		found = ERR_PTR(-ENOSPC);
+	ret = memlog_charge_fair(user, size, true);
+	if (ret) {
+		found = ERR_PTR(ret);
 		goto err_free;
 	}
 	ring->buf = kvmalloc(size, MEMLOG_GFP);
 	if (!ring->buf) {
-		memlog_uncharge(size);
+		memlog_uncharge(user, size);
 		found = ERR_PTR(-ENOMEM);
 		goto err_free;
 	}
@@ -330,7 +541,7 @@ static struct memlog_ring *memlog_ring_create(kuid_t uid, u32 rec)
 	found = memlog_ring_insert(ring);
 	up_read(&memlog_resize_sem);
 	if (found != ring) {
-		memlog_uncharge(size);
+		memlog_uncharge(user, size);
 		memlog_ring_free(ring);
 	}
 	return found;
@@ -356,17 +567,26 @@ static int memlog_ring_grow(struct memlog_ring *ring, u32 size, u32 bytes,
 
 	if (down_read_killable(&memlog_resize_sem))
 		return -EINTR;
-	target = max(size * 2, MEMLOG_RING_FIRST_BUF);
-	while (target < bytes + 2 * rec)
-		target *= 2;
+	if (size) {
+		target = size * 2;
+		while (target < bytes + 2 * rec)
+			target *= 2;
+	} else {
+		/* A cleared or reclaimed ring starts again as a new one does */
+		target = max_t(u32, roundup_pow_of_two(rec),
+			       MEMLOG_RING_FIRST_BUF);
+	}
 	target = min(target, memlog_cap());
-	if (target <= size || !memlog_charge(target - size)) {
+	if (target <= size) {
 		ret = -ENOSPC;
 		goto out;
 	}
+	ret = memlog_charge_fair(ring->user, target - size, !size);
+	if (ret)
+		goto out;
 	buf = kvmalloc(target, MEMLOG_GFP);
 	if (!buf) {
-		memlog_uncharge(target - size);
+		memlog_uncharge(ring->user, target - size);
 		ret = -ENOMEM;
 		goto out;
 	}
@@ -375,7 +595,7 @@ static int memlog_ring_grow(struct memlog_ring *ring, u32 size, u32 bytes,
 		old = memlog_ring_migrate(ring, buf, target);
 	} else {
 		old = buf;
-		memlog_uncharge(target - size);
+		memlog_uncharge(ring->user, target - size);
 	}
 	spin_unlock(&ring->lock);
 	kvfree(old);
@@ -389,9 +609,17 @@ static bool memlog_may_grow(const struct memlog_ring *ring)
 {
 	long more = max(ring->size, MEMLOG_RING_FIRST_BUF);
 
-	return ring->size < memlog_cap() &&
-	       (unsigned long)atomic_long_read(&memlog_bytes) + more <=
-	       READ_ONCE(memlog_max_bytes);
+	if (ring->size >= memlog_cap())
+		return false;
+	/* A first buffer is always tried: memlog_charge_fair() decides */
+	if (!ring->size)
+		return true;
+	if ((unsigned long)atomic_long_read(&memlog_bytes) + more <=
+	    READ_ONCE(memlog_max_bytes))
+		return true;
+	/* Room may be taken from a user holding more than its share */
+	return atomic_long_read(&ring->user->bytes) + more <=
+	       memlog_share(ring->user);
 }
 
 /* Store the record @hdr with @blob in the ring of @mf's uid; sets hdr->seq */
@@ -410,7 +638,7 @@ static int memlog_store(struct memlog_file *mf,
 	if (!ring) {
 		ring = memlog_ring_lookup(mf->uid);
 		if (!ring)
-			ring = memlog_ring_create(mf->uid, rec);
+			ring = memlog_ring_create(mf->uid, mf->owner, rec);
 		if (IS_ERR(ring))
 			return PTR_ERR(ring);
 		WRITE_ONCE(mf->ring, ring);
@@ -500,11 +728,10 @@ static ssize_t memlog_commit(struct memlog_file *mf, const void *blob,
 
 /*
  * Check a write of @count bytes and choose where its blob is copied in:
- * @stack when it fits, else the fd's own buffer when no other write uses
- * it (never waiting for one that does), else a buffer of its own.
+ * @stack when it fits, else a buffer of its size, freed when the write
+ * returns (an idle fd holds none).
  */
-static int memlog_blob_get(struct memlog_file *mf, size_t count, u8 *stack,
-			   void **blob)
+static int memlog_blob_get(size_t count, u8 *stack, void **blob)
 {
 	if (count > MEMLOG_RECORD_MAX ||
 	    memlog_record_size(count) > memlog_cap())
@@ -513,25 +740,13 @@ static int memlog_blob_get(struct memlog_file *mf, size_t count, u8 *stack,
 		*blob = stack;
 		return 0;
 	}
-	if (!test_and_set_bit_lock(0, &mf->wbuf_busy)) {
-		if (!mf->wbuf)
-			mf->wbuf = kvmalloc(MEMLOG_RECORD_MAX, MEMLOG_GFP);
-		*blob = mf->wbuf;
-		if (*blob)
-			return 0;
-		clear_bit_unlock(0, &mf->wbuf_busy);
-	}
 	*blob = kvmalloc(count, MEMLOG_GFP);
 	return *blob ? 0 : -ENOMEM;
 }
 
-static void memlog_blob_put(struct memlog_file *mf, void *blob, u8 *stack)
+static void memlog_blob_put(void *blob, u8 *stack)
 {
-	if (blob == stack)
-		return;
-	if (blob == mf->wbuf)
-		clear_bit_unlock(0, &mf->wbuf_busy);
-	else
+	if (blob != stack)
 		kvfree(blob);
 }
 
@@ -549,14 +764,14 @@ static ssize_t memlog_write(struct file *file, const char __user *buf,
 
 	if (!count)
 		return 0;
-	ret = memlog_blob_get(mf, count, stack, &blob);
+	ret = memlog_blob_get(count, stack, &blob);
 	if (ret)
 		return ret;
 	if (copy_from_user(blob, buf, count))
 		ret = -EFAULT;
 	else
 		ret = memlog_commit(mf, blob, count);
-	memlog_blob_put(mf, blob, stack);
+	memlog_blob_put(blob, stack);
 	return ret;
 }
 
@@ -571,14 +786,14 @@ static ssize_t memlog_write_iter(struct kiocb *iocb, struct iov_iter *from)
 
 	if (!count)
 		return 0;
-	ret = memlog_blob_get(mf, count, stack, &blob);
+	ret = memlog_blob_get(count, stack, &blob);
 	if (ret)
 		return ret;
 	if (!copy_from_iter_full(blob, count, from))
 		ret = -EFAULT;
 	else
 		ret = memlog_commit(mf, blob, count);
-	memlog_blob_put(mf, blob, stack);
+	memlog_blob_put(blob, stack);
 	return ret;
 }
 
@@ -623,23 +838,19 @@ static void memlog_cursor_sync(struct memlog_file *mf,
 
 /*
  * Copy the record @hdr at @pos of @ring (locked, unlocked on return) to
- * the user, then move @cur past it.
+ * the user through @out, which has room for it, then move @cur past it.
  */
 static ssize_t memlog_copy_out(struct memlog_file *mf,
 			       struct memlog_cursor *cur,
 			       struct memlog_ring *ring,
 			       const struct memlog_record_header *hdr, u64 pos,
+			       struct memlog_record_header *out,
 			       struct iov_iter *to)
 {
-	struct memlog_record_header *out = mf->rbuf;
 	size_t len = MEMLOG_HDR_SIZE + hdr->length;
 	u64 epoch = ring->epoch;
 	kuid_t uid;
 
-	if (iov_iter_count(to) < len) {
-		spin_unlock(&ring->lock);
-		return -EINVAL;
-	}
 	memcpy(out, hdr, len);
 	spin_unlock(&ring->lock);
 
@@ -864,56 +1075,87 @@ static struct memlog_cursor *memlog_next(struct memlog_file *mf, int *err)
 	return mf->view_all ? memlog_all_next(mf, err) : memlog_one_next(mf);
 }
 
+/*
+ * A record is copied out of its ring into @stack when it fits, else into a
+ * buffer of its size allocated with the ring unlocked (then the fd's next
+ * record is looked up again) and freed before returning: an idle fd holds
+ * no buffer.
+ */
 static ssize_t memlog_read_iter(struct kiocb *iocb, struct iov_iter *to)
 {
 	struct memlog_file *mf = iocb->ki_filp->private_data;
+	u64 stack[MEMLOG_STACK_RECORD / sizeof(u64)];
 	const struct memlog_record_header *hdr;
 	struct memlog_cursor *cur;
+	size_t len, room = sizeof(stack);
+	void *buf = stack;
 	ssize_t ret;
 	int err;
 	u64 pos;
 
 	if (mutex_lock_killable(&mf->lock))
 		return -EINTR;
-	if (!mf->rbuf) {
-		mf->rbuf = kvmalloc(MEMLOG_HDR_SIZE + MEMLOG_RECORD_MAX,
-				    MEMLOG_GFP);
-		if (!mf->rbuf) {
-			ret = -ENOMEM;
-			goto out;
+	for (;;) {
+		cur = memlog_next(mf, &err);
+		if (!cur) {
+			ret = err;
+			break;
 		}
+		pos = cur->pos;
+		hdr = memlog_ring_peek(cur->ring, &pos);
+		len = MEMLOG_HDR_SIZE + hdr->length;
+		if (iov_iter_count(to) < len) {
+			spin_unlock(&cur->ring->lock);
+			ret = -EINVAL;
+			break;
+		}
+		if (len <= room) {
+			ret = memlog_copy_out(mf, cur, cur->ring, hdr, pos, buf,
+					      to);
+			break;
+		}
+		spin_unlock(&cur->ring->lock);
+		if (buf != stack)
+			kvfree(buf);
+		buf = kvmalloc(len, MEMLOG_GFP);
+		if (!buf) {
+			ret = -ENOMEM;
+			break;
+		}
+		room = len;
 	}
-	cur = memlog_next(mf, &err);
-	if (!cur) {
-		ret = err;
-		goto out;
-	}
-	pos = cur->pos;
-	hdr = memlog_ring_peek(cur->ring, &pos);
-	ret = memlog_copy_out(mf, cur, cur->ring, hdr, pos, to);
-out:
+	if (buf != stack)
+		kvfree(buf);
 	memlog_file_unlock(mf);
 	return ret;
 }
 
-/* Read from the start of the view again; mf->lock held or fd not shared */
-static int memlog_rewind(struct memlog_file *mf)
+/*
+ * Make the view every uid (@all) or @view, read from its start; on failure
+ * (-ENOMEM) the fd's view and place are unchanged. mf->lock held or fd not
+ * shared.
+ */
+static int memlog_view_set(struct memlog_file *mf, bool all, kuid_t view)
 {
-	u32 nr, id;
+	u32 nr = 0, id;
 	int ret;
 
+	if (all) {
+		/* Pairs with the release in memlog_ring_insert() */
+		nr = smp_load_acquire(&memlog_nr_rings);
+		ret = memlog_curs_reserve(mf, nr);
+		if (ret)
+			return ret;
+	}
+	WRITE_ONCE(mf->view_all, all);
+	WRITE_ONCE(mf->view, view);
 	mf->lost = 0;
 	mf->synced = 0;
 	mf->nheap = 0;
-	if (!mf->view_all) {
-		memlog_cursor_start(&mf->one, memlog_ring_lookup(mf->view));
+	if (!all) {
+		memlog_cursor_start(&mf->one, memlog_ring_lookup(view));
 		return 0;
 	}
-	/* Pairs with the release in memlog_ring_insert() */
-	nr = smp_load_acquire(&memlog_nr_rings);
-	ret = memlog_curs_reserve(mf, nr);
-	if (ret)
-		return ret;
 	for (id = 0; id < mf->ncurs; id++) {
 		struct memlog_ring *ring = id < nr ? memlog_ring_by_id(id) :
 						     NULL;
@@ -922,6 +1164,12 @@ static int memlog_rewind(struct memlog_file *mf)
 		cond_resched();
 	}
 	return 0;
+}
+
+/* Read from the start of the view again */
+static int memlog_rewind(struct memlog_file *mf)
+{
+	return memlog_view_set(mf, mf->view_all, mf->view);
 }
 
 static int memlog_open(struct inode *inode, struct file *file)
@@ -937,9 +1185,10 @@ static int memlog_open(struct inode *inode, struct file *file)
 	init_waitqueue_func_entry(&mf->relay, memlog_relay_wake);
 	spin_lock_init(&mf->relay_lock);
 	mf->uid = file->f_cred->euid;
+	mf->owner = memlog_owner_of(file->f_cred);
 	mf->user_ns = file->f_cred->user_ns;
 	mf->view = mf->uid;
-	memlog_rewind(mf);
+	memlog_view_set(mf, false, mf->uid);
 	file->private_data = mf;
 	/* Records are read in order, never at an offset */
 	file->f_mode &= ~(FMODE_PREAD | FMODE_PWRITE);
@@ -955,8 +1204,6 @@ static int memlog_release(struct inode *inode, struct file *file)
 	kvfree(mf->curs);
 	kvfree(mf->heap);
 	kvfree(mf->pending);
-	kvfree(mf->rbuf);
-	kvfree(mf->wbuf);
 	kfree(mf);
 	return 0;
 }
@@ -1055,7 +1302,7 @@ static void memlog_ring_empty(struct memlog_ring *ring)
 	old = memlog_ring_clear(ring);
 	spin_unlock(&ring->lock);
 	kvfree(old);
-	memlog_uncharge(size);
+	memlog_uncharge(ring->user, size);
 }
 
 static int memlog_ioctl_clear(struct memlog_file *mf)
@@ -1131,7 +1378,7 @@ static int memlog_resize(u32 capacity)
 		bufs[id] = NULL;
 		kvfree(old);
 		if (size)
-			memlog_uncharge(size - usable);
+			memlog_uncharge(ring->user, size - usable);
 		cond_resched();
 	}
 done:
@@ -1177,10 +1424,9 @@ static int memlog_ioctl_filter_uid(struct memlog_file *mf, u32 __user *arg)
 
 	if (mutex_lock_killable(&mf->lock))
 		return -EINTR;
-	WRITE_ONCE(mf->view_all, all);
-	WRITE_ONCE(mf->view, all ? mf->uid : uid);
-	memlog_relay_move(mf, false);
-	ret = memlog_rewind(mf);
+	ret = memlog_view_set(mf, all, all ? mf->uid : uid);
+	if (!ret)
+		memlog_relay_move(mf, false);
 	memlog_file_unlock(mf);
 	return ret;
 }
@@ -1285,7 +1531,7 @@ static int
 memlog_sysctl_ring_size(MEMLOG_CTL_HANDLER_CONST struct ctl_table *table,
 			int write, void *buffer, size_t *lenp, loff_t *ppos)
 {
-	unsigned int value = READ_ONCE(memlog_ring_size);
+	unsigned int value;
 	struct ctl_table tmp = {
 		.data = &value,
 		.maxlen = sizeof(value),
@@ -1295,8 +1541,14 @@ memlog_sysctl_ring_size(MEMLOG_CTL_HANDLER_CONST struct ctl_table *table,
 
 	if (write && !capable(CAP_SYS_ADMIN))
 		return -EPERM;
+	/* The size a resize in progress sets, not the one it replaces */
+	if (down_read_killable(&memlog_resize_sem))
+		return -EINTR;
+	value = memlog_ring_size;
+	up_read(&memlog_resize_sem);
 	ret = proc_douintvec(&tmp, write, buffer, lenp, ppos);
-	if (ret || !write)
+	/* A write that gave no number changes nothing (no stale value back) */
+	if (ret || !write || !*lenp)
 		return ret;
 	return memlog_resize(value);
 }
@@ -1342,6 +1594,7 @@ static MEMLOG_CTL_TABLE_CONST struct ctl_table memlog_sysctl_table[] = {
 
 static void memlog_rings_free(void)
 {
+	struct memlog_user *user;
 	struct memlog_ring *ring;
 	unsigned long id;
 
@@ -1349,6 +1602,9 @@ static void memlog_rings_free(void)
 		memlog_ring_free(ring);
 	xa_destroy(&memlog_ring_ids);
 	xa_destroy(&memlog_rings);
+	xa_for_each(&memlog_users, id, user)
+		kfree(user);
+	xa_destroy(&memlog_users);
 }
 
 static int __init memlog_init(void)

@@ -10,6 +10,7 @@
  * The caller holds ring->lock around every call, and allocates and frees
  * buffers outside it: nothing here sleeps or touches user memory.
  */
+#include <linux/compiler.h>
 #include <linux/math64.h>
 #include <linux/minmax.h>
 #include <linux/string.h>
@@ -137,11 +138,11 @@ void memlog_ring_publish(struct memlog_ring *ring, u64 start,
 /**
  * memlog_ring_migrate - move the records to a new buffer
  * @ring:	the ring
- * @buf:	the new buffer
+ * @buf:	the new buffer, or NULL with @size 0: every record evicted
  * @size:	its size, a multiple of 8
  *
  * The newest records that fit are copied, compacted; older ones are
- * evicted.
+ * evicted (counted in total_evictions, and lost to readers).
  *
  * Return: the old buffer, for the caller to free.
  */
@@ -162,7 +163,7 @@ void *memlog_ring_migrate(struct memlog_ring *ring, void *buf, u32 size)
 	}
 
 	ring->buf = buf;
-	ring->size = size;
+	WRITE_ONCE(ring->size, size);
 	ring->tail = 0;
 	ring->head = dst;
 	ring->epoch++;
@@ -180,7 +181,7 @@ void *memlog_ring_clear(struct memlog_ring *ring)
 	void *old = ring->buf;
 
 	ring->buf = NULL;
-	ring->size = 0;
+	WRITE_ONCE(ring->size, 0);
 	ring->head = 0;
 	ring->tail = 0;
 	ring->bytes = 0;

@@ -17,9 +17,12 @@
 /* A ring's first buffer; it doubles with use up to the ring size */
 #define MEMLOG_RING_FIRST_BUF	4096U
 
+struct memlog_user;
+
 /**
  * struct memlog_ring - the records of one uid
- * @lock:		protects everything below but @last_seq and @active
+ * @lock:		protects everything below but @last_seq, @active,
+ *			@user and @user_node
  * @buf:		the records, @size bytes; NULL once cleared
  * @size:		bytes of @buf, a multiple of 8 (0 without @buf)
  * @bytes:		bytes taken by live records, headers and padding
@@ -35,6 +38,8 @@
  * @newest_ts_ns:	ts_ns of the newest live record, 0 if none
  * @last_seq:		seq of the newest record ever, under memlog_seq_lock
  * @active:		on memlog_active, in @last_seq order, same lock
+ * @user:		the user charged for @buf, set once at creation
+ * @user_node:		on @user's list of rings, under memlog_create_lock
  *
  * Logical offsets only grow within an epoch; the byte at logical offset
  * pos is buf[pos % size]. Live records lie in [tail, head) and have the
@@ -56,6 +61,8 @@ struct memlog_ring {
 	u64 newest_ts_ns;
 	u64 last_seq;
 	struct list_head active;
+	struct memlog_user *user;
+	struct list_head user_node;
 };
 
 static inline u32 memlog_record_size(u32 len)

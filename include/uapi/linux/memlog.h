@@ -25,12 +25,24 @@
  *
  * Memory is bounded: a ring grows with use up to kernel.memlog.ring_size,
  * and all rings together hold at most kernel.memlog.max_bytes of buffers.
- * Past that a ring stops growing and evicts its own oldest records; a write
- * that would need a ring to be created or grown past it, and cannot fit by
- * evicting, fails with ENOSPC and stores nothing. Lowering max_bytes stops
- * growth and new rings; buffers already held stay until CLEAR or a
- * shrinking ring_size. Buffers are charged to the
- * writer's memory cgroup; an allocation that fails returns ENOMEM.
+ *
+ * Memory is shared fairly between users. A user is a uid of the initial
+ * user namespace; the uids of any other user namespace count, together, as
+ * the owner of its outermost non-initial ancestor (records still carry the
+ * writer's own uid). When max_bytes is used up and a user within its share
+ * (max_bytes / the users holding memory, itself included) needs room, the
+ * user holding the most gives it while that user holds more than its
+ * share: its largest ring is halved, its oldest records evicted (counted in
+ * MEMLOG_IOC_STATS' total_evictions and in its readers' GET_LOST). A user at
+ * its share grows no further and evicts its own oldest records; a new ring
+ * of such a user takes its first buffer from the user's own largest ring. A
+ * write that still cannot fit fails with ENOSPC and stores nothing (a first
+ * record larger than the writer's share, for example). Lowering max_bytes
+ * stops growth and new rings; buffers already held stay until CLEAR, a
+ * shrinking ring_size or a reclaim. Buffers are charged to the writer's
+ * memory cgroup; an allocation that fails returns ENOMEM. An idle fd holds
+ * no buffer: a read or write allocates what it needs and frees it before
+ * returning.
  *
  * No user memory is touched under a lock another uid's operation needs: a
  * writer or reader stalled in a page fault delays only itself.

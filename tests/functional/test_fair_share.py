@@ -1,0 +1,162 @@
+"""max_bytes is shared fairly between users: a flood takes its room from the flooder.
+
+A user is a uid of the initial user namespace; the uids of another user
+namespace count as the namespace's owner. When max_bytes is used up, room for
+a user within its share (max_bytes / users holding memory) comes from the
+user holding the most, never from one holding less than its share.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import grp
+import os
+
+from guestlib import (
+    DEVICE,
+    GROUP,
+    MAX_BYTES,
+    lost,
+    open_as,
+    read_fd,
+    read_records,
+    stats,
+    uid_of,
+    write_as_uid,
+)
+
+from memlog import uapi
+
+KIB = 1024
+MIB = 1024 * KIB
+# counters outlive CLEAR: uids of this module's own
+FLOODERS = [40000 + i for i in range(20)]
+VICTIM = 40100
+NEWCOMERS = [40200 + i for i in range(8)]
+NS_OUTSIDE = 300000  # the 64 uids of alice's namespace, as the initial namespace sees them
+NS_UIDS = 64
+CLONE_NEWUSER = 0x10000000
+
+
+def _blobs(tag: str, count: int, size: int) -> list[bytes]:
+    return [f"{tag}-{i:05d}-".encode().ljust(size, b".") for i in range(count)]
+
+
+def _flood(uids: list[int], records: int = 200) -> None:
+    for uid in uids:
+        write_as_uid(uid, _blobs(f"flood{uid}", records, KIB))
+
+
+def test_a_flood_of_twenty_uids_takes_nothing_from_a_user_within_its_share() -> None:
+    """The victim keeps every record and can still grow; a newcomer's first write succeeds."""
+    MAX_BYTES.write_text(f"{1 * MIB}\n")
+    early = _blobs("victim", 8, 512)
+    assert write_as_uid(VICTIM, early) == [0] * 8
+    _flood(FLOODERS)
+    assert stats(uapi.UID_ALL)["ring_bytes"] <= 1 * MIB
+
+    later = _blobs("victim-later", 20, KIB)
+    assert write_as_uid(VICTIM, later) == [0] * 20, "the victim's ring could not grow"
+    assert [blob for _, blob in read_records(VICTIM)] == early + later
+    assert stats(VICTIM)["total_evictions"] == 0
+
+    assert write_as_uid(NEWCOMERS[0], [b"first words"]) == [0]
+    assert [blob for _, blob in read_records(NEWCOMERS[0])] == [b"first words"]
+
+
+def test_records_taken_from_the_flooder_are_counted_as_evictions_and_lost_to_its_readers() -> None:
+    """A reader of the flooder's uid gets every record or counts it in GET_LOST."""
+    MAX_BYTES.write_text(f"{1 * MIB}\n")
+    hog = 40300
+    reader = open_as(0, os.O_RDONLY)
+    try:
+        fcntl.ioctl(reader, uapi.IOC_FILTER_UID, uapi.U32.pack(hog))
+        write_as_uid(hog, _blobs("hog", 1000, KIB))  # a 1 MiB ring: the whole budget
+        before = stats(hog)["total_evictions"]
+        for uid in NEWCOMERS:
+            assert write_as_uid(uid, [b"x" * 2048]) == [0], uid
+        after = stats(hog)
+        assert after["total_evictions"] > before, "the newcomers' room came from nowhere"
+        got = read_fd(reader)
+        assert len(got) + lost(reader) == after["total_writes"]
+        assert len(got) == after["records_in_ring"]
+    finally:
+        os.close(reader)
+
+
+# Run by a child of the test as alice: a user namespace of alice's with 64
+# uids (mapped by the test, as root), each writing through its own fd.
+def _namespace_flood(ready_w: int, mapped_r: int, records: int) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    alice = uid_of("alice")
+    os.setgroups([grp.getgrnam(GROUP).gr_gid])
+    os.setresgid(alice, alice, alice)
+    os.setresuid(alice, alice, alice)
+    if libc.unshare(CLONE_NEWUSER):
+        os._exit(10)
+    os.write(ready_w, b"r")
+    if os.read(mapped_r, 1) != b"m":
+        os._exit(11)
+    children = []
+    for uid in range(NS_UIDS):
+        pid = os.fork()
+        if pid == 0:
+            status = 12
+            try:
+                os.setresuid(uid, uid, uid)
+                fd = os.open(DEVICE, os.O_WRONLY)
+                for blob in _blobs(f"ns{uid}", records, KIB):
+                    os.write(fd, blob)
+                status = 0
+            finally:
+                os._exit(status)
+        children.append(pid)
+    failed = sum(1 for pid in children if os.waitpid(pid, 0)[1])
+    os._exit(min(failed, 1) * 13)
+
+
+def _flood_from_alices_namespace(records: int) -> None:
+    ready_r, ready_w = os.pipe()
+    mapped_r, mapped_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            _namespace_flood(ready_w, mapped_r, records)
+        finally:
+            os._exit(14)
+    assert os.read(ready_r, 1) == b"r", "alice's child could not make a user namespace"
+    with open(f"/proc/{pid}/uid_map", "w") as fh:
+        fh.write(f"0 {NS_OUTSIDE} {NS_UIDS}\n")
+    os.write(mapped_w, b"m")
+    _, status = os.waitpid(pid, 0)
+    for fd in (ready_r, ready_w, mapped_r, mapped_w):
+        os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0, "a uid of the namespace failed to write"
+
+
+def test_the_64_uids_of_one_users_namespace_count_as_one_user_beside_eight_newcomers() -> None:
+    """alice's namespace fills max_bytes; eight users arriving after all write, from her share."""
+    MAX_BYTES.write_text(f"{1 * MIB}\n")
+    _flood_from_alices_namespace(records=60)
+    assert stats(uapi.UID_ALL)["ring_bytes"] <= 1 * MIB
+    for uid in NEWCOMERS:
+        assert write_as_uid(uid, [b"n" * 2048]) == [0], f"newcomer {uid} was refused"
+        assert len(read_records(uid)) == 1
+    # records still carry the writer's own uid, as the reader's namespace sees it
+    uids = {h["uid"] for h, _ in read_records(uapi.UID_ALL)}
+    assert {NS_OUTSIDE, NS_OUTSIDE + NS_UIDS - 1} <= uids
+    evicted = sum(stats(NS_OUTSIDE + i)["total_evictions"] for i in range(NS_UIDS))
+    assert evicted > 0
+
+
+def test_a_user_at_its_share_evicts_its_own_records_rather_than_anothers() -> None:
+    """Two users over a small budget: the second flood costs the first nothing below its share."""
+    MAX_BYTES.write_text(f"{256 * KIB}\n")
+    first, second = FLOODERS[:2]
+    kept = _blobs("first", 40, KIB)  # 40 KiB: below half of 256 KiB
+    assert write_as_uid(first, kept) == [0] * 40
+    assert write_as_uid(second, _blobs("second", 1000, KIB)) == [0] * 1000
+    assert [blob for _, blob in read_records(first)] == kept
+    assert stats(second)["total_evictions"] > 0
+    assert stats(uapi.UID_ALL)["ring_bytes"] <= 256 * KIB

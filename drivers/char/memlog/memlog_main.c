@@ -34,6 +34,10 @@
  * Rings and users live until the module is unloaded; CLEAR frees the
  * rings' buffers.
  *
+ * A record keeps a reference to its writer's struct pid (as SCM_CREDENTIALS
+ * does) until it is evicted or cleared; a reader gets the writer's pid as
+ * the fd opener's pid namespace sees it, 0 if it cannot.
+ *
  * An all-uid reader keeps a cursor per ring and a min-heap of rings keyed
  * by the seq of their next unread record: a read costs O(log R). It only
  * returns records up to the seq it last synced at; syncing walks
@@ -52,6 +56,8 @@
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
+#include <linux/pid.h>
+#include <linux/pid_namespace.h>
 #include <linux/poll.h>
 #include <linux/rwsem.h>
 #include <linux/seqlock.h>
@@ -146,6 +152,7 @@ struct memlog_cursor {
  * @uid:	the opener's euid: the identity of the fd's writes
  * @owner:	the user its rings are charged to (see "Fair share")
  * @user_ns:	the opener's user namespace: the uids the fd's reads show
+ * @pid_ns:	the opener's pid namespace (a reference): the pids they show
  * @view_all:	the view is every uid (else @view)
  * @view:	the uid whose records are read
  * @one:	the cursor of a one-uid view
@@ -172,6 +179,7 @@ struct memlog_file {
 	kuid_t uid;
 	kuid_t owner;
 	struct user_namespace *user_ns;
+	struct pid_namespace *pid_ns;
 	bool view_all;
 	kuid_t view;
 	struct memlog_cursor one;
@@ -447,6 +455,7 @@ static struct memlog_ring *memlog_ring_by_id(u32 id)
 
 static void memlog_ring_free(struct memlog_ring *ring)
 {
+	memlog_ring_drop(ring, U64_MAX);
 	kvfree(ring->buf);
 	kfree(ring);
 }
@@ -622,9 +631,13 @@ static bool memlog_may_grow(const struct memlog_ring *ring)
 	       memlog_share(ring->user);
 }
 
-/* Store the record @hdr with @blob in the ring of @mf's uid; sets hdr->seq */
+/*
+ * Store the record @hdr with @blob in the ring of @mf's uid; sets hdr->seq.
+ * The record takes over the reference to @pid, unless this fails.
+ */
 static int memlog_store(struct memlog_file *mf,
-			struct memlog_record_header *hdr, const void *blob)
+			struct memlog_record_header *hdr, const void *blob,
+			struct pid *pid)
 {
 	u32 rec = memlog_record_size(hdr->length);
 	struct memlog_ring *ring;
@@ -676,7 +689,7 @@ static int memlog_store(struct memlog_file *mf,
 	hdr->seq = ++memlog_seq;
 	ring->last_seq = hdr->seq;
 	list_move_tail(&ring->active, &memlog_active);
-	memlog_ring_publish(ring, start, hdr);
+	memlog_ring_publish(ring, start, hdr, pid);
 	spin_unlock(&memlog_seq_lock);
 	spin_unlock(&ring->lock);
 	return 0;
@@ -710,6 +723,7 @@ static ssize_t memlog_commit(struct memlog_file *mf, const void *blob,
 		.pid = task_tgid_nr(current),
 		.ts_ns = ktime_get_real_ns(),
 	};
+	struct pid *pid;
 	unsigned int seq;
 	int ret;
 
@@ -718,9 +732,12 @@ static ssize_t memlog_commit(struct memlog_file *mf, const void *blob,
 		memcpy(hdr.session_id, mf->session_id, sizeof(hdr.session_id));
 	} while (read_seqretry(&mf->session_lock, seq));
 
-	ret = memlog_store(mf, &hdr, blob);
-	if (ret)
+	pid = get_task_pid(current, PIDTYPE_TGID);
+	ret = memlog_store(mf, &hdr, blob, pid);
+	if (ret) {
+		put_pid(pid);
 		return ret;
+	}
 	trace_record_written(hdr.seq, hdr.uid, hdr.pid, hdr.length);
 	memlog_wake(mf->uid);
 	return count;
@@ -849,13 +866,13 @@ static ssize_t memlog_copy_out(struct memlog_file *mf,
 {
 	size_t len = MEMLOG_HDR_SIZE + hdr->length;
 	u64 epoch = ring->epoch;
-	kuid_t uid;
 
 	memcpy(out, hdr, len);
+	/* The record's pid reference is the ring's: read it under its lock */
+	out->pid = pid_nr_ns(memlog_hdr_pid(hdr), mf->pid_ns);
 	spin_unlock(&ring->lock);
 
-	uid = KUIDT_INIT(out->uid);
-	out->uid = from_kuid_munged(mf->user_ns, uid);
+	out->uid = from_kuid_munged(mf->user_ns, ring->uid);
 	if (copy_to_iter(out, len, to) != len)
 		return -EFAULT;
 	cur->epoch = epoch;
@@ -1187,6 +1204,7 @@ static int memlog_open(struct inode *inode, struct file *file)
 	mf->uid = file->f_cred->euid;
 	mf->owner = memlog_owner_of(file->f_cred);
 	mf->user_ns = file->f_cred->user_ns;
+	mf->pid_ns = get_pid_ns(task_active_pid_ns(current));
 	mf->view = mf->uid;
 	memlog_view_set(mf, false, mf->uid);
 	file->private_data = mf;
@@ -1204,6 +1222,7 @@ static int memlog_release(struct inode *inode, struct file *file)
 	kvfree(mf->curs);
 	kvfree(mf->heap);
 	kvfree(mf->pending);
+	put_pid_ns(mf->pid_ns);
 	kfree(mf);
 	return 0;
 }
@@ -1292,15 +1311,23 @@ static int memlog_ioctl_stats(struct memlog_file *mf,
 	return copy_to_user(arg, &st, sizeof(st)) ? -EFAULT : 0;
 }
 
+/* CLEAR one ring: its records dropped a batch per lock hold, its buffer freed */
 static void memlog_ring_empty(struct memlog_ring *ring)
 {
-	void *old;
-	u32 size;
+	void *old = NULL;
+	u32 size = 0;
+	bool done;
 
-	spin_lock(&ring->lock);
-	size = ring->size;
-	old = memlog_ring_clear(ring);
-	spin_unlock(&ring->lock);
+	do {
+		spin_lock(&ring->lock);
+		done = !memlog_ring_drop(ring, 256);
+		if (done) {
+			size = ring->size;
+			old = memlog_ring_clear(ring);
+		}
+		spin_unlock(&ring->lock);
+		cond_resched();
+	} while (!done);
 	kvfree(old);
 	memlog_uncharge(ring->user, size);
 }

@@ -2,7 +2,8 @@
 /*
  * memlog: one uid's ring of records
  *
- * A record is the 56-byte struct memlog_record_header followed by its blob,
+ * A record is the 56-byte struct memlog_record_header (holding a reference
+ * to the writer's struct pid, see memlog_hdr_pid()) followed by its blob,
  * padded to 8 bytes, and never wraps: when it does not fit before the end of
  * the buffer, the rest of the buffer is skipped (its first bytes get a zero
  * magic when a header fits there) and the record goes to offset 0.
@@ -10,6 +11,7 @@
  * The caller holds ring->lock around every call, and allocates and frees
  * buffers outside it: nothing here sleeps or touches user memory.
  */
+#include <linux/bug.h>
 #include <linux/compiler.h>
 #include <linux/math64.h>
 #include <linux/minmax.h>
@@ -59,21 +61,45 @@ memlog_ring_peek(const struct memlog_ring *ring, u64 *pos)
 	return memlog_ring_hdr(ring, memlog_ring_off(ring, *pos));
 }
 
-static void memlog_ring_evict(struct memlog_ring *ring)
+/* Drop the oldest record (its pid reference too): gone for its readers */
+static void memlog_ring_forget(struct memlog_ring *ring)
 {
 	const struct memlog_record_header *hdr;
 	u32 rec;
 
 	hdr = memlog_ring_peek(ring, &ring->tail);
+	/* Safe under a spinlock: the last put may come from an RCU callback */
+	put_pid(memlog_hdr_pid(hdr));
 	rec = memlog_record_size(hdr->length);
 	ring->tail += rec;
 	ring->bytes -= rec;
 	ring->tail_ord++;
-	ring->total_evictions++;
 	if (memlog_ring_records(ring))
 		ring->tail = memlog_ring_resolve(ring, ring->tail);
 	else
 		ring->newest_ts_ns = 0;
+}
+
+static void memlog_ring_evict(struct memlog_ring *ring)
+{
+	memlog_ring_forget(ring);
+	ring->total_evictions++;
+}
+
+/**
+ * memlog_ring_drop - drop up to @max of the oldest records (CLEAR)
+ * @ring:	the ring
+ * @max:	how many at most: the caller bounds the work under its lock
+ *
+ * Dropped records are lost to readers, not counted as evictions.
+ *
+ * Return: the records left.
+ */
+u64 memlog_ring_drop(struct memlog_ring *ring, u64 max)
+{
+	while (max-- && memlog_ring_records(ring))
+		memlog_ring_forget(ring);
+	return memlog_ring_records(ring);
 }
 
 /* Logical offset where a record of @rec bytes would start */
@@ -121,14 +147,19 @@ void *memlog_ring_place(struct memlog_ring *ring, u32 len, bool evict,
 	return ring->buf + memlog_ring_off(ring, *start) + MEMLOG_HDR_SIZE;
 }
 
-/* Make the record placed at @start, its blob in place, readable */
+/*
+ * Make the record placed at @start, its blob in place, readable; it keeps
+ * the caller's reference to @pid
+ */
 void memlog_ring_publish(struct memlog_ring *ring, u64 start,
-			 const struct memlog_record_header *hdr)
+			 const struct memlog_record_header *hdr, struct pid *pid)
 {
+	struct memlog_record_header *dst;
 	u32 rec = memlog_record_size(hdr->length);
 
-	memcpy(memlog_ring_hdr(ring, memlog_ring_off(ring, start)), hdr,
-	       MEMLOG_HDR_SIZE);
+	dst = memlog_ring_hdr(ring, memlog_ring_off(ring, start));
+	memcpy(dst, hdr, MEMLOG_HDR_SIZE);
+	memlog_hdr_set_pid(dst, pid);
 	ring->head = start + rec;
 	ring->bytes += rec;
 	ring->head_ord++;
@@ -171,14 +202,16 @@ void *memlog_ring_migrate(struct memlog_ring *ring, void *buf, u32 size)
 }
 
 /**
- * memlog_ring_clear - drop every record; the counters are kept
- * @ring:	the ring
+ * memlog_ring_clear - take the buffer of an emptied ring; the counters are kept
+ * @ring:	the ring, its records dropped (memlog_ring_drop())
  *
  * Return: the buffer, for the caller to free.
  */
 void *memlog_ring_clear(struct memlog_ring *ring)
 {
 	void *old = ring->buf;
+
+	WARN_ON_ONCE(memlog_ring_records(ring));
 
 	ring->buf = NULL;
 	WRITE_ONCE(ring->size, 0);

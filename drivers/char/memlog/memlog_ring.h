@@ -6,7 +6,11 @@
 #define _MEMLOG_RING_H
 
 #include <linux/align.h>
+#include <linux/build_bug.h>
 #include <linux/list.h>
+#include <linux/pid.h>
+#include <linux/stddef.h>
+#include <linux/string.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/uidgid.h>
@@ -65,6 +69,32 @@ struct memlog_ring {
 	struct list_head user_node;
 };
 
+/*
+ * A record as a ring keeps it: its header, but where the header has uid and
+ * pid (8 bytes, 8-aligned in the ring) a reference to the writer's struct
+ * pid; the uid is the ring's. A reader gets both as its namespaces see them.
+ */
+#define MEMLOG_HDR_PID_OFFSET	offsetof(struct memlog_record_header, uid)
+static_assert(MEMLOG_HDR_PID_OFFSET % MEMLOG_RECORD_ALIGN == 0);
+static_assert(sizeof(struct pid *) <=
+	      offsetofend(struct memlog_record_header, pid) -
+	      MEMLOG_HDR_PID_OFFSET);
+
+static inline struct pid *
+memlog_hdr_pid(const struct memlog_record_header *hdr)
+{
+	struct pid *pid;
+
+	memcpy(&pid, (const u8 *)hdr + MEMLOG_HDR_PID_OFFSET, sizeof(pid));
+	return pid;
+}
+
+static inline void memlog_hdr_set_pid(struct memlog_record_header *hdr,
+				      struct pid *pid)
+{
+	memcpy((u8 *)hdr + MEMLOG_HDR_PID_OFFSET, &pid, sizeof(pid));
+}
+
 static inline u32 memlog_record_size(u32 len)
 {
 	return ALIGN(MEMLOG_HDR_SIZE + len, MEMLOG_RECORD_ALIGN);
@@ -85,7 +115,8 @@ memlog_ring_peek(const struct memlog_ring *ring, u64 *pos);
 void *memlog_ring_place(struct memlog_ring *ring, u32 len, bool evict,
 			u64 *start);
 void memlog_ring_publish(struct memlog_ring *ring, u64 start,
-			 const struct memlog_record_header *hdr);
+			 const struct memlog_record_header *hdr, struct pid *pid);
+u64 memlog_ring_drop(struct memlog_ring *ring, u64 max);
 void *memlog_ring_migrate(struct memlog_ring *ring, void *buf, u32 size);
 void *memlog_ring_clear(struct memlog_ring *ring);
 u64 memlog_ring_find(const struct memlog_ring *ring, u64 ord);

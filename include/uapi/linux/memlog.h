@@ -16,7 +16,11 @@
  * to and the fd's default view are those of the credentials that opened the
  * fd, as for sockets. Passing an fd (fork, SCM_RIGHTS, a setuid program's
  * inherited stderr) passes that identity, never the receiver's. The pid is
- * the writing process's thread group id.
+ * the writing process's thread group id, as the pid namespace of the fd's
+ * opener sees it: the global pid for the initial namespace, the pid in the
+ * writer's namespace for a reader there, 0 for a namespace that cannot see
+ * the writer (as SCM_CREDENTIALS). A record keeps its writer's struct pid
+ * (not its number) until it is evicted or cleared.
  *
  * Uids are seen through the user namespace of the fd's opener: a record's
  * uid is translated into it (a uid it does not map reads as the overflow
@@ -85,7 +89,7 @@ struct memlog_record_header {
 	__u64 ts_ns;		/* CLOCK_REALTIME at write, nanoseconds */
 	__u64 seq;		/* global, strictly increasing */
 	__u32 uid;		/* opener's effective uid, in the reader's userns */
-	__u32 pid;		/* writer's thread group id */
+	__u32 pid;		/* writer's tgid, in the reader's pidns */
 	__u8 session_id[MEMLOG_SESSION_ID_LEN];	/* MEMLOG_IOC_SET_SESSION */
 } __attribute__((packed));
 

@@ -12,7 +12,7 @@ from memlog.errors import (
 )
 from memlog.records import Record, Stats, iter_records, parse_record
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "Device",

@@ -84,7 +84,7 @@ def iow(type_: int, nr: int, size: int) -> int:
     return ioc(IOC_WRITE, type_, nr, size)
 
 
-IOC_TYPE = 0xCB
+IOC_TYPE = 0xC1
 IOC_STATS = ior(IOC_TYPE, 1, STATS.size)
 IOC_CLEAR = io(IOC_TYPE, 2)
 IOC_SET_RING_SIZE = iow(IOC_TYPE, 3, U32.size)

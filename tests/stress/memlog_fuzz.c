@@ -1226,7 +1226,7 @@ static void op_ioctl(struct dfd *f)
 	do_ioctl(f, cmd, pick_ptr_kind(75), pick_u32_arg(cmd));
 }
 
-/* Every number of type 0xCB, every direction, several sizes; a few other types */
+/* Every number of memlog's type, every direction, several sizes; a few other types */
 static void ioctl_sweep(struct dfd *f)
 {
 	static const unsigned int sizes[] = { 0, 4, 8, 16, 48 };

@@ -28,10 +28,10 @@ def test_the_upgrade_description_differs_only_in_the_version(tmp_path: Path) -> 
     dest = package_verify.upgrade_description(VM_KERNEL_YAML, tmp_path / "upgrade.yaml")
     before = yaml.safe_load(VM_KERNEL_YAML.read_text())
     after = yaml.safe_load(dest.read_text())
-    assert after["memlog"].pop("version") == "0.1.1"
+    assert after["memlog"].pop("version") == "0.2.1"
     before["memlog"].pop("version")
     assert after == before
-    assert config.load(dest).memlog.version == "0.1.1"
+    assert config.load(dest).memlog.version == "0.2.1"
 
 
 def test_the_vm_tiers_description_differs_from_every_default() -> None:

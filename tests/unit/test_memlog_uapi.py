@@ -26,22 +26,22 @@ def test_io_encodes_a_well_known_linux_ioctl() -> None:
 @pytest.mark.parametrize(
     ("name", "value"),
     [
-        ("IOC_STATS", 0x8030CB01),
-        ("IOC_CLEAR", 0x0000CB02),
-        ("IOC_SET_RING_SIZE", 0x4004CB03),
-        ("IOC_FILTER_UID", 0x4004CB04),
-        ("IOC_GET_VERSION", 0x8004CB05),
-        ("IOC_SET_SESSION", 0x4010CB06),
+        ("IOC_STATS", 0x8030C101),
+        ("IOC_CLEAR", 0x0000C102),
+        ("IOC_SET_RING_SIZE", 0x4004C103),
+        ("IOC_FILTER_UID", 0x4004C104),
+        ("IOC_GET_VERSION", 0x8004C105),
+        ("IOC_SET_SESSION", 0x4010C106),
     ],
 )
 def test_memlog_ioctl_number_has_its_known_value(name: str, value: int) -> None:
-    """Each memlog ioctl number is the one _IOC gives on x86_64 (type 0xCB)."""
+    """Each memlog ioctl number is the one _IOC gives on x86_64 (type 0xC1)."""
     assert getattr(uapi, name) == value
 
 
 @pytest.mark.parametrize(
     ("direction", "type_", "nr", "size"),
-    [(4, 0xCB, 1, 0), (0, 0x100, 1, 0), (0, 0xCB, 256, 0), (0, 0xCB, 1, 1 << 14), (0, 0xCB, 1, -1)],
+    [(4, 0xC1, 1, 0), (0, 0x100, 1, 0), (0, 0xC1, 256, 0), (0, 0xC1, 1, 1 << 14), (0, 0xC1, 1, -1)],
 )
 def test_ioc_refuses_a_field_that_does_not_fit(
     direction: int, type_: int, nr: int, size: int

@@ -148,8 +148,12 @@ struct memlog_session {
  *
  * The admin checks are capable(CAP_SYS_ADMIN) in the initial user
  * namespace: the rings are a global resource.
+ *
+ * The ioctl type 0xC1, numbers 00-1F (free in the kernel's
+ * Documentation/userspace-api/ioctl/ioctl-number.rst; until driver 0.2.0
+ * memlog used 0xCB, which that table gives to another driver).
  */
-#define MEMLOG_IOC_TYPE		0xCB
+#define MEMLOG_IOC_TYPE		0xC1
 
 #define MEMLOG_IOC_STATS	_IOR(MEMLOG_IOC_TYPE, 1, struct memlog_stats)
 #define MEMLOG_IOC_CLEAR	_IO(MEMLOG_IOC_TYPE, 2)

@@ -24,10 +24,10 @@ MAX_BYTES_DEFAULT = 64 << 20
 
 UID_ALL = 0xFFFFFFFF
 
-# struct memlog_record_header (packed, 56 bytes):
+# struct memlog_record_header (56 bytes, naturally aligned, no padding):
 # magic, schema_version, length, reserved, ts_ns, seq, uid, pid, session_id[16]
 RECORD_HEADER = struct.Struct("<IIIIQQII16s")
-# struct memlog_stats (packed, 48 bytes):
+# struct memlog_stats (48 bytes, naturally aligned, no padding):
 # total_writes, total_evictions, records_in_ring, ring_bytes, ring_capacity,
 # oldest_ts_ns, newest_ts_ns
 STATS = struct.Struct("<QQQIIQQ")

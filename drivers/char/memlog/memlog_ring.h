@@ -17,6 +17,9 @@
 #include <linux/memlog.h>
 
 #define MEMLOG_HDR_SIZE		sizeof(struct memlog_record_header)
+/* The UAPI's layouts: no padding, the same for 32- and 64-bit callers */
+static_assert(sizeof(struct memlog_record_header) == 56);
+static_assert(sizeof(struct memlog_stats) == 48);
 #define MEMLOG_RECORD_ALIGN	8
 /* A ring's first buffer; it doubles with use up to the ring size */
 #define MEMLOG_RING_FIRST_BUF	4096U

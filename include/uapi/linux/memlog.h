@@ -80,7 +80,10 @@
 /* MEMLOG_IOC_FILTER_UID argument selecting the records of every uid */
 #define MEMLOG_UID_ALL		0xFFFFFFFFU
 
-/* Every record read starts with this header (56 bytes, packed) */
+/*
+ * Every record read starts with this header (56 bytes; every field at its
+ * natural alignment, no padding, the same layout for 32- and 64-bit callers)
+ */
 struct memlog_record_header {
 	__u32 magic;		/* MEMLOG_MAGIC */
 	__u32 schema_version;	/* MEMLOG_SCHEMA_VERSION */
@@ -91,12 +94,12 @@ struct memlog_record_header {
 	__u32 uid;		/* opener's effective uid, in the reader's userns */
 	__u32 pid;		/* writer's tgid, in the reader's pidns */
 	__u8 session_id[MEMLOG_SESSION_ID_LEN];	/* MEMLOG_IOC_SET_SESSION */
-} __attribute__((packed));
+};
 
 /*
- * MEMLOG_IOC_STATS result (48 bytes, packed), for the fd's view: one uid's
- * ring, or (MEMLOG_UID_ALL) every ring, summed. A uid without a ring reads
- * as an empty ring.
+ * MEMLOG_IOC_STATS result (48 bytes, naturally aligned as above), for the
+ * fd's view: one uid's ring, or (MEMLOG_UID_ALL) every ring, summed. A uid
+ * without a ring reads as an empty ring.
  */
 struct memlog_stats {
 	__u64 total_writes;	/* records ever written */
@@ -113,7 +116,7 @@ struct memlog_stats {
 				 */
 	__u64 oldest_ts_ns;	/* ts_ns of the oldest record, 0 if none */
 	__u64 newest_ts_ns;	/* ts_ns of the newest record, 0 if none */
-} __attribute__((packed));
+};
 
 /* MEMLOG_IOC_SET_SESSION argument */
 struct memlog_session {

@@ -1227,7 +1227,7 @@ static int memlog_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
-/* Whether a read would return a record, if the fd's lock is free: false if not */
+/* Whether a read would return a record, if the fd is free: false if not */
 static bool memlog_poll_look(struct memlog_file *mf, bool *readable)
 {
 	struct memlog_cursor *cur;
@@ -1311,7 +1311,7 @@ static int memlog_ioctl_stats(struct memlog_file *mf,
 	return copy_to_user(arg, &st, sizeof(st)) ? -EFAULT : 0;
 }
 
-/* CLEAR one ring: its records dropped a batch per lock hold, its buffer freed */
+/* CLEAR one ring: its records dropped a batch per lock hold, then its buffer */
 static void memlog_ring_empty(struct memlog_ring *ring)
 {
 	void *old = NULL;

@@ -405,9 +405,15 @@ def _sigterm_interrupts() -> Iterator[None]:
 
 @contextlib.contextmanager
 def boot(
-    image: Image | None = None, *, timeout: float | None = None, keep: bool = False
+    image: Image | None = None,
+    *,
+    timeout: float | None = None,
+    keep: bool = False,
+    cmdline: str = "",
 ) -> Iterator[Vm]:
     """Boot ``image`` (default: the cached image, built if needed) and yield the running Vm.
+
+    ``cmdline`` is added to the guest kernel's command line.
 
     QEMU is killed when the block exits, unless ``keep``: then it goes on running
     (with its overlay) after this process ends, and how to reach and stop it is
@@ -431,7 +437,7 @@ def boot(
             accelerator=accelerator,
             port=qemu.free_port(),
             console=run_dir / "console.log",
-            cmdline_extra=ssh.key_cmdline_arg(key),
+            cmdline_extra=" ".join(filter(None, (ssh.key_cmdline_arg(key), cmdline))),
         )
         wait = timeout if timeout is not None else boot_timeout(accelerator)
         say(f"booting the VM under {accelerator} (run: {run_dir})")

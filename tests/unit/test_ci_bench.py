@@ -89,9 +89,9 @@ def test_targets_are_met_or_missed_by_their_comparison() -> None:
     """Each target's verdict follows its value and limit, in the right direction."""
     targets = _targets(bench.summarize(_raw(), MACHINE))
     assert targets["memlog_vs_devnull_64"]["value"] == pytest.approx(2.5)
-    assert not targets["memlog_vs_devnull_64"]["met"]  # 2.5x a /dev/null write > 2.0
+    assert not targets["memlog_vs_devnull_64"]["met"]  # 2.5x a /dev/null write > 1.6
     assert targets["memlog_vs_pipe_64"]["value"] == pytest.approx(0.75)
-    assert targets["memlog_vs_pipe_64"]["met"]  # memlog faster than the pipe
+    assert targets["memlog_vs_pipe_64"]["met"]  # memlog at most 0.9x the pipe's cost
     assert not targets["memlog_vs_pipe_1024"]["met"]  # half the pipe's rate
     assert targets["read_2n_vs_n"]["value"] == pytest.approx(2.0)
     assert targets["read_2n_vs_n"]["met"]
@@ -108,9 +108,9 @@ def test_the_writers_target_is_at_least_one_and_a_half(many_rate: float, met: bo
     assert _targets(report)["writers_many_vs_one"]["met"] is met
 
 
-@pytest.mark.parametrize(("memlog_64", "met"), [(500.0, True), (499.0, False), (2000.0, True)])
-def test_the_devnull_target_is_at_most_twice_the_cost(memlog_64: float, met: bool) -> None:
-    """memlog at half /dev/null's rate (2.0x the cost) meets it; slower misses it."""
+@pytest.mark.parametrize(("memlog_64", "met"), [(625.0, True), (624.0, False), (2000.0, True)])
+def test_the_devnull_target_is_at_most_1_6_times_the_cost(memlog_64: float, met: bool) -> None:
+    """memlog at 1/1.6 of /dev/null's rate (1.6x the cost) meets it; slower misses it."""
     report = bench.summarize(_raw(memlog_64=memlog_64), MACHINE)
     assert _targets(report)["memlog_vs_devnull_64"]["met"] is met
 
@@ -119,7 +119,7 @@ def test_markdown_shows_a_missed_target_as_missed_and_a_met_one_as_met() -> None
     markdown = bench.render_markdown(bench.summarize(_raw(), MACHINE))
     devnull = _row(markdown, "64 B write cost, /dev/memlog vs /dev/null")
     assert devnull.endswith("| **missed** |")
-    assert "| 2.50x | at most 2x |" in devnull
+    assert "| 2.50x | at most 1.6x |" in devnull
     pipe = _row(markdown, "64 B write cost, /dev/memlog vs pipe")
     assert pipe.endswith("| met |")
     assert _row(markdown, "read-all time, 2N").endswith("| met |")
@@ -243,3 +243,23 @@ def test_a_64_byte_writes_cost_beyond_the_floor_is_set_beside_one_clock_read() -
 
 def test_without_a_clock_measure_there_is_no_floor_table() -> None:
     assert bench._floor_costs({"devnull": {"64": [1.0]}, "memlog": {"64": [1.0]}}, "tsc") == {}
+
+
+@pytest.mark.parametrize(
+    ("clocksource", "added", "said"),
+    [
+        ("hpet", "", "the guest's clocksource hpet (its own choice)."),
+        ("tsc", "clocksource=tsc tsc=reliable",
+         "the guest's clocksource tsc (the kernel command line adds "
+         "`clocksource=tsc tsc=reliable`)."),
+    ],
+)  # fmt: skip
+def test_markdown_says_which_clocksource_every_figure_used(
+    clocksource: str, added: str, said: str
+) -> None:
+    raw = _raw()
+    raw["guest"]["clocksource"] = clocksource
+    markdown = bench.render_markdown(
+        bench.summarize(raw, {**MACHINE, "guest_cmdline_extra": added})
+    )
+    assert f"Every figure here was taken with {said}" in markdown

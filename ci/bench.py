@@ -24,6 +24,7 @@ figures describe the driver, they do not gate it.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import os
@@ -115,21 +116,38 @@ def guest_args(rounds: int | str | None, duration: float | str | None) -> list[s
     return args
 
 
-def measure(args: list[str], cmdline: str = "") -> dict[str, Any]:
-    """Build, boot (``cmdline`` added to the guest kernel's), run the guest program with
-    ``args``; return its JSON and the machine's facts."""
-    from ci import rootfs, vm
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    """What every boot runs: the VM image, the module built for its kernel, the program."""
+
+    image: Any  # ci.rootfs.Image
+    ko: Path
+    binary: Path
+
+
+def prepare() -> Prepared:
+    """Build the guest program and the module, and make the image, once for every boot."""
+    from ci import rootfs
     from wintermute import module_build
 
-    log = log_dir() / LOG
     binary = build_binary(out_dir() / "bench" / "memlog_bench")
     image = rootfs.ensure_image()
     build = module_build.build_for_host_headers(image.kernel_release)
     module_build.require_clean(build)
+    return Prepared(image, build.ko, binary)
+
+
+def measure(prepared: Prepared, args: list[str], cmdline: str = "") -> dict[str, Any]:
+    """Boot (``cmdline`` added to the guest kernel's), run the guest program with ``args``;
+    return its JSON and the machine's facts."""
+    from ci import vm
+
+    log = log_dir() / LOG
+    image, binary = prepared.image, prepared.binary
     load_before = host_load()
     with vm.boot(image, cmdline=cmdline) as guest:
         ko, exe = f"{GUEST_DIR}/memlog.ko", f"{GUEST_DIR}/memlog_bench"
-        guest.put(build.ko, ko)
+        guest.put(prepared.ko, ko)
         guest.put(binary, exe)
         guest.run(f"chmod 0755 {exe} && insmod {ko}", log=log, timeout=120)
         cmd = shlex.join([exe, "--module", ko, *args])
@@ -416,9 +434,10 @@ def bench(rounds: int | str | None = None, duration: float | str | None = None) 
     """``invoke bench``: measure in the VM, once per boot of BOOTS; return the reports."""
     args = guest_args(rounds, duration)
     (log_dir() / LOG).write_text("")
+    prepared = prepare()
     paths = []
     for name, cmdline in BOOTS.items():
-        measured = measure(args, cmdline)
+        measured = measure(prepared, args, cmdline)
         paths.append(write_report(summarize(measured["raw"], measured["machine"]), name))
         say(f"report: {paths[-1]} and {name}.json (guest output: {log_dir() / LOG})")
     return paths

@@ -28,11 +28,19 @@
  *    reclaim: read; resizing: write); allocations happen under it, never
  *    under a spinlock.
  *  - memlog_reclaim_lock (inside memlog_resize_sem): one reclaimer at a time.
+ *  - ring->move_lock (inside both): one ring's buffer replaced (growth,
+ *    reclaim, resizing) or emptied (CLEAR), one at a time.
  *  - memlog_create_lock (inside both): inserts a new ring or user; the
  *    users' lists of rings.
  *  - memlog_file.lock (per fd, killable): the fd's view and cursors.
  * Rings and users live until the module is unloaded; CLEAR frees the
  * rings' buffers.
+ *
+ * No work proportional to a ring's size or record count under a spinlock:
+ * a ring moving to a new buffer is copied unlocked while its own writers
+ * wait (readers read on), its records keeping their logical offsets so
+ * that readers' positions stay valid; evictions and CLEAR's drops go
+ * MEMLOG_BATCH records per lock hold.
  *
  * A record keeps a reference to its writer's struct pid (as SCM_CREDENTIALS
  * does) until it is evicted or cleared; a reader gets the writer's pid as
@@ -41,7 +49,9 @@
  * An all-uid reader keeps a cursor per ring and a min-heap of rings keyed
  * by the seq of their next unread record: a read costs O(log R). It only
  * returns records up to the seq it last synced at; syncing walks
- * memlog_active back to the rings written since.
+ * memlog_active back to the rings written since (MEMLOG_BATCH of them at
+ * most under memlog_seq_lock; past that, every ring is looked at
+ * unlocked).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -62,6 +72,7 @@
 #include <linux/rwsem.h>
 #include <linux/seqlock.h>
 #include <linux/sched.h>
+#include <linux/sizes.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
 #include <linux/string.h>
@@ -94,6 +105,9 @@
 /* Records up to this size are copied out on the stack */
 #define MEMLOG_STACK_RECORD	(MEMLOG_HDR_SIZE + MEMLOG_STACK_BLOB)
 #define MEMLOG_WAIT_BITS	8
+/* Work done per lock hold, or between two cond_resched(), at most */
+#define MEMLOG_BATCH		256
+#define MEMLOG_COPY_CHUNK	SZ_256K
 
 static DEFINE_XARRAY(memlog_rings);		/* uid -> struct memlog_ring */
 static DEFINE_XARRAY(memlog_ring_ids);		/* ring id -> the same */
@@ -114,6 +128,8 @@ static atomic_t memlog_nr_active = ATOMIC_INIT(0);	/* users holding any */
 /* Readers of one uid wait on its bucket, readers of every uid on _all */
 static wait_queue_head_t memlog_waits[1 << MEMLOG_WAIT_BITS];
 static DECLARE_WAIT_QUEUE_HEAD(memlog_all_wait);
+/* Writers of a ring whose records are moving wait here */
+static DECLARE_WAIT_QUEUE_HEAD(memlog_move_wait);
 static struct ctl_table_header *memlog_sysctl_header;
 
 /**
@@ -131,15 +147,13 @@ struct memlog_user {
 /**
  * struct memlog_cursor - where an fd is in one ring
  * @ring:	the ring, NULL until the fd meets it
- * @epoch:	the ring's epoch when @pos was taken; U64_MAX: not yet
- * @pos:	logical offset of the next record to read
+ * @pos:	logical offset of the next record to read, if @ord is live
  * @ord:	its ordinal: records before it were read or lost
  * @key:	all-uid view: seq of the next record, the heap's key
  * @in_heap:	all-uid view: the ring is in the fd's heap
  */
 struct memlog_cursor {
 	struct memlog_ring *ring;
-	u64 epoch;
 	u64 pos;
 	u64 ord;
 	u64 key;
@@ -255,6 +269,13 @@ static u32 memlog_cap(void)
 	return memlog_ring_usable(READ_ONCE(memlog_ring_size));
 }
 
+/* The first buffer of a ring (new, or cleared) for a first @rec record */
+static u32 memlog_first_size(u32 rec)
+{
+	return min_t(u32, max_t(u32, roundup_pow_of_two(rec),
+				MEMLOG_RING_FIRST_BUF), memlog_cap());
+}
+
 /* The user charged for the rings of @cred's writes (see "Fair share") */
 static kuid_t memlog_owner_of(const struct cred *cred)
 {
@@ -354,9 +375,49 @@ static struct memlog_user *memlog_user_biggest(void)
 }
 
 /*
+ * Move the records of @ring to @buf of @size bytes (NULL and 0: none), the
+ * oldest evicted as needed; @ring->move_lock held. Nothing is copied under
+ * a spinlock: the ring's writers wait meanwhile, its readers read on, and
+ * the records keep their logical offsets (readers' positions stay valid).
+ * Return: the old buffer, for the caller to free.
+ */
+static void *memlog_ring_move(struct memlog_ring *ring, void *buf, u32 size)
+{
+	u32 span, done, len;
+	bool fits;
+	void *old;
+
+	lockdep_assert_held(&ring->move_lock);
+
+	spin_lock(&ring->lock);
+	ring->moving = true;
+	spin_unlock(&ring->lock);
+	do {
+		spin_lock(&ring->lock);
+		fits = memlog_ring_trim(ring, size, MEMLOG_BATCH);
+		span = memlog_ring_span(ring);
+		spin_unlock(&ring->lock);
+		cond_resched();
+	} while (!fits);
+
+	for (done = 0; done < span; done += len) {
+		len = min_t(u32, span - done, MEMLOG_COPY_CHUNK);
+		memlog_ring_copy(ring, buf, done, len);
+		cond_resched();
+	}
+
+	spin_lock(&ring->lock);
+	old = memlog_ring_switch(ring, buf, size);
+	ring->moving = false;
+	spin_unlock(&ring->lock);
+	wake_up_all(&memlog_move_wait);
+	return old;
+}
+
+/*
  * Halve the largest ring of @user (free it if at its first size), its
  * oldest records evicted. Return: 0 (halved, or it changed meanwhile: look
- * again), -ENOSPC (no ring holds a buffer), -ENOMEM.
+ * again), -ENOSPC (no ring holds a buffer), -ENOMEM, -EINTR.
  */
 static int memlog_user_shrink(struct memlog_user *user)
 {
@@ -383,14 +444,17 @@ static int memlog_user_shrink(struct memlog_user *user)
 		if (!buf)
 			return -ENOMEM;
 	}
-	spin_lock(&largest->lock);
+	if (mutex_lock_killable(&largest->move_lock)) {
+		kvfree(buf);
+		return -EINTR;
+	}
 	if (largest->size == size) {
-		old = memlog_ring_migrate(largest, buf, target);
+		old = memlog_ring_move(largest, buf, target);
 	} else {
 		old = buf;
 		size = target;
 	}
-	spin_unlock(&largest->lock);
+	mutex_unlock(&largest->move_lock);
 	kvfree(old);
 	memlog_uncharge(user, size - target);
 	return 0;
@@ -524,6 +588,7 @@ static struct memlog_ring *memlog_ring_create(kuid_t uid, kuid_t owner,
 	if (!ring)
 		return ERR_PTR(-ENOMEM);
 	spin_lock_init(&ring->lock);
+	mutex_init(&ring->move_lock);
 	INIT_LIST_HEAD(&ring->active);
 	INIT_LIST_HEAD(&ring->user_node);
 	ring->uid = uid;
@@ -533,8 +598,7 @@ static struct memlog_ring *memlog_ring_create(kuid_t uid, kuid_t owner,
 		kfree(ring);
 		return ERR_PTR(-EINTR);
 	}
-	size = min_t(u32, max_t(u32, roundup_pow_of_two(rec),
-				MEMLOG_RING_FIRST_BUF), memlog_cap());
+	size = memlog_first_size(rec);
 	ret = memlog_charge_fair(user, size, true);
 	if (ret) {
 		found = ERR_PTR(ret);
@@ -562,12 +626,12 @@ err_free:
 }
 
 /*
- * Grow @ring, seen with @size bytes of buffer of which @bytes in use, so
- * that a @rec record fits. Return: 0 (grown, or changed meanwhile: look
- * again), -ENOSPC (max_bytes or the ring size stand in the way), -ENOMEM,
- * -EINTR.
+ * Grow @ring, seen with @size bytes of buffer and its records spanning
+ * @span, so that a @rec record fits. Return: 0 (grown, or changed
+ * meanwhile: look again), -ENOSPC (max_bytes or the ring size stand in the
+ * way), -ENOMEM, -EINTR.
  */
-static int memlog_ring_grow(struct memlog_ring *ring, u32 size, u32 bytes,
+static int memlog_ring_grow(struct memlog_ring *ring, u32 size, u32 span,
 			    u32 rec)
 {
 	void *buf, *old;
@@ -578,12 +642,11 @@ static int memlog_ring_grow(struct memlog_ring *ring, u32 size, u32 bytes,
 		return -EINTR;
 	if (size) {
 		target = size * 2;
-		while (target < bytes + 2 * rec)
+		while (target < span + 2 * rec)
 			target *= 2;
 	} else {
 		/* A cleared or reclaimed ring starts again as a new one does */
-		target = max_t(u32, roundup_pow_of_two(rec),
-			       MEMLOG_RING_FIRST_BUF);
+		target = memlog_first_size(rec);
 	}
 	target = min(target, memlog_cap());
 	if (target <= size) {
@@ -599,14 +662,19 @@ static int memlog_ring_grow(struct memlog_ring *ring, u32 size, u32 bytes,
 		ret = -ENOMEM;
 		goto out;
 	}
-	spin_lock(&ring->lock);
+	if (mutex_lock_killable(&ring->move_lock)) {
+		kvfree(buf);
+		memlog_uncharge(ring->user, target - size);
+		ret = -EINTR;
+		goto out;
+	}
 	if (ring->size == size) {
-		old = memlog_ring_migrate(ring, buf, target);
+		old = memlog_ring_move(ring, buf, target);
 	} else {
 		old = buf;
 		memlog_uncharge(ring->user, target - size);
 	}
-	spin_unlock(&ring->lock);
+	mutex_unlock(&ring->move_lock);
 	kvfree(old);
 out:
 	up_read(&memlog_resize_sem);
@@ -658,10 +726,17 @@ static int memlog_store(struct memlog_file *mf,
 	}
 
 	for (;;) {
-		u32 size, bytes;
+		u32 size, span;
 		bool grow;
 
 		spin_lock(&ring->lock);
+		if (unlikely(ring->moving)) {
+			spin_unlock(&ring->lock);
+			if (wait_event_killable(memlog_move_wait,
+						!READ_ONCE(ring->moving)))
+				return -EINTR;
+			continue;
+		}
 		if (rec > memlog_cap()) {
 			spin_unlock(&ring->lock);
 			return -EMSGSIZE;
@@ -676,9 +751,9 @@ static int memlog_store(struct memlog_file *mf,
 			return grow_err ?: -ENOSPC;
 		}
 		size = ring->size;
-		bytes = ring->bytes;
+		span = memlog_ring_span(ring);
 		spin_unlock(&ring->lock);
-		ret = memlog_ring_grow(ring, size, bytes, rec);
+		ret = memlog_ring_grow(ring, size, span, rec);
 		if (ret == -EINTR)
 			return ret;
 		grow_err = ret;
@@ -687,7 +762,8 @@ static int memlog_store(struct memlog_file *mf,
 	memcpy(dst, blob, hdr->length);
 	spin_lock(&memlog_seq_lock);
 	hdr->seq = ++memlog_seq;
-	ring->last_seq = hdr->seq;
+	/* Read without the lock by memlog_all_sync()'s long walk */
+	WRITE_ONCE(ring->last_seq, hdr->seq);
 	list_move_tail(&ring->active, &memlog_active);
 	memlog_ring_publish(ring, start, hdr, pid);
 	spin_unlock(&memlog_seq_lock);
@@ -818,11 +894,10 @@ static ssize_t memlog_write_iter(struct kiocb *iocb, struct iov_iter *from)
 static void memlog_cursor_start(struct memlog_cursor *cur,
 				struct memlog_ring *ring)
 {
-	*cur = (struct memlog_cursor){ .ring = ring, .epoch = U64_MAX };
+	*cur = (struct memlog_cursor){ .ring = ring };
 	if (!ring)
 		return;
 	spin_lock(&ring->lock);
-	cur->epoch = ring->epoch;
 	cur->pos = ring->tail;
 	cur->ord = ring->tail_ord;
 	spin_unlock(&ring->lock);
@@ -846,11 +921,8 @@ static void memlog_cursor_sync(struct memlog_file *mf,
 		mf->lost += memlog_lost_since(ring, cur->ord);
 		cur->ord = ring->tail_ord;
 		cur->pos = ring->tail;
-		cur->epoch = ring->epoch;
-	} else if (cur->epoch != ring->epoch) {
-		cur->pos = memlog_ring_find(ring, cur->ord);
-		cur->epoch = ring->epoch;
 	}
+	/* Else @cur->pos is still where record @cur->ord lies */
 }
 
 /*
@@ -865,7 +937,6 @@ static ssize_t memlog_copy_out(struct memlog_file *mf,
 			       struct iov_iter *to)
 {
 	size_t len = MEMLOG_HDR_SIZE + hdr->length;
-	u64 epoch = ring->epoch;
 
 	memcpy(out, hdr, len);
 	/* The record's pid reference is the ring's: read it under its lock */
@@ -875,7 +946,6 @@ static ssize_t memlog_copy_out(struct memlog_file *mf,
 	out->uid = from_kuid_munged(mf->user_ns, ring->uid);
 	if (copy_to_iter(out, len, to) != len)
 		return -EFAULT;
-	cur->epoch = epoch;
 	cur->pos = pos + memlog_record_size(out->length);
 	cur->ord++;
 	return len;
@@ -932,7 +1002,7 @@ static int memlog_curs_reserve(struct memlog_file *mf, u32 n)
 {
 	struct memlog_cursor *curs;
 	u32 *heap, *pending;
-	u32 i, size;
+	u32 size;
 
 	if (n <= mf->ncurs)
 		return 0;
@@ -950,8 +1020,6 @@ static int memlog_curs_reserve(struct memlog_file *mf, u32 n)
 		memcpy(curs, mf->curs, mf->ncurs * sizeof(*curs));
 		memcpy(heap, mf->heap, mf->nheap * sizeof(*heap));
 	}
-	for (i = mf->ncurs; i < size; i++)
-		curs[i].epoch = U64_MAX;
 	kvfree(mf->curs);
 	kvfree(mf->heap);
 	kvfree(mf->pending);
@@ -982,15 +1050,14 @@ static bool memlog_cursor_key(struct memlog_file *mf,
 /* Let the all-uid view return every record written so far */
 static int memlog_all_sync(struct memlog_file *mf)
 {
+	u32 npending = 0, walked = 0, nr, i;
 	struct memlog_ring *ring;
-	u32 npending = 0, i;
 	u64 seq;
 	int ret;
 
 	for (;;) {
 		/* Pairs with the release in memlog_ring_insert() */
-		u32 nr = smp_load_acquire(&memlog_nr_rings);
-
+		nr = smp_load_acquire(&memlog_nr_rings);
 		ret = memlog_curs_reserve(mf, nr);
 		if (ret)
 			return ret;
@@ -1000,13 +1067,34 @@ static int memlog_all_sync(struct memlog_file *mf)
 		spin_unlock(&memlog_seq_lock);
 	}
 	seq = memlog_seq;
+	nr = memlog_nr_rings;
+	/* The rings written since the last sync, newest first */
 	list_for_each_entry_reverse(ring, &memlog_active, active) {
 		if (ring->last_seq <= mf->synced)
+			break;
+		if (++walked > MEMLOG_BATCH)
 			break;
 		if (!mf->curs[ring->id].in_heap)
 			mf->pending[npending++] = ring->id;
 	}
 	spin_unlock(&memlog_seq_lock);
+
+	if (walked > MEMLOG_BATCH) {
+		/*
+		 * Too many for one lock hold: look at every ring unlocked. A
+		 * ring with a record up to @seq has a last_seq at least that
+		 * record's, stored before @seq was read under the lock.
+		 */
+		npending = 0;
+		for (i = 0; i < nr; i++) {
+			ring = memlog_ring_by_id(i);
+			if (READ_ONCE(ring->last_seq) > mf->synced &&
+			    !mf->curs[i].in_heap)
+				mf->pending[npending++] = i;
+			if (!(i % MEMLOG_BATCH))
+				cond_resched();
+		}
+	}
 	mf->synced = seq;
 
 	for (i = 0; i < npending; i++) {
@@ -1318,16 +1406,18 @@ static void memlog_ring_empty(struct memlog_ring *ring)
 	u32 size = 0;
 	bool done;
 
+	mutex_lock(&ring->move_lock);
 	do {
 		spin_lock(&ring->lock);
-		done = !memlog_ring_drop(ring, 256);
+		done = !memlog_ring_drop(ring, MEMLOG_BATCH);
 		if (done) {
 			size = ring->size;
-			old = memlog_ring_clear(ring);
+			old = memlog_ring_switch(ring, NULL, 0);
 		}
 		spin_unlock(&ring->lock);
 		cond_resched();
 	} while (!done);
+	mutex_unlock(&ring->move_lock);
 	kvfree(old);
 	memlog_uncharge(ring->user, size);
 }
@@ -1395,13 +1485,13 @@ static int memlog_resize(u32 capacity)
 		if (!old)
 			continue;
 		ring = memlog_ring_by_id(id);
-		spin_lock(&ring->lock);
+		mutex_lock(&ring->move_lock);
 		/* Sizes only shrink meanwhile (CLEAR): growth waits for us */
 		if (ring->size > usable) {
 			size = ring->size;
-			old = memlog_ring_migrate(ring, bufs[id], usable);
+			old = memlog_ring_move(ring, bufs[id], usable);
 		}
-		spin_unlock(&ring->lock);
+		mutex_unlock(&ring->move_lock);
 		bufs[id] = NULL;
 		kvfree(old);
 		if (size)

@@ -5,11 +5,14 @@
  * A record is the 56-byte struct memlog_record_header (holding a reference
  * to the writer's struct pid, see memlog_hdr_pid()) followed by its blob,
  * padded to 8 bytes, and never wraps: when it does not fit before the end of
- * the buffer, the rest of the buffer is skipped (its first bytes get a zero
- * magic when a header fits there) and the record goes to offset 0.
+ * the buffer, the rest of the buffer is a filler (struct memlog_filler)
+ * and the record goes to offset 0. A filler stays among the records when
+ * they move to another buffer: they keep their logical offsets, and
+ * readers their positions.
  *
- * The caller holds ring->lock around every call, and allocates and frees
- * buffers outside it: nothing here sleeps or touches user memory.
+ * The caller holds ring->lock around every call but memlog_ring_copy(),
+ * and allocates and frees buffers outside it: nothing here sleeps or
+ * touches user memory.
  */
 #include <linux/bug.h>
 #include <linux/compiler.h>
@@ -19,11 +22,23 @@
 
 #include "memlog_ring.h"
 
+/*
+ * What fills the end of a buffer that a record did not fit in: where a
+ * record has its magic, a zero, then the filler's size (8 or more bytes).
+ */
+struct memlog_filler {
+	u32 magic;
+	u32 size;
+};
+
+static_assert(offsetof(struct memlog_record_header, magic) == 0);
+static_assert(sizeof(struct memlog_filler) == MEMLOG_RECORD_ALIGN);
+
 static u32 memlog_ring_off(const struct memlog_ring *ring, u64 pos)
 {
 	u32 off;
 
-	div_u64_rem(pos, ring->size, &off);
+	div_u64_rem(pos - ring->base, ring->size, &off);
 	return off;
 }
 
@@ -33,22 +48,21 @@ memlog_ring_hdr(const struct memlog_ring *ring, u32 off)
 	return ring->buf + off;
 }
 
-/* Step over the skipped end of the buffer if @pos, below head, is there */
+/* Step over the filler at @pos, below head, if there is one */
 static u64 memlog_ring_resolve(const struct memlog_ring *ring, u64 pos)
 {
-	u32 off = memlog_ring_off(ring, pos);
-	u32 room = ring->size - off;
+	const struct memlog_filler *filler;
 
-	if (room < MEMLOG_HDR_SIZE ||
-	    memlog_ring_hdr(ring, off)->magic != MEMLOG_MAGIC)
-		pos += room;
+	filler = ring->buf + memlog_ring_off(ring, pos);
+	if (filler->magic != MEMLOG_MAGIC)
+		pos += filler->size;
 	return pos;
 }
 
 /**
  * memlog_ring_peek - the record at or just after a logical offset
  * @ring:	the ring
- * @pos:	logical offset in [tail, head]; moved past a skipped end
+ * @pos:	logical offset in [tail, head]; moved past a filler
  *
  * Return: the record's header, or NULL if @pos is the head.
  */
@@ -105,10 +119,9 @@ u64 memlog_ring_drop(struct memlog_ring *ring, u64 max)
 /* Logical offset where a record of @rec bytes would start */
 static u64 memlog_ring_start(const struct memlog_ring *ring, u32 rec)
 {
-	u32 off = memlog_ring_off(ring, ring->head);
+	u32 room = ring->size - memlog_ring_off(ring, ring->head);
 
-	return ring->size - off < rec ? ring->head + ring->size - off :
-					ring->head;
+	return rec <= room ? ring->head : ring->head + room;
 }
 
 /**
@@ -125,11 +138,9 @@ void *memlog_ring_place(struct memlog_ring *ring, u32 len, bool evict,
 			u64 *start)
 {
 	u32 rec = memlog_record_size(len);
-	u32 old_off;
 
 	if (!ring->buf || rec > ring->size)
 		return NULL;
-	old_off = memlog_ring_off(ring, ring->head);
 	*start = memlog_ring_start(ring, rec);
 	if (!evict && memlog_ring_records(ring) &&
 	    *start + rec > ring->tail + ring->size)
@@ -138,11 +149,16 @@ void *memlog_ring_place(struct memlog_ring *ring, u32 len, bool evict,
 	       *start + rec > ring->tail + ring->size)
 		memlog_ring_evict(ring);
 
-	/* Readers at the old head step over the skipped end */
-	if (*start != ring->head && ring->size - old_off >= MEMLOG_HDR_SIZE)
-		memlog_ring_hdr(ring, old_off)->magic = 0;
-	if (!memlog_ring_records(ring))
+	if (!memlog_ring_records(ring)) {
 		ring->tail = *start;
+	} else if (*start != ring->head) {
+		/* Readers at the old head step over the filler */
+		struct memlog_filler *filler;
+
+		filler = ring->buf + memlog_ring_off(ring, ring->head);
+		filler->magic = 0;
+		filler->size = *start - ring->head;
+	}
 
 	return ring->buf + memlog_ring_off(ring, *start) + MEMLOG_HDR_SIZE;
 }
@@ -167,77 +183,67 @@ void memlog_ring_publish(struct memlog_ring *ring, u64 start,
 }
 
 /**
- * memlog_ring_migrate - move the records to a new buffer
- * @ring:	the ring
- * @buf:	the new buffer, or NULL with @size 0: every record evicted
- * @size:	its size, a multiple of 8
+ * memlog_ring_trim - evict the oldest records until the rest fit in @size
+ * @ring:	the ring, about to move to a buffer of @size bytes (or to none)
+ * @size:	the new buffer's size, a multiple of 8 (0: none)
+ * @max:	evictions at most: the caller bounds the work under its lock
  *
- * The newest records that fit are copied, compacted; older ones are
- * evicted (counted in total_evictions, and lost to readers).
+ * Evicted records are counted in total_evictions, and lost to readers.
  *
- * Return: the old buffer, for the caller to free.
+ * Return: whether the records left fit.
  */
-void *memlog_ring_migrate(struct memlog_ring *ring, void *buf, u32 size)
+bool memlog_ring_trim(struct memlog_ring *ring, u32 size, u32 max)
 {
-	const struct memlog_record_header *hdr;
-	void *old = ring->buf;
-	u32 dst = 0;
-	u64 pos;
-
-	while (ring->bytes > size)
+	while (memlog_ring_records(ring) && memlog_ring_span(ring) > size) {
+		if (!max--)
+			return false;
 		memlog_ring_evict(ring);
-
-	for (pos = ring->tail; (hdr = memlog_ring_peek(ring, &pos));
-	     pos += memlog_record_size(hdr->length)) {
-		memcpy(buf + dst, hdr, MEMLOG_HDR_SIZE + hdr->length);
-		dst += memlog_record_size(hdr->length);
 	}
-
-	ring->buf = buf;
-	WRITE_ONCE(ring->size, size);
-	ring->tail = 0;
-	ring->head = dst;
-	ring->epoch++;
-	return old;
+	return true;
 }
 
 /**
- * memlog_ring_clear - take the buffer of an emptied ring; the counters are kept
- * @ring:	the ring, its records dropped (memlog_ring_drop())
+ * memlog_ring_copy - copy part of the records' span to a new buffer
+ * @ring:	the ring, trimmed to fit the new buffer; ring->lock NOT held
+ * @buf:	the new buffer
+ * @done:	bytes of the span copied so far
+ * @len:	bytes to copy now
  *
- * Return: the buffer, for the caller to free.
+ * The span is copied as it lies, fillers included, to the start of @buf.
+ * The caller keeps the ring still meanwhile: ring->moving set under the
+ * lock (writers wait) and ring->move_lock held (no CLEAR, no other move);
+ * readers only read.
  */
-void *memlog_ring_clear(struct memlog_ring *ring)
+void memlog_ring_copy(const struct memlog_ring *ring, void *buf, u32 done,
+		      u32 len)
+{
+	u32 off = memlog_ring_off(ring, ring->tail + done);
+	u32 first = min(len, ring->size - off);
+
+	memcpy(buf + done, ring->buf + off, first);
+	memcpy(buf + done + first, ring->buf, len - first);
+}
+
+/**
+ * memlog_ring_switch - make @buf, holding the copied span, the ring's buffer
+ * @ring:	the ring, trimmed to fit @size
+ * @buf:	the new buffer, or NULL with @size 0 once the ring is empty
+ * @size:	its size, a multiple of 8
+ *
+ * Records keep their logical offsets: the oldest one is at buf[0].
+ *
+ * Return: the old buffer, for the caller to free.
+ */
+void *memlog_ring_switch(struct memlog_ring *ring, void *buf, u32 size)
 {
 	void *old = ring->buf;
 
-	WARN_ON_ONCE(memlog_ring_records(ring));
+	WARN_ON_ONCE(!buf && memlog_ring_records(ring));
 
-	ring->buf = NULL;
-	WRITE_ONCE(ring->size, 0);
-	ring->head = 0;
-	ring->tail = 0;
-	ring->bytes = 0;
-	ring->tail_ord = ring->head_ord;
-	ring->newest_ts_ns = 0;
-	ring->epoch++;
+	ring->buf = buf;
+	WRITE_ONCE(ring->size, size);
+	ring->base = ring->tail;
 	return old;
-}
-
-/* Logical offset of the live record with ordinal @ord (or of the head) */
-u64 memlog_ring_find(const struct memlog_ring *ring, u64 ord)
-{
-	const struct memlog_record_header *hdr;
-	u64 pos = ring->tail;
-	u64 n;
-
-	for (n = ring->tail_ord; n < ord; n++) {
-		hdr = memlog_ring_peek(ring, &pos);
-		if (!hdr)
-			break;
-		pos += memlog_record_size(hdr->length);
-	}
-	return pos;
 }
 
 /* Add this ring's figures to @st (oldest/newest: min/max, bytes saturate) */

@@ -8,6 +8,7 @@
 #include <linux/align.h>
 #include <linux/build_bug.h>
 #include <linux/list.h>
+#include <linux/mutex.h>
 #include <linux/pid.h>
 #include <linux/stddef.h>
 #include <linux/string.h>
@@ -29,16 +30,17 @@ struct memlog_user;
 /**
  * struct memlog_ring - the records of one uid
  * @lock:		protects everything below but @last_seq, @active,
- *			@user and @user_node
+ *			@user, @user_node and @move_lock
  * @buf:		the records, @size bytes; NULL once cleared
  * @size:		bytes of @buf, a multiple of 8 (0 without @buf)
  * @bytes:		bytes taken by live records, headers and padding
  * @uid:		the uid whose records these are
  * @id:			this ring's index among all rings (0, 1, ...)
+ * @moving:		the records are being copied to a new buffer: writers
+ *			wait (memlog_ring_copy() reads @buf unlocked)
+ * @base:		logical offset of buf[0]
  * @head:		logical offset where the next record goes
  * @tail:		logical offset of the oldest record, @head if empty
- * @epoch:		bumped whenever logical offsets start again (clear,
- *			growth, resize)
  * @head_ord:		ordinal of the next record: records ever written
  * @tail_ord:		ordinal of the oldest live record
  * @total_evictions:	records evicted to make room
@@ -47,10 +49,14 @@ struct memlog_user;
  * @active:		on memlog_active, in @last_seq order, same lock
  * @user:		the user charged for @buf, set once at creation
  * @user_node:		on @user's list of rings, under memlog_create_lock
+ * @move_lock:		held while @buf is replaced or emptied (growth,
+ *			shrinking, CLEAR): one at a time
  *
- * Logical offsets only grow within an epoch; the byte at logical offset
- * pos is buf[pos % size]. Live records lie in [tail, head) and have the
- * ordinals [tail_ord, head_ord).
+ * Logical offsets only grow, and a record keeps its logical offset for
+ * its whole life, whatever buffer it moves to: a reader's position stays
+ * valid. The byte at logical offset pos is buf[(pos - base) % size]. Live
+ * records lie in [tail, head) and have the ordinals [tail_ord, head_ord);
+ * between them may lie fillers (see memlog_ring.c).
  */
 struct memlog_ring {
 	spinlock_t lock;		/* see the kernel-doc above */
@@ -59,9 +65,10 @@ struct memlog_ring {
 	u32 bytes;
 	kuid_t uid;
 	u32 id;
+	bool moving;
+	u64 base;
 	u64 head;
 	u64 tail;
-	u64 epoch;
 	u64 head_ord;
 	u64 tail_ord;
 	u64 total_evictions;
@@ -70,6 +77,7 @@ struct memlog_ring {
 	struct list_head active;
 	struct memlog_user *user;
 	struct list_head user_node;
+	struct mutex move_lock;		/* see the kernel-doc above */
 };
 
 /*
@@ -113,6 +121,12 @@ static inline u64 memlog_ring_records(const struct memlog_ring *ring)
 	return ring->head_ord - ring->tail_ord;
 }
 
+/* Bytes from the oldest record to the head, padding included */
+static inline u32 memlog_ring_span(const struct memlog_ring *ring)
+{
+	return ring->head - ring->tail;
+}
+
 const struct memlog_record_header *
 memlog_ring_peek(const struct memlog_ring *ring, u64 *pos);
 void *memlog_ring_place(struct memlog_ring *ring, u32 len, bool evict,
@@ -120,9 +134,10 @@ void *memlog_ring_place(struct memlog_ring *ring, u32 len, bool evict,
 void memlog_ring_publish(struct memlog_ring *ring, u64 start,
 			 const struct memlog_record_header *hdr, struct pid *pid);
 u64 memlog_ring_drop(struct memlog_ring *ring, u64 max);
-void *memlog_ring_migrate(struct memlog_ring *ring, void *buf, u32 size);
-void *memlog_ring_clear(struct memlog_ring *ring);
-u64 memlog_ring_find(const struct memlog_ring *ring, u64 ord);
+bool memlog_ring_trim(struct memlog_ring *ring, u32 size, u32 max);
+void memlog_ring_copy(const struct memlog_ring *ring, void *buf, u32 done,
+		      u32 len);
+void *memlog_ring_switch(struct memlog_ring *ring, void *buf, u32 size);
 void memlog_ring_stats_add(const struct memlog_ring *ring,
 			   struct memlog_stats *st);
 

@@ -356,6 +356,12 @@ static unsigned long memlog_share(struct memlog_user *user)
 	return READ_ONCE(memlog_max_bytes) / max(active, 1);
 }
 
+/* Whether @user would stay within its share holding @bytes more */
+static bool memlog_within_share(struct memlog_user *user, long bytes)
+{
+	return atomic_long_read(&user->bytes) + bytes <= memlog_share(user);
+}
+
 /* The user holding the most, under memlog_reclaim_lock */
 static struct memlog_user *memlog_user_biggest(void)
 {
@@ -478,13 +484,13 @@ static int memlog_charge_fair(struct memlog_user *user, long bytes,
 	if (mutex_lock_killable(&memlog_reclaim_lock))
 		return -EINTR;
 	while (!memlog_charge(user, bytes)) {
-		unsigned long share = memlog_share(user);
 		struct memlog_user *victim;
 
-		if (atomic_long_read(&user->bytes) + bytes <= share) {
+		if (memlog_within_share(user, bytes)) {
 			victim = memlog_user_biggest();
 			if (!victim || victim == user ||
-			    atomic_long_read(&victim->bytes) <= share) {
+			    atomic_long_read(&victim->bytes) <=
+			    memlog_share(user)) {
 				ret = -ENOSPC;
 				break;
 			}
@@ -695,8 +701,7 @@ static bool memlog_may_grow(const struct memlog_ring *ring)
 	    READ_ONCE(memlog_max_bytes))
 		return true;
 	/* Room may be taken from a user holding more than its share */
-	return atomic_long_read(&ring->user->bytes) + more <=
-	       memlog_share(ring->user);
+	return memlog_within_share(ring->user, more);
 }
 
 /*
@@ -796,10 +801,9 @@ static ssize_t memlog_commit(struct memlog_file *mf, const void *blob,
 		.schema_version = MEMLOG_SCHEMA_VERSION,
 		.length = count,
 		.uid = __kuid_val(mf->uid),
-		.pid = task_tgid_nr(current),
 		.ts_ns = ktime_get_real_ns(),
 	};
-	struct pid *pid;
+	struct pid *pid = get_task_pid(current, PIDTYPE_TGID);
 	unsigned int seq;
 	int ret;
 
@@ -808,7 +812,8 @@ static ssize_t memlog_commit(struct memlog_file *mf, const void *blob,
 		memcpy(hdr.session_id, mf->session_id, sizeof(hdr.session_id));
 	} while (read_seqretry(&mf->session_lock, seq));
 
-	pid = get_task_pid(current, PIDTYPE_TGID);
+	/* For the tracepoint: the ring keeps the struct pid, not this */
+	hdr.pid = pid_nr(pid);
 	ret = memlog_store(mf, &hdr, blob, pid);
 	if (ret) {
 		put_pid(pid);
@@ -847,11 +852,12 @@ static void memlog_blob_put(void *blob, u8 *stack)
  * Every write path copies the blob in once, under no lock, before anything
  * is stored: a fault stores nothing and delays no one else.
  */
-static ssize_t memlog_write(struct file *file, const char __user *buf,
-			    size_t count, loff_t *ppos)
+/* One record of @count bytes, from @buf or else @from */
+static ssize_t memlog_write_one(struct memlog_file *mf, size_t count,
+				const char __user *buf, struct iov_iter *from)
 {
-	struct memlog_file *mf = file->private_data;
 	u8 stack[MEMLOG_STACK_BLOB];
+	bool copied;
 	void *blob;
 	ssize_t ret;
 
@@ -860,34 +866,27 @@ static ssize_t memlog_write(struct file *file, const char __user *buf,
 	ret = memlog_blob_get(count, stack, &blob);
 	if (ret)
 		return ret;
-	if (copy_from_user(blob, buf, count))
-		ret = -EFAULT;
+	if (buf)
+		copied = !copy_from_user(blob, buf, count);
 	else
-		ret = memlog_commit(mf, blob, count);
+		copied = copy_from_iter_full(blob, count, from);
+	ret = copied ? memlog_commit(mf, blob, count) : -EFAULT;
 	memlog_blob_put(blob, stack);
 	return ret;
+}
+
+/* write(2) comes here without an iov_iter: the cheapest path */
+static ssize_t memlog_write(struct file *file, const char __user *buf,
+			    size_t count, loff_t *ppos)
+{
+	return memlog_write_one(file->private_data, count, buf, NULL);
 }
 
 /* writev, pwritev2, io_uring: the iovecs are one record, all or nothing */
 static ssize_t memlog_write_iter(struct kiocb *iocb, struct iov_iter *from)
 {
-	struct memlog_file *mf = iocb->ki_filp->private_data;
-	size_t count = iov_iter_count(from);
-	u8 stack[MEMLOG_STACK_BLOB];
-	void *blob;
-	ssize_t ret;
-
-	if (!count)
-		return 0;
-	ret = memlog_blob_get(count, stack, &blob);
-	if (ret)
-		return ret;
-	if (!copy_from_iter_full(blob, count, from))
-		ret = -EFAULT;
-	else
-		ret = memlog_commit(mf, blob, count);
-	memlog_blob_put(blob, stack);
-	return ret;
+	return memlog_write_one(iocb->ki_filp->private_data,
+				iov_iter_count(from), NULL, from);
 }
 
 /* Put @cur at the oldest record of @ring, or at its start if @ring is NULL */
@@ -1293,7 +1292,6 @@ static int memlog_open(struct inode *inode, struct file *file)
 	mf->owner = memlog_owner_of(file->f_cred);
 	mf->user_ns = file->f_cred->user_ns;
 	mf->pid_ns = get_pid_ns(task_active_pid_ns(current));
-	mf->view = mf->uid;
 	memlog_view_set(mf, false, mf->uid);
 	file->private_data = mf;
 	/* Records are read in order, never at an offset */

@@ -25,6 +25,16 @@
  *              MEMLOG_UID_ALL, until read() returns 0: N records of one
  *              uid, 2N of one uid, N spread over --read-uids uids; each
  *              --passes times through a fresh fd, the fastest counting.
+ *   grow       how long another uid waits while one uid grows its ring:
+ *              a probe (its own uid) wakes every millisecond to write a
+ *              64 B record and read it back, first alone, then while a
+ *              grower (another uid) writes 64 KiB records until its ring
+ *              has grown from 4 KiB to --grow-size and a root reader of
+ *              the grower's ring reads along (both busy, one per vCPU).
+ *              The figures: the longest and 99th-percentile time from the
+ *              probe's wake-up to its write's return, and of its read,
+ *              in each phase. kernel.memlog.max_bytes is raised for the
+ *              section and restored.
  *
  * Output: one JSON object on stdout with every round's raw figures; progress
  * and errors on stderr. Any failed system call ends the run with exit 1.
@@ -40,6 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -61,6 +72,10 @@
 #define DEVKMSG_SYSCTL		"/proc/sys/kernel/printk_devkmsg"
 #define CLOCKSOURCE	"/sys/devices/system/clocksource/clocksource0/current_clocksource"
 #define RINGBYTES_RECORDS	1000
+#define MAX_BYTES_SYSCTL	"/proc/sys/kernel/memlog/max_bytes"
+#define GROW_PROBES		120000	/* probe ticks per phase, at most */
+#define GROW_TICK_NS		1000000L
+#define GROW_BLOB		(MEMLOG_RECORD_MAX - 64)
 #define BLOB_FILL		'm'
 
 enum target { T_MEMLOG, T_PIPE, T_NULL, T_KMSG, T_CLOCK, T_COUNT };
@@ -86,9 +101,10 @@ static struct {
 	unsigned long ring_size_many;	/* --read-uids uids holding N in all */
 	unsigned long sizes[MAX_SIZES];
 	int nsizes;
+	unsigned long grow_size;	/* the grower's ring grows to this */
 	const char *device;
 	const char *module;
-	int do_write, do_writers, do_ringbytes, do_read;
+	int do_write, do_writers, do_ringbytes, do_read, do_grow;
 } opt = {
 	.rounds = 5,
 	.duration = 0.5,
@@ -102,9 +118,18 @@ static struct {
 	.ring_size_many = 256UL << 10,
 	.sizes = { 64, 1024, 16384, 65536 },
 	.nsizes = 4,
+	.grow_size = 128UL << 20,
 	.device = "/dev/memlog",
 	.module = NULL,
-	.do_write = 1, .do_writers = 1, .do_ringbytes = 1, .do_read = 1,
+	.do_write = 1, .do_writers = 1, .do_ringbytes = 1, .do_read = 1, .do_grow = 1,
+};
+
+/* One phase of the grow section: the probe's waits, in seconds */
+struct grow_phase {
+	double seconds;			/* the phase's length */
+	long ticks;			/* probe ticks (writes, and reads) */
+	double write_max, write_p99;	/* wake-up to write() returned */
+	double read_max, read_p99;	/* write() returned to read() returned */
 };
 
 /* Results, filled as the run goes, printed at the end */
@@ -115,6 +140,7 @@ static struct figure res_many[MAX_ROUNDS][MAX_WRITERS];
 static struct figure res_read[3][MAX_ROUNDS];
 static double res_read_passes[3][MAX_ROUNDS][MAX_PASSES];
 static struct memlog_stats res_stats;
+static struct grow_phase res_grow[2][MAX_ROUNDS];	/* [0]: alone, [1]: growing */
 static unsigned long saved_ring_size;
 static mode_t saved_mode;
 static int saved_mode_valid;
@@ -692,6 +718,171 @@ static void section_read(int round)
 
 /* --- JSON ------------------------------------------------------------------ */
 
+/* --- another uid's waits while one uid grows its ring ------------------------ */
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The largest and the 99th percentile of @n values (sorted here) */
+static void max_p99(double *v, long n, double *max, double *p99)
+{
+	if (!n)
+		die("grow: the probe made no measure");
+	qsort(v, n, sizeof(*v), cmp_double);
+	*max = v[n - 1];
+	*p99 = v[(n * 99) / 100];
+}
+
+static double ts_seconds(const struct timespec *ts)
+{
+	return ts->tv_sec + ts->tv_nsec / 1e9;
+}
+
+/*
+ * The probe, in a child of uid @uid: every millisecond until *stop, write a
+ * 64 B record and read it back; its waits go to @out (shared memory).
+ */
+static void grow_probe(unsigned int uid, volatile int *stop, struct grow_phase *out,
+		       double *waits)
+{
+	double *write_waits = waits, *read_waits = waits + GROW_PROBES;
+	struct timespec next, done;
+	char blob[64], rec[HDR_SIZE + 64];
+	double start;
+	long n = 0;
+	int fd;
+
+	memset(blob, BLOB_FILL, sizeof(blob));
+	become(uid);
+	fd = xopen(opt.device, O_RDWR);
+	if (clock_gettime(CLOCK_MONOTONIC, &next))
+		die_errno("clock_gettime");
+	start = ts_seconds(&next);
+	while (!*stop && n < GROW_PROBES) {
+		next.tv_nsec += GROW_TICK_NS;
+		if (next.tv_nsec >= 1000000000L) {
+			next.tv_nsec -= 1000000000L;
+			next.tv_sec++;
+		}
+		errno = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
+		if (errno)
+			die_errno("clock_nanosleep");
+		xwrite_all(fd, blob, sizeof(blob), opt.device);
+		if (clock_gettime(CLOCK_MONOTONIC, &done))
+			die_errno("clock_gettime");
+		write_waits[n] = ts_seconds(&done) - ts_seconds(&next);
+		if (read(fd, rec, sizeof(rec)) != (ssize_t)sizeof(rec))
+			die_errno("grow: the probe's read of its record");
+		read_waits[n] = now() - ts_seconds(&done);
+		n++;
+		/* A late wake-up starts the ticks again from now */
+		if (ts_seconds(&done) - ts_seconds(&next) > GROW_TICK_NS / 1e9)
+			next = done;
+	}
+	out->seconds = now() - start;
+	out->ticks = n;
+	max_p99(write_waits, n, &out->write_max, &out->write_p99);
+	max_p99(read_waits, n, &out->read_max, &out->read_p99);
+	xclose(fd, opt.device);
+}
+
+/* The grower, in a child of uid @uid: 64 KiB records until the ring is grown */
+static void grow_writer(unsigned int uid)
+{
+	unsigned long written = 0, records = 2 * opt.grow_size / RECORD_SIZE(GROW_BLOB);
+	char *blob = xmalloc(GROW_BLOB);
+	int fd;
+
+	memset(blob, BLOB_FILL, GROW_BLOB);
+	become(uid);
+	fd = xopen(opt.device, O_WRONLY);
+	/* Twice the ring: it has grown to its size, then wrapped round once */
+	for (written = 0; written < records; written++)
+		xwrite_all(fd, blob, GROW_BLOB, opt.device);
+	xclose(fd, opt.device);
+	free(blob);
+}
+
+/* A root reader of @uid's ring, reading along until *stop */
+static void grow_reader(unsigned int uid, volatile int *stop)
+{
+	char *rec = xmalloc(HDR_SIZE + MEMLOG_RECORD_MAX);
+	__u32 view = uid;
+	int fd = xopen(opt.device, O_RDONLY);
+
+	if (ioctl(fd, MEMLOG_IOC_FILTER_UID, &view))
+		die_errno("ioctl MEMLOG_IOC_FILTER_UID %u", uid);
+	while (!*stop)
+		if (read(fd, rec, HDR_SIZE + MEMLOG_RECORD_MAX) < 0)
+			die_errno("grow: the grower's reader");
+	xclose(fd, opt.device);
+	free(rec);
+}
+
+struct grow_shared {
+	int stop;
+	struct grow_phase phase;
+	double waits[2 * GROW_PROBES];
+};
+
+static void section_grow(int round)
+{
+	unsigned int probe_uid = opt.uid_base + MAX_WRITERS, grower_uid = probe_uid + 1;
+	struct grow_shared *sh;
+	pid_t probe, grower, reader;
+	char max_bytes[32];
+	int phase;
+
+	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (sh == MAP_FAILED)
+		die_errno("mmap");
+	if (read_text(MAX_BYTES_SYSCTL, max_bytes, sizeof(max_bytes), 0))
+		die("cannot read %s", MAX_BYTES_SYSCTL);
+	for (phase = 0; phase < 2; phase++) {
+		char text[32];
+
+		clear_all();
+		set_ring_size(opt.grow_size);
+		snprintf(text, sizeof(text), "%lu", 4 * opt.grow_size);
+		write_text(MAX_BYTES_SYSCTL, text);
+		sh->stop = 0;
+		probe = xfork();
+		if (probe == 0) {
+			grow_probe(probe_uid, &sh->stop, &sh->phase, sh->waits);
+			_exit(0);
+		}
+		if (phase == 0) {
+			/* Alone: as many ticks as the growth phase gets, about */
+			usleep(500000);
+		} else {
+			reader = xfork();
+			if (reader == 0) {
+				grow_reader(grower_uid, &sh->stop);
+				_exit(0);
+			}
+			grower = xfork();
+			if (grower == 0) {
+				grow_writer(grower_uid);
+				_exit(0);
+			}
+			xwaitpid(grower, "the grower");
+		}
+		__atomic_store_n(&sh->stop, 1, __ATOMIC_SEQ_CST);
+		xwaitpid(probe, "the probe");
+		if (phase == 1)
+			xwaitpid(reader, "the grower's reader");
+		res_grow[phase][round] = sh->phase;
+		write_text(MAX_BYTES_SYSCTL, max_bytes);
+	}
+	clear_all();
+	if (munmap(sh, sizeof(*sh)))
+		die_errno("munmap");
+}
+
 static void print_figures(const struct figure *f, int n)
 {
 	int i;
@@ -786,6 +977,26 @@ static void print_json(void)
 		}
 		printf("},\n");
 	}
+	if (opt.do_grow) {
+		static const char *const phase_name[2] = { "alone", "growing" };
+		int ph;
+
+		printf(" \"grow\": {\"grow_size\": %lu, \"tick_s\": %.6f", opt.grow_size,
+		       GROW_TICK_NS / 1e9);
+		for (ph = 0; ph < 2; ph++) {
+			printf(",\n  \"%s\": [", phase_name[ph]);
+			for (r = 0; r < opt.rounds; r++) {
+				const struct grow_phase *g = &res_grow[ph][r];
+
+				printf("%s{\"seconds\": %.6f, \"ticks\": %ld, \"write_max_s\": %.6f, "
+				       "\"write_p99_s\": %.6f, \"read_max_s\": %.6f, "
+				       "\"read_p99_s\": %.6f}", r ? ", " : "", g->seconds, g->ticks,
+				       g->write_max, g->write_p99, g->read_max, g->read_p99);
+			}
+			printf("]");
+		}
+		printf("},\n");
+	}
 	printf(" \"kmsg_measured\": %s\n}\n", kmsg_available ? "true" : "false");
 	if (fflush(stdout) || ferror(stdout))
 		die_errno("writing the JSON to stdout");
@@ -810,10 +1021,12 @@ static void usage(FILE *to, int code)
 		"  --read-uid UID      the read measures' first uid (default %u)\n"
 		"  --device PATH       the memlog node (default %s)\n"
 		"  --module KO         reload this module before each read round\n"
-		"  --only LIST         sections: write,writers,ringbytes,read (default: all)\n"
+		"  --grow-size B       grow section: the grower's ring grows to this (default %lu)\n"
+		"  --only LIST         sections: write,writers,ringbytes,read,grow (default: all)\n"
 		"Prints one JSON object on stdout; progress and errors on stderr.\n",
 		opt.rounds, opt.duration, opt.n, opt.passes, opt.read_uids, opt.writers,
-		opt.ring_size, opt.ring_size_many, opt.uid_base, opt.read_uid_base, opt.device);
+		opt.ring_size, opt.ring_size_many, opt.uid_base, opt.read_uid_base, opt.device,
+		opt.grow_size);
 	exit(code);
 }
 
@@ -853,7 +1066,7 @@ static void parse_only(const char *text)
 
 	if (!copy)
 		die("out of memory");
-	opt.do_write = opt.do_writers = opt.do_ringbytes = opt.do_read = 0;
+	opt.do_write = opt.do_writers = opt.do_ringbytes = opt.do_read = opt.do_grow = 0;
 	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		if (!strcmp(tok, "write"))
 			opt.do_write = 1;
@@ -863,8 +1076,10 @@ static void parse_only(const char *text)
 			opt.do_ringbytes = 1;
 		else if (!strcmp(tok, "read"))
 			opt.do_read = 1;
+		else if (!strcmp(tok, "grow"))
+			opt.do_grow = 1;
 		else
-			die("--only %s: choose from write, writers, ringbytes, read", tok);
+			die("--only %s: choose from write, writers, ringbytes, read, grow", tok);
 	}
 	free(copy);
 }
@@ -886,6 +1101,7 @@ static void parse_args(int argc, char **argv)
 		{ "device", required_argument, NULL, 'D' },
 		{ "module", required_argument, NULL, 'm' },
 		{ "only", required_argument, NULL, 'o' },
+		{ "grow-size", required_argument, NULL, 'G' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -945,6 +1161,10 @@ static void parse_args(int argc, char **argv)
 			break;
 		case 'o':
 			parse_only(optarg);
+			break;
+		case 'G':
+			opt.grow_size = parse_ulong("--grow-size", optarg, MEMLOG_RING_SIZE_MIN,
+						    MEMLOG_RING_SIZE_MAX);
 			break;
 		case 'h':
 			usage(stdout, 0);
@@ -1006,6 +1226,11 @@ int main(int argc, char **argv)
 			 r + 1, opt.rounds, opt.n, 2 * opt.n, opt.n, opt.read_uids,
 			 opt.module ? " (module reloaded)" : "");
 		section_read(r);
+	}
+	for (r = 0; opt.do_grow && r < opt.rounds; r++) {
+		progress("round %d/%d: a probe's waits alone, then while another uid grows to %lu bytes",
+			 r + 1, opt.rounds, opt.grow_size);
+		section_grow(r);
 	}
 
 	set_ring_size(saved_ring_size);

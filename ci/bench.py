@@ -4,7 +4,9 @@ Two guest boots each run ``bench/memlog_bench.c`` (a static binary compiled here
 against the UAPI header) as root, with the module built for the guest kernel:
 write rates into /dev/memlog, a drained pipe, /dev/null and /dev/kmsg for
 several blob sizes; one writer against four of four uids; the time to read
-every record back (N, 2N, N over 256 uids); the ring bytes a record takes.
+every record back (N, 2N, N over 256 uids); the ring bytes a record takes;
+how long another uid's write and read wait while one uid grows its ring to
+128 MiB (a probe alone, then beside the growth).
 Every measure runs several rounds, interleaved, so the figures of a round were
 taken under the same load; the report gives medians, and each ratio is the
 median of the per-round ratios (this machine's speed drifts between rounds).
@@ -204,11 +206,34 @@ def _ratios(top: list[float], bottom: list[float]) -> list[float]:
     return [a / b for a, b in zip(top, bottom, strict=True)]
 
 
-def _target(name: str, ratios: list[float], op: str, limit: float, what: str) -> dict[str, Any]:
+def _target(
+    name: str, ratios: list[float], op: str, limit: float, what: str, unit: str = "x"
+) -> dict[str, Any]:
+    """A target on the median of per-round values (ratios, or figures in ``unit``)."""
     value = statistics.median(ratios)
     met = value <= limit if op == "<=" else value >= limit
     return {"name": name, "what": what, "value": value, "min": min(ratios), "max": max(ratios),
-            "op": op, "limit": limit, "met": met}  # fmt: skip
+            "op": op, "limit": limit, "met": met, "unit": unit}  # fmt: skip
+
+
+GROW_FIGURES = ("write_max_s", "write_p99_s", "read_max_s", "read_p99_s")
+GROW_PHASES = ("alone", "growing")
+
+
+def _grow(raw: dict[str, Any], targets: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians of the grow section's per-round figures; its target added to ``targets``."""
+    if "grow" not in raw:
+        return {}
+    grow = raw["grow"]
+    medians: dict[str, Any] = {"grow_size": grow["grow_size"]}
+    for phase in GROW_PHASES:
+        medians[phase] = {k: statistics.median(r[k] for r in grow[phase]) for k in GROW_FIGURES}
+    targets.append(_target(
+        "grow_other_uid_write_wait_ms", [r["write_max_s"] * 1e3 for r in grow["growing"]], "<=",
+        1.0, f"the longest wait of another uid's 64 B write while one uid grows its ring to "
+        f"{_size_label(grow['grow_size'])} (ms)", unit=" ms",
+    ))  # fmt: skip
+    return medians
 
 
 def summarize(raw: dict[str, Any], machine: dict[str, Any]) -> dict[str, Any]:
@@ -258,6 +283,7 @@ def summarize(raw: dict[str, Any], machine: dict[str, Any]) -> dict[str, Any]:
             "writers_many_vs_one", _ratios(many, one), ">=", 1.5,
             f"64 B records/s, {count} writers of {count} uids / 1 writer",
         ))  # fmt: skip
+    grow = _grow(raw, targets)
     floor = _floor_costs(rates, raw.get("guest", {}).get("clocksource", "unknown"))
     ring = raw.get("ring_bytes")
     ring_bytes: dict[str, Any] = {}
@@ -278,6 +304,7 @@ def summarize(raw: dict[str, Any], machine: dict[str, Any]) -> dict[str, Any]:
             "read_seconds": read,
             "ring_bytes_per_record": ring_bytes,
             "beyond_the_floor": floor,
+            "grow": grow,
         },
         "targets": targets,
         "raw": raw,
@@ -310,7 +337,10 @@ def _floor_costs(rates: dict[str, dict[str, list[float]]], clocksource: str) -> 
 
 
 def _size_label(size: int) -> str:
-    return f"{size // 1024} KiB" if size >= 1024 and size % 1024 == 0 else f"{size} B"
+    for unit, scale in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= scale and size % scale == 0:
+            return f"{size // scale} {unit}"
+    return f"{size} B"
 
 
 def _rate(value: float) -> str:
@@ -407,13 +437,38 @@ def render_markdown(report: dict[str, Any]) -> str:
                 f"{ring['header_bytes']}-byte header + blob, padded to 8) "
                 f"| {ring['measured']:g} |"
             )
+    grow = medians.get("grow")
+    if grow:
+        lines += [
+            "",
+            f"## Another uid's waits while one uid grows its ring to "
+            f"{_size_label(grow['grow_size'])} (ms, medians of rounds)",
+            "",
+            "A probe of its own uid wakes every millisecond, writes a 64 B record and reads it "
+            "back: alone, then while another uid writes 64 KiB records until its ring has grown "
+            "from 4 KiB (a root reader of that ring reading along). A write's wait runs from "
+            "the probe's wake-up time to the write's return.",
+            "",
+            "| the probe's | alone | while the other uid grows |",
+            "| --- | ---: | ---: |",
+        ]
+        for key, what in (("write_max_s", "longest write wait"),
+                          ("write_p99_s", "99th-percentile write wait"),
+                          ("read_max_s", "longest read"),
+                          ("read_p99_s", "99th-percentile read")):  # fmt: skip
+            lines.append(
+                f"| {what} | {grow['alone'][key] * 1e3:.3f} | {grow['growing'][key] * 1e3:.3f} |"
+            )
     if report["targets"]:
         lines += ["", "## Targets", "", "| target | measured | target | result |",
                   "| --- | ---: | ---: | --- |"]  # fmt: skip
         for t in report["targets"]:
             op = "at most" if t["op"] == "<=" else "at least"
             result = "met" if t["met"] else "**missed**"
-            lines.append(f"| {t['what']} | {t['value']:.2f}x | {op} {t['limit']:g}x | {result} |")
+            unit = t.get("unit", "x")
+            lines.append(
+                f"| {t['what']} | {t['value']:.2f}{unit} | {op} {t['limit']:g}{unit} | {result} |"
+            )
         missed = sum(not t["met"] for t in report["targets"])
         lines += ["", f"{len(report['targets']) - missed} of {len(report['targets'])} "
                   "targets met."]  # fmt: skip

@@ -29,12 +29,18 @@ def _fig(rates: list[float], seconds: float = 0.5) -> dict[str, list[float]]:
     return {"records": [r * seconds for r in rates], "seconds": [seconds] * len(rates)}
 
 
-def _raw(*, many_rate: float = 160.0, memlog_64: float = 400.0) -> dict[str, Any]:
+def _raw(
+    *,
+    many_rate: float = 160.0,
+    memlog_64: float = 400.0,
+    grow_waits: tuple[float, ...] = (0.0004, 0.0008, 0.03),
+) -> dict[str, Any]:
     """A small guest JSON, three rounds.
 
     64 B: /dev/null 1000/s, memlog ``memlog_64``, pipe 300/s; 1 KiB: memlog
     100/s, pipe 200/s.  Reads: N 1 s, 2N 2 s, N over 256 uids 2 s.  Writers:
-    one 100/s, four of ``many_rate / 4`` each.
+    one 100/s, four of ``many_rate / 4`` each.  Grow: the probe's longest write
+    wait 0.2 ms alone, ``grow_waits`` while another uid grows (median 0.8 ms).
     """
     per_writer = many_rate / 4
     return {
@@ -72,7 +78,20 @@ def _raw(*, many_rate: float = 160.0, memlog_64: float = 400.0) -> dict[str, Any
             "2n_1uid": {"records": [40000] * 3, "seconds": [2.0, 2.0, 2.0]},
             "n_many_uids": {"records": [20000] * 3, "seconds": [2.0, 2.0, 2.0]},
         },
+        "grow": {
+            "grow_size": 128 << 20,
+            "tick_s": 0.001,
+            "alone": [_grow_round(0.0002)] * 3,
+            "growing": [_grow_round(w) for w in grow_waits],
+        },
     }
+
+
+def _grow_round(write_max: float) -> dict[str, float]:
+    """One round of a grow phase: the probe's longest write wait, the rest derived from it."""
+    return {"seconds": 5.0, "ticks": 5000, "write_max_s": write_max,
+            "write_p99_s": write_max / 4, "read_max_s": write_max / 2,
+            "read_p99_s": write_max / 8}  # fmt: skip
 
 
 def _targets(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -125,7 +144,7 @@ def test_markdown_shows_a_missed_target_as_missed_and_a_met_one_as_met() -> None
     assert _row(markdown, "read-all time, 2N").endswith("| met |")
     assert _row(markdown, "read-all time, N records over 256 uids").endswith("| **missed** |")
     assert _row(markdown, "64 B records/s, 4 writers of 4 uids /").endswith("| met |")
-    assert "3 of 6 targets met." in markdown
+    assert "4 of 7 targets met." in markdown
 
 
 def test_markdown_rates_table_has_medians_and_mb_per_s() -> None:
@@ -180,7 +199,7 @@ def test_markdown_names_the_machine_and_renders_from_json_alone() -> None:
 def test_a_partial_run_renders_what_it_has() -> None:
     """Sections the guest program skipped (--only) leave their tables and targets out."""
     raw = _raw()
-    for key in ("writers", "read", "ring_bytes"):
+    for key in ("writers", "read", "ring_bytes", "grow"):
         del raw[key]
     del raw["write"]["kmsg"]
     report = bench.summarize(raw, MACHINE)
@@ -190,6 +209,7 @@ def test_a_partial_run_renders_what_it_has() -> None:
     markdown = bench.render_markdown(report)
     assert "/dev/kmsg" not in markdown
     assert "## Concurrency" not in markdown
+    assert "grows its ring" not in markdown
 
 
 def test_host_cpu_model_is_read_from_cpuinfo(tmp_path: Path) -> None:
@@ -263,3 +283,25 @@ def test_markdown_says_which_clocksource_every_figure_used(
         bench.summarize(raw, {**MACHINE, "guest_cmdline_extra": added})
     )
     assert f"Every figure here was taken with {said}" in markdown
+
+
+@pytest.mark.parametrize(("waits", "met"), [((0.0004, 0.0008, 0.03), True),
+                                            ((0.0004, 0.0012, 0.03), False)])  # fmt: skip
+def test_the_grow_target_is_the_median_longest_write_wait_of_at_most_1_ms(
+    waits: tuple[float, ...], met: bool
+) -> None:
+    target = _targets(bench.summarize(_raw(grow_waits=waits), MACHINE))[
+        "grow_other_uid_write_wait_ms"
+    ]
+    assert target["value"] == pytest.approx(sorted(waits)[1] * 1e3)
+    assert target["met"] is met
+    assert target["unit"] == " ms"
+
+
+def test_markdown_sets_the_probes_waits_while_growing_beside_its_waits_alone() -> None:
+    markdown = bench.render_markdown(bench.summarize(_raw(), MACHINE))
+    assert "grows its ring to 128 MiB (ms, medians of rounds)" in markdown
+    assert _row(markdown, "longest write wait") == "| longest write wait | 0.200 | 0.800 |"
+    assert _row(markdown, "99th-percentile read") == "| 99th-percentile read | 0.025 | 0.100 |"
+    target = _row(markdown, "the longest wait of another uid")
+    assert target.endswith("| 0.80 ms | at most 1 ms | met |")

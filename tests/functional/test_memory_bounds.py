@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from guestlib import MAX_BYTES, clear, open_as, read_records, stats, write_as_uid
+from guestlib import (
+    MAX_BYTES,
+    clear,
+    open_as,
+    read_records,
+    reload_module,
+    stats,
+    write_as_uid,
+    write_records,
+)
 
 from memlog import uapi
 
@@ -157,3 +169,66 @@ def test_ring_memory_is_charged_to_the_writers_memory_cgroup_without_oom_kills()
     assert events["oom_kill"] == "0"
     assert own["total_writes"] >= 900
     assert own["ring_bytes"] <= 4 * MIB
+
+
+VIEW_CGROUP = Path("/sys/fs/cgroup/memlog-test-view")
+MANY_RINGS = 20000  # an all-uid view's cursors for them: about 1 MiB
+# As root in VIEW_CGROUP once the parent has set the limit: FILTER_UID to every
+# uid, then what the fd still reads.
+FILTER_ALL_UNDER_A_LIMIT = """
+import errno, fcntl, json, os, sys
+sys.path[:0] = {path!r}
+from memlog import uapi
+fd = os.open("/dev/memlog", os.O_RDONLY)
+print("ready", flush=True)
+sys.stdin.readline()
+try:
+    fcntl.ioctl(fd, uapi.IOC_FILTER_UID, uapi.U32.pack(uapi.UID_ALL))
+    err = 0
+except OSError as exc:
+    err = exc.errno
+blobs = []
+while buf := os.read(fd, uapi.RECORD_HEADER.size + 64):
+    blobs.append(buf[uapi.RECORD_HEADER.size :].decode())
+buf = bytearray(uapi.U64.size)
+fcntl.ioctl(fd, uapi.IOC_GET_LOST, buf, True)
+print(json.dumps({{"errno": err, "blobs": blobs, "lost": uapi.U64.unpack(buf)[0]}}), flush=True)
+"""
+
+
+def test_filter_uid_without_memory_for_the_view_is_enomem_and_leaves_the_view_as_it_was() -> None:
+    """In a memory cgroup with no room for the cursors of 20,000 rings: ENOMEM, no OOM kill."""
+    _set_max_bytes(256 * MIB)
+    for start in range(0, MANY_RINGS, 2000):  # rings stay after CLEAR; their buffers go
+        for uid in range(FIRST_UID + start, FIRST_UID + start + 2000):
+            assert write_as_uid(uid, [b"r"]) == [0]
+        clear(uapi.UID_ALL)
+    write_records([b"mine 1", b"mine 2"])
+    assert write_as_uid(FIRST_UID, [b"another uid's"]) == [0]  # what an all-uid view would show
+    VIEW_CGROUP.mkdir(exist_ok=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", FILTER_ALL_UNDER_A_LIMIT.format(path=sys.path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert child.stdout is not None and child.stdin is not None
+        assert child.stdout.readline() == "ready\n"
+        (VIEW_CGROUP / "cgroup.procs").write_text(f"{child.pid}\n")
+        current = int((VIEW_CGROUP / "memory.current").read_text())
+        (VIEW_CGROUP / "memory.max").write_text(f"{current + 128 * KIB}\n")
+        (VIEW_CGROUP / "memory.swap.max").write_text("0\n")
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        result = json.loads(child.stdout.readline() or "null")
+        child.wait(timeout=60)
+        events = dict(
+            line.split() for line in (VIEW_CGROUP / "memory.events").read_text().splitlines()
+        )
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        VIEW_CGROUP.rmdir()
+        reload_module()  # the 20,000 rings' structs go with the module
+    assert events["oom_kill"] == "0"
+    assert result == {"errno": errno.ENOMEM, "blobs": ["mine 1", "mine 2"], "lost": 0}

@@ -1006,9 +1006,9 @@ static int memlog_curs_reserve(struct memlog_file *mf, u32 n)
 	if (n <= mf->ncurs)
 		return 0;
 	size = max3(n, 2 * mf->ncurs, 16U);
-	curs = kvcalloc(size, sizeof(*curs), GFP_KERNEL_ACCOUNT);
-	heap = kvcalloc(size, sizeof(*heap), GFP_KERNEL_ACCOUNT);
-	pending = kvcalloc(size, sizeof(*pending), GFP_KERNEL_ACCOUNT);
+	curs = kvcalloc(size, sizeof(*curs), MEMLOG_GFP);
+	heap = kvcalloc(size, sizeof(*heap), MEMLOG_GFP);
+	pending = kvcalloc(size, sizeof(*pending), MEMLOG_GFP);
 	if (!curs || !heap || !pending) {
 		kvfree(curs);
 		kvfree(heap);

@@ -769,7 +769,9 @@ static int memlog_store(struct memlog_file *mf,
 	hdr->seq = ++memlog_seq;
 	/* Read without the lock by memlog_all_sync()'s long walk */
 	WRITE_ONCE(ring->last_seq, hdr->seq);
-	list_move_tail(&ring->active, &memlog_active);
+	/* Moving touches two other rings' list nodes: not when already last */
+	if (!list_is_last(&ring->active, &memlog_active))
+		list_move_tail(&ring->active, &memlog_active);
 	memlog_ring_publish(ring, start, hdr, pid);
 	spin_unlock(&memlog_seq_lock);
 	spin_unlock(&ring->lock);

@@ -60,12 +60,13 @@ def test_record_larger_than_the_ring_leaves_the_ring_intact() -> None:
     assert [blob for _, blob in read_records()] == [b"kept"]
 
 
-def test_write_from_a_bad_pointer_is_efault_and_stores_nothing() -> None:
-    """write() from an unmapped address fails with EFAULT; nothing is stored."""
+@pytest.mark.parametrize("pointer", [BAD_POINTER, None], ids=["unmapped", "null"])
+def test_write_from_a_bad_pointer_is_efault_and_stores_nothing(pointer: object) -> None:
+    """write() from an unmapped address or NULL fails with EFAULT; nothing is stored."""
     writes = stats()["total_writes"]
     fd = os.open(DEVICE, os.O_WRONLY)
     try:
-        ret = LIBC.write(fd, BAD_POINTER, ctypes.c_size_t(100))
+        ret = LIBC.write(fd, pointer, ctypes.c_size_t(100))
         err = ctypes.get_errno()
     finally:
         os.close(fd)

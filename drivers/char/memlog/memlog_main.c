@@ -83,6 +83,7 @@
 #include <linux/uio.h>
 #include <linux/user_namespace.h>
 #include <linux/wait.h>
+#include <linux/wait_bit.h>
 #include <linux/xarray.h>
 #include <linux/memlog.h>
 
@@ -128,8 +129,6 @@ static atomic_t memlog_nr_active = ATOMIC_INIT(0);	/* users holding any */
 /* Readers of one uid wait on its bucket, readers of every uid on _all */
 static wait_queue_head_t memlog_waits[1 << MEMLOG_WAIT_BITS];
 static DECLARE_WAIT_QUEUE_HEAD(memlog_all_wait);
-/* Writers of a ring whose records are moving wait here */
-static DECLARE_WAIT_QUEUE_HEAD(memlog_move_wait);
 static struct ctl_table_header *memlog_sysctl_header;
 
 /**
@@ -380,6 +379,14 @@ static struct memlog_user *memlog_user_biggest(void)
 	return biggest;
 }
 
+/* Wake @ring's writers once ring->moving is cleared (under ring->lock) */
+static void memlog_ring_still(struct memlog_ring *ring)
+{
+	/* Orders the store before wake_up_var()'s look at the queue */
+	smp_mb();
+	wake_up_var(&ring->moving);
+}
+
 /*
  * Move the records of @ring to @buf of @size bytes (NULL and 0: none), the
  * oldest evicted as needed; @ring->move_lock held. Nothing is copied under
@@ -396,7 +403,7 @@ static void *memlog_ring_move(struct memlog_ring *ring, void *buf, u32 size)
 	lockdep_assert_held(&ring->move_lock);
 
 	spin_lock(&ring->lock);
-	ring->moving = true;
+	WRITE_ONCE(ring->moving, true);
 	spin_unlock(&ring->lock);
 	do {
 		spin_lock(&ring->lock);
@@ -414,9 +421,9 @@ static void *memlog_ring_move(struct memlog_ring *ring, void *buf, u32 size)
 
 	spin_lock(&ring->lock);
 	old = memlog_ring_switch(ring, buf, size);
-	ring->moving = false;
+	WRITE_ONCE(ring->moving, false);
 	spin_unlock(&ring->lock);
-	wake_up_all(&memlog_move_wait);
+	memlog_ring_still(ring);
 	return old;
 }
 
@@ -444,7 +451,10 @@ static int memlog_user_shrink(struct memlog_user *user)
 	if (!largest)
 		return -ENOSPC;
 
-	target = size / 2 >= MEMLOG_RING_FIRST_BUF ? size / 2 : 0;
+	/* Sizes stay multiples of 8 (a cap's half may not be) */
+	target = ALIGN_DOWN(size / 2, MEMLOG_RECORD_ALIGN);
+	if (target < MEMLOG_RING_FIRST_BUF)
+		target = 0;
 	if (target) {
 		buf = kvmalloc(target, MEMLOG_GFP);
 		if (!buf)
@@ -737,8 +747,8 @@ static int memlog_store(struct memlog_file *mf,
 		spin_lock(&ring->lock);
 		if (unlikely(ring->moving)) {
 			spin_unlock(&ring->lock);
-			if (wait_event_killable(memlog_move_wait,
-						!READ_ONCE(ring->moving)))
+			if (wait_var_event_killable(&ring->moving,
+						    !READ_ONCE(ring->moving)))
 				return -EINTR;
 			continue;
 		}
@@ -854,7 +864,7 @@ static void memlog_blob_put(void *blob, u8 *stack)
  * Every write path copies the blob in once, under no lock, before anything
  * is stored: a fault stores nothing and delays no one else.
  */
-/* One record of @count bytes, from @buf or else @from */
+/* One record of @count bytes, from @from, or from @buf if @from is NULL */
 static ssize_t memlog_write_one(struct memlog_file *mf, size_t count,
 				const char __user *buf, struct iov_iter *from)
 {
@@ -868,10 +878,10 @@ static ssize_t memlog_write_one(struct memlog_file *mf, size_t count,
 	ret = memlog_blob_get(count, stack, &blob);
 	if (ret)
 		return ret;
-	if (buf)
-		copied = !copy_from_user(blob, buf, count);
-	else
+	if (from)
 		copied = copy_from_iter_full(blob, count, from);
+	else
+		copied = !copy_from_user(blob, buf, count);
 	ret = copied ? memlog_commit(mf, blob, count) : -EFAULT;
 	memlog_blob_put(blob, stack);
 	return ret;
@@ -1409,14 +1419,18 @@ static void memlog_ring_empty(struct memlog_ring *ring)
 	mutex_lock(&ring->move_lock);
 	do {
 		spin_lock(&ring->lock);
+		/* The ring's writers wait meanwhile, so that CLEAR ends */
+		WRITE_ONCE(ring->moving, true);
 		done = !memlog_ring_drop(ring, MEMLOG_BATCH);
 		if (done) {
 			size = ring->size;
 			old = memlog_ring_switch(ring, NULL, 0);
+			WRITE_ONCE(ring->moving, false);
 		}
 		spin_unlock(&ring->lock);
 		cond_resched();
 	} while (!done);
+	memlog_ring_still(ring);
 	mutex_unlock(&ring->move_lock);
 	kvfree(old);
 	memlog_uncharge(ring->user, size);

@@ -239,6 +239,7 @@ void *memlog_ring_switch(struct memlog_ring *ring, void *buf, u32 size)
 	void *old = ring->buf;
 
 	WARN_ON_ONCE(!buf && memlog_ring_records(ring));
+	WARN_ON_ONCE(size % MEMLOG_RECORD_ALIGN);
 
 	ring->buf = buf;
 	WRITE_ONCE(ring->size, size);

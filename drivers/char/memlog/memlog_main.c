@@ -379,22 +379,16 @@ static struct memlog_user *memlog_user_biggest(void)
 	return biggest;
 }
 
-/* Wake @ring's writers once ring->moving is cleared (under ring->lock) */
-static void memlog_ring_still(struct memlog_ring *ring)
-{
-	/* Orders the store before wake_up_var()'s look at the queue */
-	smp_mb();
-	wake_up_var(&ring->moving);
-}
-
 /*
- * Move the records of @ring to @buf of @size bytes (NULL and 0: none), the
- * oldest evicted as needed; @ring->move_lock held. Nothing is copied under
- * a spinlock: the ring's writers wait meanwhile, its readers read on, and
- * the records keep their logical offsets (readers' positions stay valid).
+ * Move the records of @ring to @buf of @size bytes (NULL and 0: none, as
+ * CLEAR does), the oldest dropped as needed (counted as evictions if
+ * @evict); @ring->move_lock held. Nothing is copied under a spinlock: the
+ * ring's writers wait meanwhile, its readers read on, and the records keep
+ * their logical offsets (readers' positions stay valid).
  * Return: the old buffer, for the caller to free.
  */
-static void *memlog_ring_move(struct memlog_ring *ring, void *buf, u32 size)
+static void *memlog_ring_move(struct memlog_ring *ring, void *buf, u32 size,
+			      bool evict)
 {
 	u32 span, done, len;
 	bool fits;
@@ -402,12 +396,10 @@ static void *memlog_ring_move(struct memlog_ring *ring, void *buf, u32 size)
 
 	lockdep_assert_held(&ring->move_lock);
 
-	spin_lock(&ring->lock);
-	WRITE_ONCE(ring->moving, true);
-	spin_unlock(&ring->lock);
 	do {
 		spin_lock(&ring->lock);
-		fits = memlog_ring_trim(ring, size, MEMLOG_BATCH);
+		WRITE_ONCE(ring->moving, true);
+		fits = memlog_ring_trim(ring, size, MEMLOG_BATCH, evict);
 		span = memlog_ring_span(ring);
 		spin_unlock(&ring->lock);
 		cond_resched();
@@ -423,7 +415,9 @@ static void *memlog_ring_move(struct memlog_ring *ring, void *buf, u32 size)
 	old = memlog_ring_switch(ring, buf, size);
 	WRITE_ONCE(ring->moving, false);
 	spin_unlock(&ring->lock);
-	memlog_ring_still(ring);
+	/* Orders the store before wake_up_var()'s look at the queue */
+	smp_mb();
+	wake_up_var(&ring->moving);
 	return old;
 }
 
@@ -465,7 +459,7 @@ static int memlog_user_shrink(struct memlog_user *user)
 		return -EINTR;
 	}
 	if (largest->size == size) {
-		old = memlog_ring_move(largest, buf, target);
+		old = memlog_ring_move(largest, buf, target, true);
 	} else {
 		old = buf;
 		size = target;
@@ -535,7 +529,7 @@ static struct memlog_ring *memlog_ring_by_id(u32 id)
 
 static void memlog_ring_free(struct memlog_ring *ring)
 {
-	memlog_ring_drop(ring, U64_MAX);
+	memlog_ring_trim(ring, 0, U32_MAX, false);
 	kvfree(ring->buf);
 	kfree(ring);
 }
@@ -685,7 +679,7 @@ static int memlog_ring_grow(struct memlog_ring *ring, u32 size, u32 span,
 		goto out;
 	}
 	if (ring->size == size) {
-		old = memlog_ring_move(ring, buf, target);
+		old = memlog_ring_move(ring, buf, target, true);
 	} else {
 		old = buf;
 		memlog_uncharge(ring->user, target - size);
@@ -861,10 +855,10 @@ static void memlog_blob_put(void *blob, u8 *stack)
 }
 
 /*
+ * One record of @count bytes, from @from, or from @buf if @from is NULL.
  * Every write path copies the blob in once, under no lock, before anything
  * is stored: a fault stores nothing and delays no one else.
  */
-/* One record of @count bytes, from @from, or from @buf if @from is NULL */
 static ssize_t memlog_write_one(struct memlog_file *mf, size_t count,
 				const char __user *buf, struct iov_iter *from)
 {
@@ -1412,25 +1406,13 @@ static int memlog_ioctl_stats(struct memlog_file *mf,
 /* CLEAR one ring: its records dropped a batch per lock hold, then its buffer */
 static void memlog_ring_empty(struct memlog_ring *ring)
 {
-	void *old = NULL;
-	u32 size = 0;
-	bool done;
+	void *old;
+	u32 size;
 
 	mutex_lock(&ring->move_lock);
-	do {
-		spin_lock(&ring->lock);
-		/* The ring's writers wait meanwhile, so that CLEAR ends */
-		WRITE_ONCE(ring->moving, true);
-		done = !memlog_ring_drop(ring, MEMLOG_BATCH);
-		if (done) {
-			size = ring->size;
-			old = memlog_ring_switch(ring, NULL, 0);
-			WRITE_ONCE(ring->moving, false);
-		}
-		spin_unlock(&ring->lock);
-		cond_resched();
-	} while (!done);
-	memlog_ring_still(ring);
+	/* Its writers wait meanwhile, so that CLEAR ends */
+	size = ring->size;
+	old = memlog_ring_move(ring, NULL, 0, false);
 	mutex_unlock(&ring->move_lock);
 	kvfree(old);
 	memlog_uncharge(ring->user, size);
@@ -1503,7 +1485,7 @@ static int memlog_resize(u32 capacity)
 		/* Sizes only shrink meanwhile (CLEAR): growth waits for us */
 		if (ring->size > usable) {
 			size = ring->size;
-			old = memlog_ring_move(ring, bufs[id], usable);
+			old = memlog_ring_move(ring, bufs[id], usable, true);
 		}
 		mutex_unlock(&ring->move_lock);
 		bufs[id] = NULL;

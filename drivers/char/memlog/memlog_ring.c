@@ -100,22 +100,6 @@ static void memlog_ring_evict(struct memlog_ring *ring)
 	ring->total_evictions++;
 }
 
-/**
- * memlog_ring_drop - drop up to @max of the oldest records (CLEAR)
- * @ring:	the ring
- * @max:	how many at most: the caller bounds the work under its lock
- *
- * Dropped records are lost to readers, not counted as evictions.
- *
- * Return: the records left.
- */
-u64 memlog_ring_drop(struct memlog_ring *ring, u64 max)
-{
-	while (max-- && memlog_ring_records(ring))
-		memlog_ring_forget(ring);
-	return memlog_ring_records(ring);
-}
-
 /* Logical offset where a record of @rec bytes would start */
 static u64 memlog_ring_start(const struct memlog_ring *ring, u32 rec)
 {
@@ -183,21 +167,25 @@ void memlog_ring_publish(struct memlog_ring *ring, u64 start,
 }
 
 /**
- * memlog_ring_trim - evict the oldest records until the rest fit in @size
+ * memlog_ring_trim - drop the oldest records until the rest fit in @size
  * @ring:	the ring, about to move to a buffer of @size bytes (or to none)
  * @size:	the new buffer's size, a multiple of 8 (0: none)
- * @max:	evictions at most: the caller bounds the work under its lock
+ * @max:	records at most: the caller bounds the work under its lock
+ * @evict:	count them as evictions (making room), else not (CLEAR)
  *
- * Evicted records are counted in total_evictions, and lost to readers.
+ * Either way they are lost to readers.
  *
  * Return: whether the records left fit.
  */
-bool memlog_ring_trim(struct memlog_ring *ring, u32 size, u32 max)
+bool memlog_ring_trim(struct memlog_ring *ring, u32 size, u32 max, bool evict)
 {
 	while (memlog_ring_records(ring) && memlog_ring_span(ring) > size) {
 		if (!max--)
 			return false;
-		memlog_ring_evict(ring);
+		if (evict)
+			memlog_ring_evict(ring);
+		else
+			memlog_ring_forget(ring);
 	}
 	return true;
 }

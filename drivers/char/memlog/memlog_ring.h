@@ -133,8 +133,7 @@ void *memlog_ring_place(struct memlog_ring *ring, u32 len, bool evict,
 			u64 *start);
 void memlog_ring_publish(struct memlog_ring *ring, u64 start,
 			 const struct memlog_record_header *hdr, struct pid *pid);
-u64 memlog_ring_drop(struct memlog_ring *ring, u64 max);
-bool memlog_ring_trim(struct memlog_ring *ring, u32 size, u32 max);
+bool memlog_ring_trim(struct memlog_ring *ring, u32 size, u32 max, bool evict);
 void memlog_ring_copy(const struct memlog_ring *ring, void *buf, u32 done,
 		      u32 len);
 void *memlog_ring_switch(struct memlog_ring *ring, void *buf, u32 size);

@@ -793,7 +793,7 @@ static void grow_probe(unsigned int uid, volatile int *stop, struct grow_phase *
 /* The grower, in a child of uid @uid: 64 KiB records until the ring is grown */
 static void grow_writer(unsigned int uid)
 {
-	unsigned long written = 0, records = 2 * opt.grow_size / RECORD_SIZE(GROW_BLOB);
+	unsigned long written, records = 2 * opt.grow_size / RECORD_SIZE(GROW_BLOB);
 	char *blob = xmalloc(GROW_BLOB);
 	int fd;
 
@@ -856,7 +856,7 @@ static void section_grow(int round)
 			_exit(0);
 		}
 		if (phase == 0) {
-			/* Alone: as many ticks as the growth phase gets, about */
+			/* Alone: half a second, about 500 ticks */
 			usleep(500000);
 		} else {
 			reader = xfork();

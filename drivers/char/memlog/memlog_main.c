@@ -87,17 +87,9 @@
 #include <linux/xarray.h>
 #include <linux/memlog.h>
 
-#include "memlog_compat.h"
 #include "memlog_ring.h"
 #include "memlog_trace.h"
-/*
- * MEMLOG_DRIVER_VERSION: kernel.yaml's memlog.version, written by the build
- * into memlog_version.h, or (make in a clone's drivers/char/memlog) given by
- * Kbuild from the repository's kernel.yaml
- */
-#ifndef MEMLOG_DRIVER_VERSION
-#include "memlog_version.h"
-#endif
+#include "memlog_compat.h"
 
 /* Buffers: charged to the caller's memcg, failing rather than OOM-killing */
 #define MEMLOG_GFP	(GFP_KERNEL_ACCOUNT | __GFP_RETRY_MAYFAIL | __GFP_NOWARN)
@@ -296,7 +288,7 @@ static struct memlog_user *memlog_user_get(kuid_t owner)
 	user = xa_load(&memlog_users, __kuid_val(owner));
 	if (user)
 		return user;
-	user = kzalloc(sizeof(*user), GFP_KERNEL_ACCOUNT);
+	user = kzalloc_obj(*user, GFP_KERNEL_ACCOUNT);
 	if (!user)
 		return ERR_PTR(-ENOMEM);
 	user->owner = owner;
@@ -594,7 +586,7 @@ static struct memlog_ring *memlog_ring_create(kuid_t uid, kuid_t owner,
 	user = memlog_user_get(owner);
 	if (IS_ERR(user))
 		return ERR_CAST(user);
-	ring = kzalloc(sizeof(*ring), GFP_KERNEL_ACCOUNT);
+	ring = kzalloc_obj(*ring, GFP_KERNEL_ACCOUNT);
 	if (!ring)
 		return ERR_PTR(-ENOMEM);
 	spin_lock_init(&ring->lock);
@@ -1286,7 +1278,7 @@ static int memlog_open(struct inode *inode, struct file *file)
 {
 	struct memlog_file *mf;
 
-	mf = kzalloc(sizeof(*mf), GFP_KERNEL_ACCOUNT);
+	mf = kzalloc_obj(*mf, GFP_KERNEL_ACCOUNT);
 	if (!mf)
 		return -ENOMEM;
 	mutex_init(&mf->lock);
@@ -1645,7 +1637,7 @@ memlog_sysctl_ring_size(MEMLOG_CTL_HANDLER_CONST struct ctl_table *table,
 			int write, void *buffer, size_t *lenp, loff_t *ppos)
 {
 	unsigned int value;
-	struct ctl_table tmp = {
+	MEMLOG_CTL_HANDLER_CONST struct ctl_table tmp = {
 		.data = &value,
 		.maxlen = sizeof(value),
 		.mode = table->mode,
@@ -1672,7 +1664,7 @@ memlog_sysctl_max_bytes(MEMLOG_CTL_HANDLER_CONST struct ctl_table *table,
 			int write, void *buffer, size_t *lenp, loff_t *ppos)
 {
 	unsigned long value = READ_ONCE(memlog_max_bytes);
-	struct ctl_table tmp = {
+	MEMLOG_CTL_HANDLER_CONST struct ctl_table tmp = {
 		.data = &value,
 		.maxlen = sizeof(value),
 		.mode = table->mode,

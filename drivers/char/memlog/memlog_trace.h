@@ -12,22 +12,18 @@
 #include <linux/types.h>
 
 TRACE_EVENT(record_written,
-	TP_PROTO(u64 seq, u32 uid, u32 pid, u32 length),
-	TP_ARGS(seq, uid, pid, length),
-	TP_STRUCT__entry(
-		__field(u64, seq)
-		__field(u32, uid)
-		__field(u32, pid)
-		__field(u32, length)
-	),
-	TP_fast_assign(
-		__entry->seq = seq;
-		__entry->uid = uid;
-		__entry->pid = pid;
-		__entry->length = length;
-	),
-	TP_printk("seq=%llu uid=%u pid=%u length=%u",
-		  __entry->seq, __entry->uid, __entry->pid, __entry->length)
+	    TP_PROTO(u64 seq, u32 uid, u32 pid, u32 length),
+	    TP_ARGS(seq, uid, pid, length),
+	    TP_STRUCT__entry(__field(u64, seq)
+			     __field(u32, uid)
+			     __field(u32, pid)
+			     __field(u32, length)),
+	    TP_fast_assign(__entry->seq = seq;
+			   __entry->uid = uid;
+			   __entry->pid = pid;
+			   __entry->length = length;),
+	    TP_printk("seq=%llu uid=%u pid=%u length=%u",
+		      __entry->seq, __entry->uid, __entry->pid, __entry->length)
 );
 
 #endif /* _MEMLOG_TRACE_H_ */

@@ -114,6 +114,33 @@ def build_kernel(c: Context, target: list[str] | None = None) -> None:
             print(path)
 
 
+@task(
+    help={
+        "dest": "directory to write the patches to (emptied first); default: out/patches",
+        "no_check": "write the series only: no checkpatch, no build of each patch",
+    }
+)
+@_edge
+def patch_series(c: Context, dest: str | None = None, no_check: bool = False) -> None:
+    """Write memlog as a git format-patch series against the newest supported kernel.
+
+    The series (cover letter, the driver, its documentation, its selftest;
+    wintermute-kernel/upstream/series.yaml says what each patch holds) is made
+    against Debian's tree of the newest series of wintermute-kernel/series.yaml
+    (downloaded and prepared once, cached), checked to apply with git am, then
+    each patch is checked with that tree's checkpatch.pl --strict and built on
+    its own with W=1 (the driver, and the selftest once it is in): any
+    finding fails the task (exit 1).  build-kernel applies the same series.
+    Log: out/logs/patch-series.log.
+    """
+    from pathlib import Path
+
+    from wintermute.upstream import check
+
+    for path in check.patch_series(Path(dest) if dest else None, verify=not no_check):
+        print(path)
+
+
 @task
 @_edge
 def bench_kernel(c: Context) -> None:

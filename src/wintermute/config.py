@@ -247,6 +247,11 @@ def load_matrix(path: Path = SERIES_YAML) -> tuple[KernelSeries, ...]:
     return tuple(sorted(rows, key=lambda row: tuple(map(int, row.series.split(".")))))
 
 
+def load_yaml(path: Path, schema: Path) -> dict[str, Any]:
+    """The YAML file ``path``, validated against the JSON schema file ``schema``."""
+    return _load_valid(path, _validator(_read_schema(schema)))
+
+
 @functools.cache
 def kernel_matrix() -> tuple[KernelSeries, ...]:
     """``series.yaml``'s kernel series, oldest first (read once per process)."""

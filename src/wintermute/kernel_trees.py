@@ -42,10 +42,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from wintermute import config
-from wintermute.driver_source import stage_driver_source
+from wintermute.driver_source import driver_files, stage_driver_source
 from wintermute.errors import InfraError, UserError
 from wintermute.paths import DRIVER_DIR, atomic_file, cache_dir
 from wintermute.run import capture, run, say
+from wintermute.upstream.kernel_files import (
+    DRIVER_PATH,
+    KCONFIG,
+    KCONFIG_LINE,
+    MAKEFILE,
+    MAKEFILE_LINE,
+    UAPI_PATH,
+    add_kconfig,
+    add_makefile,
+)
 
 # The compile matrix, oldest first: series -> its row of wintermute-kernel/series.yaml.
 MATRIX: dict[str, config.KernelSeries] = {entry.series: entry for entry in config.kernel_matrix()}
@@ -54,14 +64,13 @@ SERIES: dict[str, str] = {name: entry.suite for name, entry in MATRIX.items()}
 MIRROR = "http://deb.debian.org/debian"
 INDEX_MAX_AGE = 24 * 3600
 # Bump when _prepare() changes in a way the constants below do not show.
-RECIPE = "4"
+RECIPE = "5"
 CONFIG_TARGETS = ("defconfig",)
 CONFIG_MODULES = ("MEMLOG",)
-KCONFIG_LINE = 'source "drivers/char/memlog/Kconfig"'
-MAKEFILE_LINE = "obj-$(CONFIG_MEMLOG)\t\t+= memlog/"
 # The scratch Kconfig's timestamp: older than any prepared tree's configuration.
 KCONFIG_MTIME = 946684800  # 2000-01-01
 SCRATCH = "memlog"
+PRISTINE = "pristine"  # the tree's files as they were before preparation wired memlog in
 MARKER = ".prepared"
 
 
@@ -261,14 +270,16 @@ def stage_scratch(entry: Path) -> Path:
 
 
 def wire_in_tree(tree: Path) -> None:
-    """Hook memlog into drivers/char; link its files to the entry's scratch directory."""
-    kconfig = tree / "drivers" / "char" / "Kconfig"
-    head, sep, tail = kconfig.read_text().rpartition("endmenu")
-    if not sep:
-        raise InfraError(f"{kconfig} has no endmenu to insert memlog's Kconfig before")
-    kconfig.write_text(f"{head}{KCONFIG_LINE}\n\n{sep}{tail}")
-    makefile = tree / "drivers" / "char" / "Makefile"
-    makefile.write_text(makefile.read_text() + MAKEFILE_LINE + "\n")
+    """Hook memlog into drivers/char as the patch series does; link its files to the
+    entry's scratch directory.  The files wired are first copied, as they were, into
+    the entry's ``pristine/`` (the patch series is made against those)."""
+    pristine = tree.parent / PRISTINE
+    for path, edit in ((KCONFIG, add_kconfig), (MAKEFILE, add_makefile)):
+        original = tree / path
+        text = original.read_text()
+        (pristine / path).parent.mkdir(parents=True, exist_ok=True)
+        (pristine / path).write_text(text)
+        original.write_text(edit(text))
     # tree/drivers/char/memlog -> ../../../memlog; tree/include/uapi/linux/memlog.h likewise
     (tree / "drivers" / "char" / "memlog").symlink_to(Path("../../..") / SCRATCH)
     (tree / "include" / "uapi" / "linux" / "memlog.h").symlink_to(
@@ -363,6 +374,39 @@ def prepared_tree(series: str) -> Path:
     suite_of(series)
     with series_lock(series):
         return _prepared_tree_locked(series)
+
+
+def fill_scratch(scratch: Path, files: dict[str, str]) -> None:
+    """``scratch`` holds the driver and UAPI header of ``files`` (kernel tree path -> text).
+
+    Unchanged files keep their mtimes (make rebuilds what changed only); the
+    driver's other source files (the out-of-tree Kbuild, the compat and version
+    headers of :func:`stage_scratch`) go.
+    """
+    wanted = {}
+    for path, text in files.items():
+        if path.startswith(DRIVER_PATH + "/"):
+            wanted[scratch / path.removeprefix(DRIVER_PATH + "/")] = text
+        elif path == UAPI_PATH:
+            wanted[scratch / "include" / "uapi" / "linux" / "memlog.h"] = text
+    for stale in driver_files(scratch):
+        if stale not in wanted:
+            stale.unlink()
+    for dest, text in wanted.items():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if not dest.is_file() or dest.read_text() != text:
+            dest.write_text(text)
+    os.utime(scratch / "Kconfig", (KCONFIG_MTIME, KCONFIG_MTIME))
+
+
+@contextlib.contextmanager
+def series_scratch(series: str) -> Iterator[tuple[Path, Path]]:
+    """Yield ``(tree, scratch)``: the prepared tree of ``series`` and the scratch directory
+    its ``drivers/char/memlog`` links to, for :func:`fill_scratch`; the series lock is held."""
+    suite_of(series)
+    with series_lock(series):
+        tree = _prepared_tree_locked(series)
+        yield tree, tree.parent / SCRATCH
 
 
 @contextlib.contextmanager

@@ -28,7 +28,7 @@ _MAKE = re.compile(r"^make(\[\d+\])?$")
 _MODPOST_WARNING = re.compile(r"^WARNING: modpost: (?P<what>.*)$", re.M)
 # Without Module.symvers (a prepared source tree) modpost cannot resolve any symbol.
 _UNRESOLVED = re.compile(r"undefined!$|^suppressed \d+ unresolved symbol warnings")
-_ENV = {"LC_ALL": "C"}
+BUILD_ENV = {"LC_ALL": "C"}
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ def _make(kdir: Path, args: list[str], label: str) -> Path:
     run(
         ["make", "-C", kdir, f"-j{os.cpu_count() or 1}", "W=1", *args],
         log=log,
-        env=_ENV,
+        env=BUILD_ENV,
         step=f"building memlog ({label})",
     )
     return log

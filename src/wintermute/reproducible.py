@@ -35,14 +35,15 @@ PACKAGE_INPUTS = (
 )
 
 
-def source_date_epoch() -> int:
+def source_date_epoch(inputs: Sequence[str] = PACKAGE_INPUTS) -> int:
+    """``SOURCE_DATE_EPOCH``, else the time of the last commit touching ``inputs``."""
     env = os.environ.get("SOURCE_DATE_EPOCH")
     if env:
         if not env.isdigit():
             raise UserError(f"SOURCE_DATE_EPOCH={env!r} is not a whole number of seconds")
         return int(env)
     try:
-        out = capture(["git", "log", "-1", "--format=%ct", "--", *PACKAGE_INPUTS], cwd=REPO).strip()
+        out = capture(["git", "log", "-1", "--format=%ct", "--", *inputs], cwd=REPO).strip()
     except (InfraError, UserError) as exc:
         raise UserError("cannot date the package inputs from git; set SOURCE_DATE_EPOCH") from exc
     if not out:

@@ -33,6 +33,7 @@ does not idle under the tiers that run after it.
 
 from __future__ import annotations
 
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,45 @@ def test_functional_suite_passes_against_the_in_tree_module(functional_results: 
         nodeid: r.longrepr for nodeid, r in functional_results.items() if r.outcome != "passed"
     }
     assert not failed, "\n\n".join(f"{k}:\n{v}" for k, v in failed.items())
+
+
+@pytest.fixture(scope="module")
+def selftest_output(guest: Any, kernel_build: Any, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The kernel selftest the patch series put in the built tree
+    (tools/testing/selftests/memlog), compiled on the host as its Makefile would (its
+    tree's kselftest harness, the tree's <linux/memlog.h>), run in the guest as root
+    with the in-tree module loaded.  Its TAP output."""
+    from wintermute.upstream.check import SELFTEST_CFLAGS
+
+    tree = kernel_build.tree
+    selftests = tree / "tools" / "testing" / "selftests"
+    include = tmp_path_factory.mktemp("selftest-include")
+    (include / "linux").mkdir()
+    (include / "linux" / "memlog.h").write_bytes(
+        (tree / "include" / "uapi" / "linux" / "memlog.h").read_bytes()
+    )
+    binary = tmp_path_factory.mktemp("selftest") / "memlog_test"
+    subprocess.run(["gcc", *SELFTEST_CFLAGS, "-I", include, "-o", binary,
+                    selftests / "memlog" / "memlog_test.c"], check=True)  # fmt: skip
+    guest.vm.put(binary, "/opt/wintermute/memlog_test")
+    proc = guest.vm.run(
+        "chmod 755 /opt/wintermute/memlog_test && modprobe memlog && /opt/wintermute/memlog_test",
+        check=False, log=guest.log,
+    )  # fmt: skip
+    return f"exit {proc.returncode}\n{proc.stdout}"
+
+
+def test_kernel_selftest_of_the_patch_series_passes_against_the_in_tree_module(
+    selftest_output: str,
+) -> None:
+    """tools/testing/selftests/memlog: exit 0, every test of its TAP plan ok, none skipped."""
+    lines = selftest_output.splitlines()
+    plan = next(line for line in lines if line.startswith("1.."))
+    count = int(plan[3:])
+    oks = [line for line in lines if line.startswith("ok ")]
+    assert lines[0] == "exit 0", selftest_output
+    assert count >= 10 and len(oks) == count, selftest_output
+    assert not any(line.startswith("not ok") or "# SKIP" in line for line in lines), selftest_output
 
 
 def test_guest_runs_the_built_release(host: Any, guest: Any) -> None:

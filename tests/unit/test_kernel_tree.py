@@ -1,7 +1,8 @@
-"""Preparing the kernel tree: memlog copied in and wired once, patches applied or named."""
+"""Preparing the kernel tree: memlog's patch series applied once, patches applied or named."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import tarfile
@@ -10,22 +11,25 @@ from unittest import mock
 
 import pytest
 
+from tests.unit.fake_kernel_files import write_base
+from wintermute import config
 from wintermute.errors import UserError
 from wintermute.kernel import tree
 from wintermute.kernel.source import Tarball, sha256_of
-from wintermute.kernel_trees import KCONFIG_LINE, MAKEFILE_LINE
-from wintermute.paths import DRIVER_DIR
+from wintermute.upstream import driver
+from wintermute.upstream.kernel_files import KCONFIG_LINE, MAKEFILE_LINE
 
-KCONFIG = 'menu "Character devices"\n\nconfig TTY\n\tbool "tty"\n\nendmenu\n'
-MAKEFILE = "obj-y += mem.o\n"
+
+@pytest.fixture(autouse=True)
+def _out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The series each sync writes goes to a scratch out/, not the repository's."""
+    monkeypatch.setenv("WINTERMUTE_OUT", str(tmp_path / "out"))
 
 
 def _fake_tree(root: Path) -> Path:
     """The few files of a kernel tree that preparing it touches."""
-    (root / "drivers" / "char").mkdir(parents=True)
+    write_base(root)
     (root / "include" / "uapi" / "linux").mkdir(parents=True)
-    (root / "drivers" / "char" / "Kconfig").write_text(KCONFIG)
-    (root / "drivers" / "char" / "Makefile").write_text(MAKEFILE)
     (root / "Makefile").write_text("VERSION = 7\n")
     (root / "Kconfig").write_text("")
     return root
@@ -41,8 +45,16 @@ def key(tmp_path: Path) -> Path:
     return path
 
 
+def _cfg(version: str) -> config.Config:
+    cfg = config.load()
+    return dataclasses.replace(cfg, memlog=dataclasses.replace(cfg.memlog, version=version))
+
+
 def _sync(root: Path, version: str = "0.1.0", localversion: tuple[str, str] = LOCALVERSION):
-    return tree.sync(root, version=version, localversion=localversion)
+    if not (root.parent / tree.PRISTINE).is_dir():  # as extracted_tree and local_tree leave it
+        tree.snapshot_base(root)
+    patches = tree.write_series(root, _cfg(version))
+    return tree.sync(root, memlog_series=patches, localversion=localversion)
 
 
 def _snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
@@ -74,15 +86,34 @@ def test_wiring_adds_memlog_once_before_the_menu_ends(tmp_path: Path, key: Path)
     assert (root / "drivers" / "char" / "Makefile").read_text().count(MAKEFILE_LINE) == 1
 
 
-def test_driver_and_uapi_header_are_the_repository_s(tmp_path: Path, key: Path) -> None:
-    """The tree's memlog files are this repository's, plus the generated version header."""
+def test_driver_and_uapi_header_are_the_patch_series_s(tmp_path: Path, key: Path) -> None:
+    """The tree's memlog files are the series' form of this repository's: no compat or
+    version header, the version a #define; the Makefile the Kbuild's in-tree part."""
     root = _fake_tree(tmp_path / "linux")
     _sync(root, "9.8.7")
-    driver = root / "drivers" / "char" / "memlog"
-    assert (driver / "memlog_main.c").read_bytes() == (DRIVER_DIR / "memlog_main.c").read_bytes()
-    assert '"9.8.7"' in (driver / "memlog_version.h").read_text()
-    uapi = root / "include" / "uapi" / "linux" / "memlog.h"
-    assert uapi.read_bytes() == (DRIVER_DIR.parents[2] / "include/uapi/linux/memlog.h").read_bytes()
+    memlog = root / "drivers" / "char" / "memlog"
+    for path, text in driver.upstream_files("9.8.7").items():
+        assert (root / path).read_text() == text, path
+    assert sorted(p.name for p in memlog.iterdir()) == sorted(
+        path.rsplit("/", 1)[1] for path in driver.upstream_files("9.8.7") if "/memlog/" in path
+    )
+    assert not (memlog / "memlog_compat.h").exists() and not (memlog / "Kbuild").exists()
+    assert '#define MEMLOG_DRIVER_VERSION\t"9.8.7"' in (memlog / "memlog_main.c").read_text()
+    assert (root / "Documentation" / "ABI" / "testing" / "dev-memlog").is_file()
+
+
+def test_a_file_an_earlier_series_created_and_this_one_does_not_is_removed(
+    tmp_path: Path, key: Path
+) -> None:
+    """memlog-series.json beside the tree lists what the series created; what drops out goes."""
+    root = _fake_tree(tmp_path / "linux")
+    _sync(root)
+    stale = root / "drivers" / "char" / "memlog" / "memlog_old.c"
+    stale.write_text("/* from an earlier driver */\n")
+    record = tmp_path / tree.APPLIED
+    record.write_text(record.read_text().replace("[", '["drivers/char/memlog/memlog_old.c",', 1))
+    assert _sync(root) == ["drivers/char/memlog/memlog_old.c (removed)"]
+    assert not stale.exists()
 
 
 def test_edited_driver_file_is_the_only_file_rewritten(tmp_path: Path, key: Path) -> None:
@@ -175,6 +206,10 @@ def test_extracted_tree_is_reused_and_an_unfinished_one_redone(
     os.unlink(first.parent / tree.READY)  # as if interrupted before the marker was written
     again = tree.extracted_tree(tarball, [])
     assert again == first and not (first / "scratch").exists()
+    (again / "scratch").write_text("an entry of an older layout: no pristine/ beside the tree")
+    subprocess.run(["rm", "-r", again.parent / tree.PRISTINE], check=True)
+    assert tree.extracted_tree(tarball, []) == first and not (first / "scratch").exists()
+    assert (first.parent / tree.PRISTINE / "MAINTAINERS").is_file()
 
 
 def _everything(root: Path) -> dict[str, bytes]:

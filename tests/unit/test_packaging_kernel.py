@@ -33,6 +33,7 @@ def ctx(tmp_path: Path) -> dict[str, Any]:
         epoch=STAMP,
         env={"SOURCE_DATE_EPOCH": str(STAMP)},
         patches=[],
+        memlog_series=[],
         base_config=None,
     )
     return context(CFG, prepared, {"cc": "gcc-12", "package": "gcc-12"})
@@ -212,8 +213,10 @@ def _pkgbuild(ctx: dict[str, Any], tmp_path: Path) -> Path:
     config_file = tmp_path / "dot-config"
     config_file.write_text("CONFIG_MEMLOG=m\n")
     src = Tarball(tarball, hashlib.sha256(b"a tarball").hexdigest(), "test")
+    series = tmp_path / "0001-char-add-memlog-per-uid-in-memory-record-rings.patch"
+    series.write_text("--- /dev/null\n+++ b/drivers/char/memlog/Kconfig\n")
     return kernel_arch.render(
-        ctx, src, "linux-source-7.2", config_file, "0.1.0", [], tmp_path / "r"
+        ctx, src, "linux-source-7.2", config_file, [], [series], tmp_path / "r"
     )
 
 
@@ -269,7 +272,7 @@ def test_pkgbuild_downloads_a_tarball_that_has_a_url(ctx: dict[str, Any], tmp_pa
     src = Tarball(tarball, hashlib.sha256(b"a tarball").hexdigest(), url, url=url)
     config_file = tmp_path / "dot-config"
     config_file.write_text("CONFIG_MEMLOG=m\n")
-    pkg_dir = kernel_arch.render(ctx, src, "linux-7.2.13", config_file, "0.1.0", [], tmp_path / "r")
+    pkg_dir = kernel_arch.render(ctx, src, "linux-7.2.13", config_file, [], [], tmp_path / "r")
     assert f"  linux-7.2.13.tar.xz::{url}\n" in (pkg_dir / "PKGBUILD").read_text()
 
 
@@ -303,7 +306,7 @@ def _debian_pkgbuild(ctx: dict[str, Any], tmp_path: Path) -> tuple[Tarball, Path
     src = _debian_source(tmp_path)
     config_file = tmp_path / "dot-config"
     config_file.write_text("CONFIG_MEMLOG=m\n")
-    pkg_dir = kernel_arch.render(ctx, src, "linux-source-7.2", config_file, "0.1.0", [],
+    pkg_dir = kernel_arch.render(ctx, src, "linux-source-7.2", config_file, [], [],
                                  tmp_path / "r")  # fmt: skip
     return src, pkg_dir
 
@@ -399,3 +402,30 @@ def test_headers_digest_follows_the_config_symvers_and_uapi_header(
         (tree / rel).write_text("changed\n")
         assert kernel_debian.headers_digest(tree, rendered) != first, rel
         (tree / rel).write_text(f"{rel}\n")
+
+
+def test_pkgbuild_applies_memlog_s_patch_series_after_kernel_yaml_s_patches(
+    ctx: dict[str, Any], tmp_path: Path
+) -> None:
+    """memlog goes in as its patch series (sources memlog-NNNN-*.patch, applied by prepare()'s
+    patch loop after kernel.yaml's): no driver file is copied in beside them."""
+    tarball = tmp_path / "linux-7.2.13.tar.xz"
+    tarball.write_bytes(b"a tarball")
+    config_file = tmp_path / "dot-config"
+    config_file.write_text("CONFIG_MEMLOG=m\n")
+    own = tmp_path / "own" / "0001-fix.patch"
+    own.parent.mkdir()
+    own.write_text("--- a/Makefile\n+++ b/Makefile\n")
+    series = tmp_path / "0001-char-add-memlog.patch"
+    series.write_text("--- /dev/null\n+++ b/drivers/char/memlog/Kconfig\n")
+    src = Tarball(tarball, hashlib.sha256(b"a tarball").hexdigest(), "test")
+    pkg_dir = kernel_arch.render(ctx, src, "linux-7.2.13", config_file, [own], [series],
+                                 tmp_path / "r")  # fmt: skip
+    text = (pkg_dir / "PKGBUILD").read_text()
+    assert text.index("  0001-fix.patch\n") < text.index("  memlog-0001-char-add-memlog.patch\n")
+    assert (pkg_dir / "memlog-0001-char-add-memlog.patch").read_text() == series.read_text()
+    assert sorted(p.name for p in pkg_dir.iterdir()) == sorted(
+        ["PKGBUILD", "config", "linux-7.2.13.tar.xz", "0001-fix.patch",
+         "memlog-0001-char-add-memlog.patch"]
+    )  # fmt: skip
+    assert "memlog_main.c" not in text and "install -Dm644 -t drivers/char/memlog" not in text

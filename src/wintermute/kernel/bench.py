@@ -176,7 +176,7 @@ def measure() -> dict[str, Any]:
                 tree.remove_key(work)
             # the tree holds the edited file: the repository's goes back (one more
             # recompile in the next build)
-            tree.copy_driver(work, cfg.memlog.version)
+            tree.apply_series(work, tree.write_series(work, cfg))
     results["edit_to_deb_ratio"] = round(
         results["edit_to_deb_seconds"] / results["make_incremental_seconds"], 2
     )

@@ -8,7 +8,7 @@ The steps, each with a progress line and its log under ``out/logs/``:
 2. The source (:mod:`.source`): fetched once, its checksum checked.
 3. The tree (:mod:`.tree`): extracted and patched once (a local tree: copied
    into the cache), checked to have what the packaging needs, then brought up
-   to date with this repository (driver, UAPI header, wiring, release).  The
+   to date with this repository (memlog's patch series, the release).  The
    build is named (:mod:`.names`) from its stamp (:mod:`.stamp`), and its
    module signing key placed (a fresh one unless kernel.yaml names one,
    removed from the tree when the build ends).
@@ -93,7 +93,8 @@ class PreparedTree:
     names: KernelNames
     epoch: int  # the build stamp: the packages' date (the changelog's, SOURCE_DATE_EPOCH)
     env: dict[str, str]  # every make run's environment additions (the ABI stamp's time)
-    patches: list[Path]
+    patches: list[Path]  # kernel.yaml's, applied when the tree was extracted
+    memlog_series: list[Path]  # memlog's patch series, applied after them (no cover letter)
     base_config: Path | None  # the config base's file when fetched (base: debian)
 
 
@@ -152,11 +153,12 @@ def prepare(cfg: config.Config, patches: list[Path]) -> PreparedTree:
     abi = abi_stamp(src, files) if persistent else epoch
     env = kbuild.make_env(kernel, abi)
     names = kernel_names(kernel, kbuild.kernel_version(work, env), epoch, abi)
-    changed = tree.sync(work, version=cfg.memlog.version, localversion=names.localversion)
+    memlog_series = tree.write_series(work, cfg)
+    changed = tree.sync(work, memlog_series=memlog_series, localversion=names.localversion)
     if changed:
         more = f" and {len(changed) - 4} more" if len(changed) > 4 else ""
         say(f"updated in the tree: {', '.join(changed[:4])}{more}")
-    return PreparedTree(src, work, label, names, epoch, env, patches, base_config)
+    return PreparedTree(src, work, label, names, epoch, env, patches, memlog_series, base_config)
 
 
 def resolved_config(kernel_yaml: Path | None = None) -> dict[str, str]:
@@ -280,7 +282,7 @@ def _package(ctx: dict[str, Any], prepared: PreparedTree, rendered: kernel_debia
             with timings.step("arch packages"), tempfile.TemporaryDirectory() as tmp:
                 top = tree.tarball_top(work)
                 pkg_dir = kernel_arch.render(
-                    ctx, src, top, work / ".config", ctx["memlog"]["version"], prepared.patches,
+                    ctx, src, top, work / ".config", prepared.patches, prepared.memlog_series,
                     Path(tmp),
                 )  # fmt: skip
                 epoch = int(prepared.env["SOURCE_DATE_EPOCH"])

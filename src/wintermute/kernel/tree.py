@@ -1,9 +1,10 @@
-"""The kernel tree the build works in: extracted, patched, with memlog copied in and wired.
+"""The kernel tree the build works in: extracted, patched, with memlog's patch series applied.
 
 A tarball source is extracted once per (tarball, patch series) into::
 
     cache/kernel-build/<sha256[:16]>-<patches hash>/
         linux/      the tree, patched; the build writes its objects here
+        pristine/   the tree's files memlog's series changes, as extracted and patched
         .top        the tarball's top directory name
         .ready      written last: an entry without it is thrown away
 
@@ -20,10 +21,14 @@ user's tree stays in the copy until the entry is removed.
 
 Every build then brings the tree up to date with this repository
 (:func:`sync`), touching only what changed, so that make recompiles only what
-was edited: the driver into ``drivers/char/memlog/``, the UAPI header into
-``include/uapi/linux/``, the wiring into ``drivers/char/Kconfig`` and
-``drivers/char/Makefile`` (added once; preparing twice changes nothing), and
-the ``localversion.*`` files that pin the release.  The module signing key is
+was edited: memlog goes in as its upstream patch series
+(:mod:`wintermute.upstream.series`), made against ``pristine/`` and applied
+with ``git apply`` to those files; what that gives is written over the tree's
+files where it differs (the driver in ``drivers/char/memlog/``, the UAPI
+header, the wiring in ``drivers/char/Kconfig`` and ``Makefile``, its
+documentation), and a file an earlier series created and this one does not is
+removed.  So what the kernel ships is what the series would submit.  Then the
+``localversion.*`` files that pin the release.  The module signing key is
 placed by :func:`install_key` for the build and removed by :func:`remove_key`
 after it.
 """
@@ -34,6 +39,7 @@ import contextlib
 import fcntl
 import hashlib
 import itertools
+import json
 import os
 import shutil
 import subprocess
@@ -41,15 +47,18 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from wintermute.driver_source import driver_files, stage_driver_source
+from wintermute import config
 from wintermute.errors import InfraError, UserError
 from wintermute.kernel.source import Tarball
-from wintermute.kernel_trees import KCONFIG_LINE, MAKEFILE_LINE
-from wintermute.paths import REPO, atomic_dir, cache_dir, log_dir
+from wintermute.paths import REPO, atomic_dir, cache_dir, log_dir, out_dir
 from wintermute.run import run, say
+from wintermute.upstream import series
 
 LOG = "kernel-tree.log"
 READY = ".ready"
+PRISTINE = "pristine"  # series.BASE_FILES as extracted and patched: the series' base
+APPLIED = "memlog-series.json"  # the files the last applied memlog series created
+SERIES_DIR = "memlog-series"  # under out/build: the series the last build applied
 TOP = ".top"  # the tarball's top directory, which makepkg extracts as is
 TREE = "linux"
 # The release suffix: X.Y.Z-<stamp>-wintermute[-flavour], from two files the way Arch
@@ -118,7 +127,7 @@ def apply_patches(tree: Path, patches: Sequence[Path]) -> None:
 def extracted_tree(tarball: Tarball, patches: Sequence[Path]) -> Path:
     """The tree of ``tarball`` with ``patches`` applied, extracted once and kept."""
     entry = build_root() / f"{tarball.sha256[:16]}-{series_hash(patches)}"
-    if (entry / READY).is_file():
+    if (entry / READY).is_file() and (entry / PRISTINE).is_dir():
         return entry / TREE
     if entry.exists():
         shutil.rmtree(entry)  # an interrupted or failed extraction
@@ -137,6 +146,7 @@ def extracted_tree(tarball: Tarball, patches: Sequence[Path]) -> Path:
             (tmp / TOP).write_text(f"{tops[0].name}\n")
             tops[0].rename(tmp / TREE)
         apply_patches(tmp / TREE, patches)
+        snapshot_base(tmp / TREE)
         (tmp / READY).write_text(f"{tarball.label}\n")
     for old in build_root().iterdir():
         if old.is_dir() and old != entry and not old.name.startswith("."):
@@ -150,10 +160,24 @@ def tarball_top(tree: Path) -> str:
     return (tree.parent / TOP).read_text().strip()
 
 
+def snapshot_base(tree: Path) -> None:
+    """The files memlog's series changes, copied from ``tree`` (not yet synced) beside it."""
+    dest = tree.parent / PRISTINE
+    if dest.exists():
+        shutil.rmtree(dest)
+    for path in series.BASE_FILES:
+        if (tree / path).is_file():
+            (dest / path).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(tree / path, dest / path)
+    dest.mkdir(exist_ok=True)
+
+
 # What the toolkit writes into a copied tree, which rsync must not copy over.
 OWN_FILES = (
     "/drivers/char/memlog/",
     "/include/uapi/linux/memlog.h",
+    f"/{series.ABI_PATH}",
+    f"/{series.SELFTEST_DIR}/",
     *(f"/{name}" for name in LOCALVERSION_FILES),
     f"/{SIGNING_KEY}",
     "/debian/",
@@ -179,6 +203,7 @@ def local_tree(tree: Path, patches: Sequence[Path]) -> Path:
     for created in files_created_by(patches):  # else patch finds them already there
         (copy / created).unlink(missing_ok=True)
     apply_patches(copy, patches)
+    snapshot_base(copy)
     (entry / READY).write_text(f"{tree}\n")
     return copy
 
@@ -209,52 +234,49 @@ def write_if_changed(path: Path, data: bytes) -> bool:
     return True
 
 
-def copy_driver(tree: Path, version: str) -> list[str]:
-    """The driver and its generated version header into drivers/char/memlog; what changed."""
-    dest = tree / "drivers" / "char" / "memlog"
+def write_series(tree: Path, cfg: config.Config) -> list[Path]:
+    """memlog's patch series against ``tree``'s pristine files, in out/build/memlog-series/.
+
+    The cover letter is left out of what is returned: the patches, in order.
+    """
+    base = series.base_files(tree, pristine=tree.parent / PRISTINE)
+    written = series.write_series(base, out_dir() / "build" / SERIES_DIR, cfg=cfg)
+    return [p for p in written if not p.name.startswith("0000-")]
+
+
+def apply_series(tree: Path, patches: Sequence[Path]) -> list[str]:
+    """``patches`` applied to the pristine files, the result written over ``tree``'s
+    files where it differs; what an earlier series created and these do not is
+    removed.  Returns what changed."""
+    pristine = tree.parent / PRISTINE
+    base = series.base_files(tree, pristine=pristine)
+    files = series.applied_files(base, list(patches))
     changed = []
-    with tempfile.TemporaryDirectory() as tmp:
-        staged = stage_driver_source(Path(tmp), version=version)
-        wanted = {p.name: p for p in staged.iterdir() if p.is_file()}
-        for name, src in sorted(wanted.items()):
-            if write_if_changed(dest / name, src.read_bytes()):
-                changed.append(f"drivers/char/memlog/{name}")
-        header = staged / "include" / "uapi" / "linux" / "memlog.h"
-        if write_if_changed(tree / "include" / "uapi" / "linux" / "memlog.h", header.read_bytes()):
-            changed.append("include/uapi/linux/memlog.h")
-    for stale in driver_files(dest):
-        if stale.name not in wanted:
-            stale.unlink()
-            changed.append(f"drivers/char/memlog/{stale.name} (removed)")
+    for path, text in files.items():
+        if write_if_changed(tree / path, text.encode()):
+            changed.append(path)
+    record = tree.parent / APPLIED
+    created = sorted(set(files) - set(base))
+    before = json.loads(record.read_text()) if record.is_file() else []
+    for stale in sorted(set(before) - set(created)):
+        if (tree / stale).is_file():
+            (tree / stale).unlink()
+            changed.append(f"{stale} (removed)")
+    tmp = record.with_name(f".{APPLIED}.tmp")
+    tmp.write_text(json.dumps(created, indent=1) + "\n")
+    os.replace(tmp, record)
     return changed
 
 
-def wire(tree: Path) -> list[str]:
-    """memlog's lines in drivers/char/Kconfig and Makefile, added once; what changed."""
-    changed = []
-    kconfig = tree / "drivers" / "char" / "Kconfig"
-    text = kconfig.read_text()
-    if KCONFIG_LINE not in text.splitlines():
-        head, sep, tail = text.rpartition("endmenu")
-        if not sep:
-            raise UserError(f"{kconfig} has no endmenu to add memlog's Kconfig before")
-        kconfig.write_text(f"{head}{KCONFIG_LINE}\n\n{sep}{tail}")
-        changed.append("drivers/char/Kconfig")
-    makefile = tree / "drivers" / "char" / "Makefile"
-    text = makefile.read_text()
-    if MAKEFILE_LINE not in text.splitlines():
-        makefile.write_text(text + ("" if text.endswith("\n") else "\n") + MAKEFILE_LINE + "\n")
-        changed.append("drivers/char/Makefile")
-    return changed
-
-
-def sync(tree: Path, *, version: str, localversion: Sequence[str]) -> list[str]:
+def sync(tree: Path, *, memlog_series: Sequence[Path],
+         localversion: Sequence[str]) -> list[str]:  # fmt: skip
     """Bring ``tree`` up to date with this repository; return what changed.
 
-    ``localversion``: the two localversion files' contents
+    ``memlog_series``: the patches of :func:`write_series`; ``localversion``: the
+    two localversion files' contents
     (:attr:`wintermute.kernel.names.KernelNames.localversion`).
     """
-    changed = copy_driver(tree, version) + wire(tree)
+    changed = apply_series(tree, memlog_series)
     for name, text in zip(LOCALVERSION_FILES, localversion, strict=True):
         if write_if_changed(tree / name, f"{text}\n".encode()):
             changed.append(name)

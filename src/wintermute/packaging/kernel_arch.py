@@ -3,7 +3,8 @@
 In the style of Arch's own ``linux`` PKGBUILD (``templates/arch/kernel/``):
 prepare/build/package from sources with sha256sums (the kernel tarball, or
 Debian's ``linux-source-X.Y`` package by its archive URL, the ``config`` the
-Debian build made, memlog's files and the patch series),
+Debian build made, kernel.yaml's patches, then memlog's patch series, which
+``prepare()`` applies as it applies the others),
 ``vmlinuz`` and ``pkgbase`` under ``/usr/lib/modules/<release>/``, modules
 installed with depmod left to pacman's hook, the headers in ``build/`` there.
 Its names never clash with the stock kernel's: it installs beside it.
@@ -27,14 +28,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from wintermute.driver_source import stage_driver_source
 from wintermute.errors import InfraError
 from wintermute.kernel import kbuild
 from wintermute.kernel.kconfig import fragment_paths, requests
 from wintermute.kernel.names import KernelNames
 from wintermute.kernel.source import Tarball, sha256_of
 from wintermute.kernel.tree import LOCALVERSION_FILES, SIGNING_KEY, copy_private
-from wintermute.kernel_trees import KCONFIG_LINE, MAKEFILE_LINE
 from wintermute.packaging import arch
 from wintermute.packaging import render as rendering
 from wintermute.paths import out_dir
@@ -53,8 +52,12 @@ def _bash_quote(text: str) -> str:
 
 
 def render(ctx: dict[str, Any], tarball: Tarball, srcname: str, config: Path,
-           version: str, patches: list[Path], dest: Path) -> Path:  # fmt: skip
-    """The PKGBUILD and its sources in ``dest/<pkgbase>/``; returns that directory."""
+           patches: list[Path], memlog_series: list[Path], dest: Path) -> Path:  # fmt: skip
+    """The PKGBUILD and its sources in ``dest/<pkgbase>/``; returns that directory.
+
+    ``patches`` (kernel.yaml's) and ``memlog_series`` (named ``memlog-NNNN-...`` there,
+    so that they cannot clash with kernel.yaml's) are applied in that order.
+    """
     pkg_dir = dest / ctx["names"]["pkgbase"]
     pkg_dir.mkdir(parents=True)
     sources = []
@@ -79,24 +82,17 @@ def render(ctx: dict[str, Any], tarball: Tarball, srcname: str, config: Path,
         add(tarball.path, tarball.path.name, tarball.sha256, tarball.url)
         kernel_source = {"deb": None, "member": None}
     add(config, "config")
-    with tempfile.TemporaryDirectory() as tmp:
-        staged = stage_driver_source(Path(tmp), version=version)
-        driver = sorted(p.name for p in staged.iterdir() if p.is_file())
-        for name in driver:
-            add(staged / name, name)
-        add(staged / "include" / "uapi" / "linux" / "memlog.h", "memlog.h")
     for patch in patches:
         add(patch, patch.name)
+    for patch in memlog_series:
+        add(patch, f"memlog-{patch.name}")
     ctx = {
         **ctx,
         "arch": {
             "srcname": srcname,
             "sources": sources,
             "kernel_source": kernel_source,
-            "driver_files": driver,
             "localversion_files": LOCALVERSION_FILES,
-            "kconfig_line": _bash_quote(KCONFIG_LINE),
-            "makefile_line": _bash_quote(MAKEFILE_LINE),
             "signing_key": str(SIGNING_KEY),
             "config_requests": config_requests(ctx),
         },

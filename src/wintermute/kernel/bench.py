@@ -48,8 +48,8 @@ from wintermute.run import run, say
 LOG = "bench-kernel.log"
 TARGET_RATIO = 2.0
 # What the scratch copy of the repository needs to run build-kernel.
-COPIED = ("drivers", "include", "src", "templates", "wintermute-kernel", "ci", "tasks.py",
-          "pyproject.toml", "README.md")  # fmt: skip
+COPIED = ("drivers", "include", "Documentation", "tools", "src", "templates", "wintermute-kernel",
+          "ci", "tasks.py", "pyproject.toml", "README.md")  # fmt: skip
 
 
 def _timed(cmd: list[str], *, cwd: Path, env: dict[str, str], step: str) -> float:

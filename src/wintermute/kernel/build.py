@@ -52,7 +52,7 @@ from wintermute.run import elapsed, say
 
 TARGETS = ("debian", "arch")
 TIMINGS_FILE = "kernel-build-timings.json"
-TOOLS = ("make", "gcc", "bc", "bison", "flex", "openssl", "patch", "tar", "xz", "ccache",
+TOOLS = ("make", "gcc", "bc", "bison", "flex", "openssl", "patch", "tar", "xz", "ccache", "git",
          "dpkg-buildpackage", "lintian")  # fmt: skip
 
 

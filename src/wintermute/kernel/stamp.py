@@ -10,7 +10,8 @@ and the same whenever the inputs are the same.  It is the newest of:
   ``git archive`` tarballs carry the commit's time), or the newest file of a
   local tree;
 - the repository's inputs (kernel.yaml and what it names, the driver, the UAPI
-  header, the packaging templates and code): the commit time of the last
+  header, what else memlog's patch series is made of, the packaging templates
+  and code): the commit time of the last
   commit touching them, or ``SOURCE_DATE_EPOCH`` when the environment sets
   it; a file edited since (or untracked, or outside the repository, or in a
   tree without git) counts with its modification time.
@@ -35,9 +36,11 @@ from wintermute.kernel.source import Tarball
 from wintermute.paths import REPO
 from wintermute.reproducible import PACKAGE_INPUTS
 from wintermute.run import capture
+from wintermute.upstream import series
 
-# What a kernel build reads from the repository besides kernel.yaml's own files.
-KERNEL_INPUTS = (*PACKAGE_INPUTS, "src/wintermute/kernel")
+# What a kernel build reads from the repository besides kernel.yaml's own files
+# (memlog goes in as its patch series, made from series.INPUTS).
+KERNEL_INPUTS = tuple(dict.fromkeys((*PACKAGE_INPUTS, "src/wintermute/kernel", *series.INPUTS)))
 # Those of them that can change the module ABI: the kernel description, the UAPI
 # header, the driver's build wiring and the build's own code (not the driver's C
 # sources, not the packaging).
@@ -48,6 +51,7 @@ ABI_INPUTS = (
     "drivers/char/memlog/Kbuild",
     "drivers/char/memlog/Makefile",
     "src/wintermute/kernel",
+    "src/wintermute/upstream",
     "src/wintermute/reproducible.py",
 )
 

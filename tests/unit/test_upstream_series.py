@@ -38,38 +38,42 @@ def test_series_makefile_is_the_kbuild_s_in_tree_part() -> None:
     assert (DRIVER_DIR / "Kbuild").read_text().endswith(makefile.split("\n", 1)[1])
 
 
-def _driver_copy(tmp_path: Path) -> Path:
+def _edited_driver(tmp_path: Path, name: str, old: str, new: str) -> Path:
+    """A copy of the driver with ``old`` replaced by ``new`` in its file ``name``."""
     copy = tmp_path / "memlog"
     shutil.copytree(DRIVER_DIR, copy, ignore=shutil.ignore_patterns("*.o", "*.ko", ".*"))
+    path = copy / name
+    assert old in path.read_text()
+    path.write_text(path.read_text().replace(old, new))
     return copy
 
 
-def test_a_compat_macro_without_a_newest_spelling_stops_the_series(tmp_path: Path) -> None:
-    """A MEMLOG_* macro added to the compat header, unknown to the series: an error naming it."""
-    copy = _driver_copy(tmp_path)
-    compat = copy / "memlog_compat.h"
-    compat.write_text(compat.read_text().replace(
-        "#endif /* _MEMLOG_COMPAT_H */", "#define MEMLOG_NEW_THING 1\n#endif /* _MEMLOG_COMPAT_H */"
-    ))  # fmt: skip
-    with pytest.raises(UserError, match=r"memlog_compat.h defines MEMLOG_NEW_THING"):
+@pytest.mark.parametrize(
+    ("name", "old", "new", "error"),
+    [
+        ("memlog_compat.h", "#endif /* _MEMLOG_COMPAT_H */",
+         "#define MEMLOG_NEW_THING 1\n#endif /* _MEMLOG_COMPAT_H */",
+         r"memlog_compat.h defines MEMLOG_NEW_THING"),
+        ("memlog_main.c", '#include "memlog_compat.h"\n',
+         '#include "memlog_compat.h" /* older kernels */\n',
+         r"still names the compat or version header"),
+    ],
+    ids=["a compat macro without a newest spelling", "the compat header included another way"],
+)  # fmt: skip
+def test_a_driver_the_series_cannot_rewrite_stops_it_with_the_reason(
+    tmp_path: Path, name: str, old: str, new: str, error: str
+) -> None:
+    """A compat macro unknown to the series, or an include the rewrite does not know: an
+    error naming it, no series."""
+    copy = _edited_driver(tmp_path, name, old, new)
+    with pytest.raises(UserError, match=error):
         driver.upstream_files("1.2.3", driver_dir=copy, uapi_header=UAPI_HEADER)
 
 
-def test_a_kernel_name_the_compat_header_backports_stays_as_written(tmp_path: Path) -> None:
+def test_a_kernel_name_the_compat_header_backports_stays_as_written() -> None:
     """kzalloc_obj (under #ifndef kzalloc_obj) is the newest kernel's own: unchanged."""
     main = driver.upstream_files("1.2.3")["drivers/char/memlog/memlog_main.c"]
     assert "kzalloc_obj(*ring, GFP_KERNEL_ACCOUNT)" in main
-
-
-def test_a_driver_naming_the_compat_header_another_way_stops_the_series(tmp_path: Path) -> None:
-    """An include the rewrite does not know (here with a comment after it) is an error."""
-    copy = _driver_copy(tmp_path)
-    main = copy / "memlog_main.c"
-    main.write_text(main.read_text().replace(
-        '#include "memlog_compat.h"\n', '#include "memlog_compat.h" /* older kernels */\n'
-    ))  # fmt: skip
-    with pytest.raises(UserError, match=r"still names the compat or version header"):
-        driver.upstream_files("1.2.3", driver_dir=copy, uapi_header=UAPI_HEADER)
 
 
 # --- the kernel files' edits -------------------------------------------------------

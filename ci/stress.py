@@ -220,12 +220,20 @@ def _run_program(
     return summary
 
 
+# The flood and fairness mix: 16 uids, each the root of a user namespace of one
+# user's, writing beside the others into a max_bytes they use up (the fair share
+# decides who gives room; the quiet uid, far below its share, must lose nothing).
+NAMESPACE_UIDS = 16
+MAX_BYTES = 8 << 20
+
+
 def run_stress(guest: Guest, binary: Path, seconds: int, seed: int) -> dict[str, Any]:
-    """Run memlog_stress for ``seconds`` with ``seed``; its summary, or AssertionError."""
+    """Run memlog_stress for ``seconds`` with ``seed``, the namespace flood in the mix
+    over a small max_bytes; its summary, or AssertionError."""
+    args = ["--seconds", str(seconds), "--seed", str(seed),
+            "--ns-uids", str(NAMESPACE_UIDS), "--max-bytes", str(MAX_BYTES)]  # fmt: skip
     # the program's own watchdog fires at 2 * seconds + 240
-    return _run_program(
-        guest, binary, ["--seconds", str(seconds), "--seed", str(seed)], seed, 2 * seconds + 300
-    )
+    return _run_program(guest, binary, args, seed, 2 * seconds + 300)
 
 
 def run_fuzz(guest: Guest, binary: Path, seconds: int, seed: int) -> dict[str, Any]:

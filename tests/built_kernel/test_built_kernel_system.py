@@ -271,13 +271,17 @@ def test_guest_kernel_has_the_debug_options_its_description_asks_for(
 def test_stress_keeps_every_record_whole_ordered_and_in_its_own_uids_ring(
     guest: Any, stress_programs: dict[str, Any], seed: int, leaks_forgotten: bool
 ) -> None:
-    """Writers of several uids, dumps, all-uid and poll readers, a writer stalled by
+    """Writers of several uids, 16 more each the root of a user namespace of one user's,
+    over a max_bytes they use up, dumps, all-uid and poll readers, a writer stalled by
     userfaultfd, resizes and CLEAR at once: every record byte-exact, seq increasing,
-    STATS and GET_LOST adding up, the stall delaying no one, the kernel log clean."""
+    STATS and GET_LOST adding up, the quiet uid losing nothing and never refused, the
+    stall delaying no one, the kernel log clean."""
     from ci import stress
 
     summary = stress.run_stress(guest.vm, stress_programs["memlog_stress"], STRESS_SECONDS, seed)
     assert summary["ok"] is True
+    flood = [u for u in summary["uids"] if u["role"] == "namespace"]
+    assert len(flood) == stress.NAMESPACE_UIDS and all(u["writes_ok"] > 0 for u in flood)
 
 
 def test_fuzz_gets_only_documented_results_and_a_clean_kernel_log(

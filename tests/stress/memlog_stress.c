@@ -7,6 +7,14 @@
  *
  *   memlog_stress [--seconds 30] [--seed N] [--writers 6] [--uids 3]
  *                 [--uid-base 30000] [--latency-limit 5] [--max-ring BYTES]
+ *                 [--ns-uids 0] [--max-bytes BYTES]
+ *
+ * --ns-uids N adds a flood: N writers, each the root of a user namespace of
+ * its own that one user (uid-base + 60) made, so N uids that count as one
+ * user. --max-bytes sets kernel.memlog.max_bytes (default: room for every
+ * uid's ring), small enough that the flood uses it up and the fair share
+ * decides: the quiet uid, far below its share, must still lose nothing and
+ * never get ENOSPC.
  *
  * Every process but the stalled writer measures each device, sysctl and
  * close() call it makes; the parent watches the calls in flight and fails
@@ -27,6 +35,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -57,9 +66,10 @@
 #define RECBUF		(HDR + MEMLOG_RECORD_MAX)
 #define FALLBACK_GID	30999	/* the node's group if it has none (root) */
 
-#define MAX_UIDS	10	/* noisy uids + the quiet one + the stalled one */
-#define MAX_WRITERS	40
-#define MAX_PROCS	96
+#define MAX_UIDS	42	/* noisy uids + the quiet one + the stalled one + namespaces */
+#define MAX_NS_UIDS	32
+#define MAX_WRITERS	72
+#define MAX_PROCS	160
 #define MSG_SLOTS	40
 #define MSG_LEN		300
 
@@ -141,6 +151,8 @@ struct writer_info {
 	_Atomic int pid;
 	int uidx;
 	uint32_t uid;
+	bool ns;			/* root of a user namespace mapped to uid */
+	_Atomic int ns_state;		/* 1: unshared, waits for its map; 2: mapped */
 	_Atomic uint64_t ok, emsgsize, enospc, enomem;
 };
 
@@ -155,8 +167,10 @@ struct uid_result {
 struct shared {
 	uint64_t seed;
 	uint32_t nonce;
-	int nuids;			/* all uids: noisy, quiet, stalled */
-	int quiet_uidx, stall_uidx;
+	int nuids;			/* all uids: noisy, quiet, stalled, namespaces */
+	int quiet_uidx, stall_uidx, ns_uidx, nns;
+	uint32_t ns_owner;		/* the user whose namespaces flood */
+	unsigned long long max_bytes;	/* kernel.memlog.max_bytes during the run */
 	uint32_t uids[MAX_UIDS];
 	uint64_t baseline_writes[MAX_UIDS];
 	int nwriters;
@@ -429,6 +443,38 @@ static void become(uint32_t uid)
 	if (setgroups(1, groups) || setresgid(uid, uid, uid) ||
 	    setresuid(uid, uid, uid)) {
 		violation(C_PROC, "cannot become uid %u: %s", uid, strerror(errno));
+		_exit(1);
+	}
+}
+
+/*
+ * A namespace writer: become the flood's owner, make a user namespace, wait
+ * for the parent (root) to map its uid 0 to @w's uid, then be that uid 0.
+ */
+static void enter_namespace(int w)
+{
+	struct writer_info *wi = &sh->writers[w];
+	gid_t groups[1] = { dev_gid };
+	uint64_t give_up = now_ns() + 30000000000ULL;
+
+	if (setgroups(1, groups) || setresgid(sh->ns_owner, sh->ns_owner, sh->ns_owner) ||
+	    setresuid(sh->ns_owner, sh->ns_owner, sh->ns_owner) || unshare(CLONE_NEWUSER)) {
+		violation(C_PROC, "uid %u cannot make a user namespace: %s", sh->ns_owner,
+			  strerror(errno));
+		_exit(1);
+	}
+	atomic_store(&wi->pid, getpid());	/* the parent maps /proc/PID/uid_map */
+	atomic_store(&wi->ns_state, 1);
+	while (atomic_load(&wi->ns_state) != 2) {
+		if (now_ns() > give_up) {
+			violation(C_PROC, "namespace writer %d: its uid map was never written", w);
+			_exit(1);
+		}
+		sleep_ms(5);
+	}
+	if (setresuid(0, 0, 0)) {
+		violation(C_PROC, "namespace writer %d cannot become its uid 0 (uid %u): %s", w,
+			  wi->uid, strerror(errno));
 		_exit(1);
 	}
 }
@@ -734,7 +780,10 @@ static void writer_main(int w, bool quiet)
 
 	if (!buf)
 		_exit(1);
-	become(wi->uid);
+	if (wi->ns)
+		enter_namespace(w);
+	else
+		become(wi->uid);
 	atomic_store(&wi->pid, getpid());
 	fd = writer_open(w);
 	atomic_store(&me->ready, 1);
@@ -805,6 +854,11 @@ static void writer_main(int w, bool quiet)
 			atomic_fetch_add(&wi->emsgsize, 1);
 		} else if (e == ENOSPC) {
 			atomic_fetch_add(&wi->enospc, 1);
+			/* 20 KiB is far below any share: room must come from others */
+			if (quiet)
+				violation(C_QUIET, "the quiet uid %u got ENOSPC writing %u bytes "
+					  "(%" PRIu64 " bytes in all): its share was not kept",
+					  wi->uid, len, atomic_load(&sh->quiet_bytes));
 		} else if (e == ENOMEM) {
 			atomic_fetch_add(&wi->enomem, 1);
 		} else {
@@ -1421,19 +1475,49 @@ static void watchdog(int sig)
 	_exit(3);
 }
 
+/* Map each namespace writer's uid 0 to its uid, once it has unshared */
+static void map_namespaces(void)
+{
+	uint64_t give_up = now_ns() + 30000000000ULL;
+
+	for (int w = sh->stall_writer + 1; w < sh->nwriters; w++) {
+		struct writer_info *wi = &sh->writers[w];
+		char path[64], map[64];
+		int fd, n;
+
+		while (atomic_load(&wi->ns_state) != 1 && now_ns() < give_up) {
+			watch_latency();
+			sleep_ms(5);
+		}
+		if (atomic_load(&wi->ns_state) != 1)
+			break;	/* the writer reports it */
+		snprintf(path, sizeof(path), "/proc/%d/uid_map", atomic_load(&wi->pid));
+		n = snprintf(map, sizeof(map), "0 %u 1\n", wi->uid);
+		fd = open(path, O_WRONLY);
+		check(C_PROC);
+		if (fd < 0 || write(fd, map, (size_t)n) != n)
+			violation(C_PROC, "writing %s (%s) failed: %s", path, map, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		atomic_store(&wi->ns_state, 2);
+	}
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
 		"usage: %s [--seconds N] [--seed N] [--writers N] [--uids N] [--uid-base N]\n"
-		"          [--latency-limit S] [--max-ring BYTES]\n", prog);
+		"          [--latency-limit S] [--max-ring BYTES] [--ns-uids N] [--max-bytes BYTES]\n",
+		prog);
 	exit(2);
 }
 
 int main(int argc, char **argv)
 {
 	unsigned long long seed = (unsigned long long)time(NULL) ^ ((unsigned long long)getpid() << 16);
-	int seconds = 30, nwriters = 6, noisy = 3, limit = 5, sock[2], uffd = -1;
+	int seconds = 30, nwriters = 6, noisy = 3, limit = 5, sock[2], uffd = -1, nns = 0;
 	uint32_t uid_base = 30000, max_ring = 4U << 20;
+	unsigned long long max_bytes = 0;
 	long long orig_ring, orig_maxb;
 	struct memlog_stats s;
 	struct slot main_slot = { .role = R_MAIN };
@@ -1463,13 +1547,18 @@ int main(int argc, char **argv)
 			limit = atoi(v);
 		else if (!strcmp(a, "--max-ring"))
 			max_ring = (uint32_t)strtoul(v, NULL, 0);
+		else if (!strcmp(a, "--ns-uids"))
+			nns = atoi(v);
+		else if (!strcmp(a, "--max-bytes"))
+			max_bytes = strtoull(v, NULL, 0);
 		else
 			usage();
 		i++;
 	}
 	if (seconds < 5 || nwriters < 1 || nwriters > MAX_WRITERS - 2 || noisy < 1 ||
-	    noisy > MAX_UIDS - 2 || limit < 1 || max_ring < MEMLOG_RING_SIZE_MIN ||
-	    max_ring > MEMLOG_RING_SIZE_MAX)
+	    noisy > MAX_UIDS - 2 - MAX_NS_UIDS || limit < 1 || max_ring < MEMLOG_RING_SIZE_MIN ||
+	    max_ring > MEMLOG_RING_SIZE_MAX || nns < 0 || nns > MAX_NS_UIDS ||
+	    nwriters + 2 + nns > MAX_WRITERS || (max_bytes && max_bytes < MEMLOG_MAX_BYTES_MIN))
 		usage();
 	printf("memlog_stress seed=%llu\n", seed);
 	fflush(stdout);
@@ -1495,7 +1584,12 @@ int main(int argc, char **argv)
 	sh->uids[noisy] = uid_base + 50;
 	sh->stall_uidx = noisy + 1;
 	sh->uids[noisy + 1] = uid_base + 51;
-	sh->nuids = noisy + 2;
+	sh->ns_uidx = noisy + 2;
+	sh->nns = nns;
+	sh->ns_owner = uid_base + 60;
+	for (int k = 0; k < nns; k++)
+		sh->uids[noisy + 2 + k] = uid_base + 100 + (uint32_t)k;
+	sh->nuids = noisy + 2 + nns;
 
 	/* the node: group and mode as the packages set them */
 	if (stat(DEVICE, &devst)) {
@@ -1518,9 +1612,13 @@ int main(int argc, char **argv)
 	check(C_SYSCTL);
 	if (orig_maxb < 0)
 		violation(C_SYSCTL, "%s cannot be read: %s", SYSCTL_MAXB, strerror(errno));
-	else if ((unsigned long long)orig_maxb < (unsigned long long)sh->nuids * max_ring &&
+	else if (max_bytes && write_sysctl(SYSCTL_MAXB, max_bytes))
+		violation(C_SYSCTL, "setting %s failed: %s", SYSCTL_MAXB, strerror(errno));
+	else if (!max_bytes &&
+		 (unsigned long long)orig_maxb < (unsigned long long)sh->nuids * max_ring &&
 		 write_sysctl(SYSCTL_MAXB, (unsigned long long)sh->nuids * max_ring))
 		violation(C_SYSCTL, "setting %s failed: %s", SYSCTL_MAXB, strerror(errno));
+	sh->max_bytes = (unsigned long long)read_sysctl(SYSCTL_MAXB);
 	if (write_sysctl(SYSCTL_RING, 1U << 20)) {
 		fprintf(stderr, "%s: setting %s: %s\n", prog, SYSCTL_RING, strerror(errno));
 		return 2;
@@ -1556,7 +1654,13 @@ int main(int argc, char **argv)
 	sh->stall_writer = wi;
 	sh->writers[wi].uidx = sh->stall_uidx;
 	sh->writers[wi].uid = sh->uids[sh->stall_uidx];
-	sh->nwriters = wi + 1;
+	wi++;
+	for (int k = 0; k < nns; k++, wi++) {
+		sh->writers[wi].uidx = sh->ns_uidx + k;
+		sh->writers[wi].uid = sh->uids[sh->ns_uidx + k];
+		sh->writers[wi].ns = true;
+	}
+	sh->nwriters = wi;
 
 	/* accounting readers: open before any record is written */
 	for (int u = 0; u < sh->nuids; u++)
@@ -1580,10 +1684,13 @@ int main(int argc, char **argv)
 	for (int w = 0; w < sh->stall_writer; w++)
 		spawn(new_slot(w == sh->stall_writer - 1 ? R_QUIET : R_WRITER, w, sh->writers[w].uid),
 		      run_writer, w, w == sh->stall_writer - 1);
+	for (int w = sh->stall_writer + 1; w < sh->nwriters; w++)
+		spawn(new_slot(R_WRITER, w, sh->writers[w].uid), run_writer, w, 0);
 	for (int u = 0; u < noisy; u++)
 		spawn(new_slot(R_DUMP, u, sh->uids[u]), run_dump, u, 0);
 	spawn(new_slot(R_ALL, 0, 0), run_all, 0, 0);
 	spawn(new_slot(R_ADMIN, 0, 0), run_admin, 0, 0);
+	map_namespaces();
 	wait_ready();
 
 	t0 = now_ns();
@@ -1831,7 +1938,8 @@ int main(int argc, char **argv)
 
 			printf("%s{\"uid\":%u,\"role\":\"%s\",\"writes_ok\":%" PRIu64 ",\"read\":%"
 			       PRIu64 ",\"lost\":", u ? "," : "", sh->uids[u],
-			       u == sh->quiet_uidx ? "quiet" : u == sh->stall_uidx ? "stalled" : "noisy",
+			       u == sh->quiet_uidx ? "quiet" : u == sh->stall_uidx ? "stalled" :
+			       u >= sh->ns_uidx ? "namespace" : "noisy",
 			       atomic_load(&sh->writes_ok[u]), atomic_load(&r->read));
 			if (r->lost_errno || !atomic_load(&r->done))
 				printf("null}");
@@ -1859,7 +1967,9 @@ int main(int argc, char **argv)
 		       stall_established ? (atomic_load(&sh->stall_end_ns) -
 					    atomic_load(&sh->stall_start_ns)) / 1e9 : 0.0);
 		json_str(stdout, stall_result);
-		printf("},\"max_bytes_sysctl\":%s}\n", orig_maxb < 0 ? "false" : "true");
+		printf("},\"max_bytes_sysctl\":%s,\"max_bytes\":%llu,\"namespace_uids\":%d,"
+		       "\"namespace_owner\":%u}\n", orig_maxb < 0 ? "false" : "true", sh->max_bytes,
+		       sh->nns, sh->ns_owner);
 		fflush(stdout);
 		if (total_viol) {
 			fprintf(stderr, "%s: FAIL seed=%llu: %s\n", prog, seed,

@@ -257,7 +257,7 @@ def test_run_stress_copies_runs_and_returns_the_summary(tmp_path: Path) -> None:
     assert summary["kernel_log_problems"] == []  # the warning came before the run
     assert guest.puts == [(tmp_path / "memlog_stress", f"{stress.GUEST_DIR}/memlog_stress")]
     command, timeout = guest.program_command()
-    assert "--seconds 20 --seed 42" in command
+    assert "--seconds 20 --seed 42 --ns-uids 16 --max-bytes 8388608" in command
     limit = int(command.split()[3])
     assert limit > 2 * 20 + 240  # beyond the program's own watchdog
     assert timeout > limit  # and ssh waits beyond timeout(1)

@@ -160,3 +160,40 @@ def test_a_user_at_its_share_evicts_its_own_records_rather_than_anothers() -> No
     assert [blob for _, blob in read_records(first)] == kept
     assert stats(second)["total_evictions"] > 0
     assert stats(uapi.UID_ALL)["ring_bytes"] <= 256 * KIB
+
+
+def test_one_ring_reclaimed_four_times_keeps_its_newest_records_whole_and_counted() -> None:
+    """A hog holding all of max_bytes gives room to 15 newcomers of 64 KiB, four groups
+    of them: its ring gives room once per group, from 1 MiB down to 64 KiB. Its reader,
+    10 records in before the first, reads on: the newest records, whole and in order, the
+    rest counted in GET_LOST, and every one of them in STATS' evictions."""
+    MAX_BYTES.write_text(f"{1 * MIB}\n")
+    hog = 40400
+    newcomers = [40500 + i for i in range(15)]
+    groups = [newcomers[:8], newcomers[8:12], newcomers[12:14], newcomers[14:]]
+    written = _blobs("hog", 900, KIB)  # 900 records of 1080 bytes: all in 1 MiB
+    reader = open_as(0, os.O_RDONLY)
+    try:
+        fcntl.ioctl(reader, uapi.IOC_FILTER_UID, uapi.U32.pack(hog))
+        assert write_as_uid(hog, written) == [0] * len(written)
+        first = [os.read(reader, uapi.RECORD_HEADER.size + KIB) for _ in range(10)]
+        sizes = [stats(hog)["ring_bytes"]]
+        for group in groups:
+            for uid in group:
+                assert write_as_uid(uid, _blobs(f"new{uid}", 50, KIB)) == [0] * 50, uid
+            sizes.append(stats(hog)["ring_bytes"])
+        rest = [blob for _, blob in read_fd(reader)]
+        missed = lost(reader)
+    finally:
+        os.close(reader)
+    # each group's first write found max_bytes used up: the hog's ring (1 MiB) gave half,
+    # once per group, its newest records filling what it kept
+    assert [MIB >> (k + 1) < size <= MIB >> k for k, size in enumerate(sizes)] == [True] * 5, sizes
+    assert [r[uapi.RECORD_HEADER.size :] for r in first] == written[:10]
+    assert rest == written[len(written) - len(rest) :]
+    after = stats(hog)
+    assert 10 + len(rest) + missed == after["total_writes"] == len(written)
+    # evicted: what the reader missed, and the 10 it had read (the oldest)
+    assert after["total_evictions"] == missed + 10
+    assert after["records_in_ring"] == len(rest)
+    assert stats(uapi.UID_ALL)["ring_bytes"] <= 1 * MIB

@@ -457,8 +457,9 @@ static int memlog_user_shrink(struct memlog_user *user)
 		size = target;
 	}
 	mutex_unlock(&largest->move_lock);
-	kvfree(old);
+	/* Uncharged first: the ring's size says the room is free already */
 	memlog_uncharge(user, size - target);
+	kvfree(old);
 	return 0;
 }
 
@@ -677,6 +678,7 @@ static int memlog_ring_grow(struct memlog_ring *ring, u32 size, u32 span,
 		memlog_uncharge(ring->user, target - size);
 	}
 	mutex_unlock(&ring->move_lock);
+	/* The grown ring's charge covers what the old buffer held */
 	kvfree(old);
 out:
 	up_read(&memlog_resize_sem);
@@ -702,11 +704,13 @@ static bool memlog_may_grow(const struct memlog_ring *ring)
 
 /*
  * Store the record @hdr with @blob in the ring of @mf's uid; sets hdr->seq.
- * The record takes over the reference to @pid, unless this fails.
+ * The record takes over the reference to @pid, unless this fails. While
+ * another task moves the ring to a new buffer, wait for it, or (@nowait:
+ * O_NONBLOCK) fail with -EAGAIN.
  */
 static int memlog_store(struct memlog_file *mf,
 			struct memlog_record_header *hdr, const void *blob,
-			struct pid *pid)
+			struct pid *pid, bool nowait)
 {
 	u32 rec = memlog_record_size(hdr->length);
 	struct memlog_ring *ring;
@@ -733,6 +737,8 @@ static int memlog_store(struct memlog_file *mf,
 		spin_lock(&ring->lock);
 		if (unlikely(ring->moving)) {
 			spin_unlock(&ring->lock);
+			if (nowait)
+				return -EAGAIN;
 			if (wait_var_event_killable(&ring->moving,
 						    !READ_ONCE(ring->moving)))
 				return -EINTR;
@@ -792,7 +798,7 @@ static void memlog_wake(kuid_t uid)
 
 /* Stamp and store @count bytes at @blob, written through @mf */
 static ssize_t memlog_commit(struct memlog_file *mf, const void *blob,
-			     size_t count)
+			     size_t count, bool nowait)
 {
 	struct memlog_record_header hdr = {
 		.magic = MEMLOG_MAGIC,
@@ -812,7 +818,7 @@ static ssize_t memlog_commit(struct memlog_file *mf, const void *blob,
 
 	/* For the tracepoint: the ring keeps the struct pid, not this */
 	hdr.pid = pid_nr(pid);
-	ret = memlog_store(mf, &hdr, blob, pid);
+	ret = memlog_store(mf, &hdr, blob, pid, nowait);
 	if (ret) {
 		put_pid(pid);
 		return ret;
@@ -849,10 +855,12 @@ static void memlog_blob_put(void *blob, u8 *stack)
 /*
  * One record of @count bytes, from @from, or from @buf if @from is NULL.
  * Every write path copies the blob in once, under no lock, before anything
- * is stored: a fault stores nothing and delays no one else.
+ * is stored: a fault stores nothing and delays no one else. @nowait: the
+ * file is O_NONBLOCK (or the call RWF_NOWAIT).
  */
 static ssize_t memlog_write_one(struct memlog_file *mf, size_t count,
-				const char __user *buf, struct iov_iter *from)
+				const char __user *buf, struct iov_iter *from,
+				bool nowait)
 {
 	u8 stack[MEMLOG_STACK_BLOB];
 	bool copied;
@@ -868,7 +876,7 @@ static ssize_t memlog_write_one(struct memlog_file *mf, size_t count,
 		copied = copy_from_iter_full(blob, count, from);
 	else
 		copied = !copy_from_user(blob, buf, count);
-	ret = copied ? memlog_commit(mf, blob, count) : -EFAULT;
+	ret = copied ? memlog_commit(mf, blob, count, nowait) : -EFAULT;
 	memlog_blob_put(blob, stack);
 	return ret;
 }
@@ -877,14 +885,17 @@ static ssize_t memlog_write_one(struct memlog_file *mf, size_t count,
 static ssize_t memlog_write(struct file *file, const char __user *buf,
 			    size_t count, loff_t *ppos)
 {
-	return memlog_write_one(file->private_data, count, buf, NULL);
+	return memlog_write_one(file->private_data, count, buf, NULL,
+				file->f_flags & O_NONBLOCK);
 }
 
 /* writev, pwritev2, io_uring: the iovecs are one record, all or nothing */
 static ssize_t memlog_write_iter(struct kiocb *iocb, struct iov_iter *from)
 {
 	return memlog_write_one(iocb->ki_filp->private_data,
-				iov_iter_count(from), NULL, from);
+				iov_iter_count(from), NULL, from,
+				(iocb->ki_filp->f_flags & O_NONBLOCK) ||
+				(iocb->ki_flags & IOCB_NOWAIT));
 }
 
 /* Put @cur at the oldest record of @ring, or at its start if @ring is NULL */
@@ -1406,8 +1417,12 @@ static void memlog_ring_empty(struct memlog_ring *ring)
 	size = ring->size;
 	old = memlog_ring_move(ring, NULL, 0, false);
 	mutex_unlock(&ring->move_lock);
-	kvfree(old);
+	/*
+	 * Uncharged before the (slow) free: the ring's size is 0 already, and
+	 * its uid's next write must find the room it freed
+	 */
 	memlog_uncharge(ring->user, size);
+	kvfree(old);
 }
 
 static int memlog_ioctl_clear(struct memlog_file *mf)
@@ -1481,9 +1496,9 @@ static int memlog_resize(u32 capacity)
 		}
 		mutex_unlock(&ring->move_lock);
 		bufs[id] = NULL;
-		kvfree(old);
 		if (size)
 			memlog_uncharge(ring->user, size - usable);
+		kvfree(old);
 		cond_resched();
 	}
 done:

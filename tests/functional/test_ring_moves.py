@@ -9,6 +9,7 @@ since its last sync than it walks under the seq lock (256).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import random
@@ -132,3 +133,65 @@ def test_the_all_uid_view_returns_every_record_of_300_uids_written_since_it_last
     assert [b for _, b in records] == expected
     seqs = [h["seq"] for h, _ in records]
     assert seqs == sorted(seqs)
+
+
+def _grow_and_clear(uid: int, cycles: int, done_w: int) -> None:
+    """Child: as ``uid``, grow the ring to 64 MiB ``cycles`` times, CLEARed between; then
+    one byte on ``done_w`` (``0``: all went well) and exit, whatever happened."""
+    ok = False
+    try:
+        big = b"g" * uapi.RECORD_MAX
+        for _ in range(cycles):
+            if write_as_uid(uid, [big] * 1000) != [0] * 1000:
+                break
+            fd = _open_view(uid)
+            try:
+                fcntl.ioctl(fd, uapi.IOC_CLEAR, 0)
+            finally:
+                os.close(fd)
+        else:
+            ok = True
+    finally:
+        try:
+            os.write(done_w, b"0" if ok else b"1")
+        finally:
+            os._exit(0)
+
+
+def test_a_nonblocking_write_gets_eagain_while_its_ring_moves_and_no_write_lacks_room() -> None:
+    """Another task grows the ring (64 MiB, a copy at each doubling) and CLEARs it: an
+    O_NONBLOCK writer of the same uid never waits for that, it gets EAGAIN; every other
+    write of it is stored (none refused with ENOSPC while the CLEARed buffer is being
+    freed), and STATS counts exactly the writes that succeeded."""
+    uid = FIRST_UID + 500
+    RING_SIZE.write_text(f"{64 << 20}\n")
+    done_r, done_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(done_r)
+        _grow_and_clear(uid, 3, done_w)
+    os.close(done_w)
+    os.set_blocking(done_r, False)
+    fd = open_as(uid, os.O_WRONLY | os.O_NONBLOCK)
+    stored = again = 0
+    other: list[int] = []
+    grower = b""
+    try:
+        while not grower:
+            try:
+                os.write(fd, b"n" * 64)
+                stored += 1
+            except BlockingIOError:
+                again += 1
+            except OSError as exc:
+                other.append(exc.errno or 0)
+            with contextlib.suppress(BlockingIOError):
+                grower = os.read(done_r, 1)
+    finally:
+        os.close(fd)
+        os.close(done_r)
+        os.waitpid(pid, 0)
+    assert grower == b"0", "the growing writer failed"
+    assert other == [], f"nonblocking writes failed otherwise: {sorted(set(other))}"
+    assert again > 0, f"{stored} nonblocking writes, none refused while the ring moved"
+    assert stats(uid)["total_writes"] == 3 * 1000 + stored

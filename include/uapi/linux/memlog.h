@@ -46,7 +46,8 @@
  * shrinking ring_size or a reclaim. Buffers are charged to the writer's
  * memory cgroup; an allocation that fails returns ENOMEM. An idle fd holds
  * no buffer: a read or write allocates what it needs and frees it before
- * returning.
+ * returning. A write waits while another task moves its ring to a new
+ * buffer; an O_NONBLOCK (or RWF_NOWAIT) write fails with EAGAIN instead.
  *
  * No user memory is touched under a lock another uid's operation needs: a
  * writer or reader stalled in a page fault delays only itself.

@@ -41,4 +41,3 @@ def test_tree_as_of_patch_builds_with_w1_and_no_warning(
 ) -> None:
     """The patches up to this one applied to the tree's own files: W=1, not one warning."""
     assert checked[number].warnings == []
-

@@ -335,12 +335,14 @@ def test(c: Context, fast: bool = False) -> None:
 def verify(c: Context) -> None:
     """The main job: build for every kernel, package for Debian and Arch, verify them in VMs.
 
-    build-matrix, vm-test, deb, arch, vm-verify (memlog-dkms on Debian's
-    kernel), then vm-verify --kernel built (build-kernel: linux-wintermute
-    with memlog in-tree, for Debian and Arch, booted in the VM).
+    build-matrix, patch-series (memlog as an upstream series, each patch
+    checked), vm-test, deb, arch, vm-verify (memlog-dkms on Debian's kernel),
+    then vm-verify --kernel built (build-kernel: linux-wintermute with that
+    series applied, for Debian and Arch, booted in the VM).
     """
     steps = [
         ("build-matrix", lambda: build_matrix(c)),
+        ("patch-series", lambda: patch_series(c)),
         ("vm-test", lambda: vm_test(c)),
         ("deb", lambda: deb(c)),
         ("arch", lambda: arch(c)),
@@ -355,6 +357,8 @@ def verify(c: Context) -> None:
     series = ", ".join(row.series for row in kernel_matrix())
     print(
         f"verified: memlog builds warning-free in and out of tree on {series}; "
+        "its patch series (out/patches) applies to the newest, each patch checkpatch-clean "
+        "and building with W=1; "
         "its functional suite passes in the VM; out/debian and out/arch hold the packages; "
         "apt-get install memlog-dkms in the VM passes the testinfra suite; "
         "linux-wintermute is packaged in out/kernel and, installed with apt-get, boots in the VM "

@@ -58,13 +58,6 @@ def newest_base() -> tuple[Path, dict[str, str]]:
     return tree, series.base_files(tree, pristine=tree.parent / kernel_trees.PRISTINE)
 
 
-def write(dest: Path | None = None) -> tuple[Path, list[Path]]:
-    """The series into ``dest`` (default out/patches); the tree it is made against, the files."""
-    tree, base = newest_base()
-    dest = dest or out_dir() / "patches"
-    return tree, series.write_series(base, dest)
-
-
 def checkpatch(tree: Path, patch: Path) -> list[str]:
     """``checkpatch.pl --strict --terse`` of ``tree`` on ``patch``: its findings."""
     proc = subprocess.run(
@@ -155,9 +148,9 @@ def check(tree: Path, base: dict[str, str], patches: list[Path]) -> list[PatchCh
 
 def patch_series(dest: Path | None = None, *, verify: bool = True) -> list[Path]:
     """Write the series; with ``verify``, UserError unless every patch is clean."""
-    tree, patches = write(dest)
+    tree, base = newest_base()
+    patches = series.write_series(base, dest or out_dir() / "patches")
     if verify:
-        _, base = newest_base()
         dirty = [c for c in check(tree, base, patches) if not c.clean]
         if dirty:
             lines = [f"{c.patch.name}: {x}" for c in dirty for x in c.checkpatch + c.warnings]

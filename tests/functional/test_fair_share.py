@@ -9,6 +9,7 @@ user holding the most, never from one holding less than its share.
 from __future__ import annotations
 
 import ctypes
+import errno
 import fcntl
 import grp
 import os
@@ -197,3 +198,81 @@ def test_one_ring_reclaimed_four_times_keeps_its_newest_records_whole_and_counte
     assert after["total_evictions"] == missed + 10
     assert after["records_in_ring"] == len(rest)
     assert stats(uapi.UID_ALL)["ring_bytes"] <= 1 * MIB
+
+
+# Run by a child of the test as ``owner``: a user namespace of ``count`` uids
+# (mapped by the test, as root), whose uids write one record each, in turn;
+# each write's errno goes to ``results_w`` as one byte (0: stored).
+def _namespace_writes(owner: int, ready_w: int, mapped_r: int, results_w: int, count: int) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    os.setgroups([grp.getgrnam(GROUP).gr_gid])
+    os.setresgid(owner, owner, owner)
+    os.setresuid(owner, owner, owner)
+    if libc.unshare(CLONE_NEWUSER):
+        os._exit(10)
+    os.write(ready_w, b"r")
+    if os.read(mapped_r, 1) != b"m":
+        os._exit(11)
+    for uid in range(count):
+        pid = os.fork()
+        if pid == 0:
+            code = 255
+            try:
+                os.setresuid(uid, uid, uid)
+                fd = os.open(DEVICE, os.O_WRONLY)
+                try:
+                    os.write(fd, f"ns-uid-{uid}".encode())
+                    code = 0
+                except OSError as exc:
+                    code = exc.errno or 255
+            finally:
+                os.write(results_w, bytes([code]))
+                os._exit(0)
+        os.waitpid(pid, 0)
+    os._exit(0)
+
+
+def _write_from_a_namespace(owner: int, outside: int, count: int) -> list[int]:
+    """Each of the ``count`` uids of a new namespace of ``owner``'s (the initial
+    namespace sees them as ``outside`` and up) writes one record: their errnos."""
+    ready_r, ready_w = os.pipe()
+    mapped_r, mapped_w = os.pipe()
+    results_r, results_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            _namespace_writes(owner, ready_w, mapped_r, results_w, count)
+        finally:
+            os._exit(14)
+    try:
+        assert os.read(ready_r, 1) == b"r", "the child could not make a user namespace"
+        with open(f"/proc/{pid}/uid_map", "w") as fh:
+            fh.write(f"0 {outside} {count}\n")
+        os.write(mapped_w, b"m")
+    finally:
+        _, status = os.waitpid(pid, 0)
+    os.close(results_w)
+    results = b""
+    while chunk := os.read(results_r, 4096):
+        results += chunk
+    for fd in (ready_r, ready_w, mapped_r, mapped_w, results_r):
+        os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0
+    return list(results)
+
+
+def test_a_user_holds_at_most_as_many_rings_as_max_bytes_has_first_buffers() -> None:
+    """With max_bytes at 64 KiB (16 first buffers of 4 KiB), the 17th uid of one user's
+    namespace gets ENOSPC on its first write; the user's uids with a ring and other users
+    write on, and raising max_bytes raises the bound: ring structs are bounded per user."""
+    MAX_BYTES.write_text(f"{64 * KIB}\n")
+    owner, outside, newcomer = 41000, 320000, 41001
+    bounded = [0] * 16 + [errno.ENOSPC] * 8
+    assert _write_from_a_namespace(owner, outside, 24) == bounded
+    assert write_as_uid(newcomer, [b"another user"]) == [0]
+    assert _write_from_a_namespace(owner, outside, 24) == bounded
+    assert not read_records(outside + 20)
+
+    MAX_BYTES.write_text(f"{128 * KIB}\n")
+    assert _write_from_a_namespace(owner, outside, 24) == [0] * 24
+    assert [blob for _, blob in read_records(outside + 20)] == [b"ns-uid-20"]

@@ -34,7 +34,10 @@
  *    users' lists of rings.
  *  - memlog_file.lock (per fd, killable): the fd's view and cursors.
  * Rings and users live until the module is unloaded; CLEAR frees the
- * rings' buffers.
+ * rings' buffers. A user holds at most max_bytes / MEMLOG_RING_FIRST_BUF
+ * rings (as many first buffers as max_bytes has room for): a ring struct
+ * without a buffer costs little, but a user with many uids could make
+ * rings without end, taking its own buffers back each time.
  *
  * No work proportional to a ring's size or record count under a spinlock:
  * a ring moving to a new buffer is copied unlocked while its own writers
@@ -128,11 +131,13 @@ static struct ctl_table_header *memlog_sysctl_header;
  * @owner:	a uid of the initial user namespace
  * @bytes:	buffers of its rings, counted in memlog_bytes too
  * @rings:	its rings, under memlog_create_lock
+ * @nr_rings:	how many, same lock (read unlocked as a hint)
  */
 struct memlog_user {
 	kuid_t owner;
 	atomic_long_t bytes;
 	struct list_head rings;
+	u32 nr_rings;
 };
 
 /**
@@ -510,6 +515,12 @@ static int memlog_charge_fair(struct memlog_user *user, long bytes,
 	return ret;
 }
 
+/* The rings a user may hold: as many first buffers as max_bytes holds */
+static u32 memlog_user_rings_max(void)
+{
+	return READ_ONCE(memlog_max_bytes) / MEMLOG_RING_FIRST_BUF;
+}
+
 static struct memlog_ring *memlog_ring_lookup(kuid_t uid)
 {
 	return xa_load(&memlog_rings, __kuid_val(uid));
@@ -539,6 +550,10 @@ static struct memlog_ring *memlog_ring_insert(struct memlog_ring *ring)
 	found = memlog_ring_lookup(ring->uid);
 	if (found)
 		goto out;
+	if (ring->user->nr_rings >= memlog_user_rings_max()) {
+		found = ERR_PTR(-ENOSPC);
+		goto out;
+	}
 	id = memlog_nr_rings;
 	ring->id = id;
 	/* The uid's slot, reserved: lookups see nothing there yet */
@@ -555,6 +570,7 @@ static struct memlog_ring *memlog_ring_insert(struct memlog_ring *ring)
 		goto out;
 	}
 	list_add_tail(&ring->user_node, &ring->user->rings);
+	WRITE_ONCE(ring->user->nr_rings, ring->user->nr_rings + 1);
 	spin_lock(&memlog_seq_lock);
 	list_add(&ring->active, &memlog_active);
 	/* Publishes the ring for readers that load memlog_nr_rings first */
@@ -587,6 +603,9 @@ static struct memlog_ring *memlog_ring_create(kuid_t uid, kuid_t owner,
 	user = memlog_user_get(owner);
 	if (IS_ERR(user))
 		return ERR_CAST(user);
+	/* Checked again on insertion; here so as not to evict for nothing */
+	if (READ_ONCE(user->nr_rings) >= memlog_user_rings_max())
+		return ERR_PTR(-ENOSPC);
 	ring = kzalloc_obj(*ring, GFP_KERNEL_ACCOUNT);
 	if (!ring)
 		return ERR_PTR(-ENOMEM);

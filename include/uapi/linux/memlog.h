@@ -46,7 +46,9 @@
  * shrinking ring_size or a reclaim. Buffers are charged to the writer's
  * memory cgroup; an allocation that fails returns ENOMEM. An idle fd holds
  * no buffer: a read or write allocates what it needs and frees it before
- * returning. A write waits while another task moves its ring to a new
+ * returning. A ring, once made, is kept until the module is unloaded, and a
+ * user holds at most max_bytes / 4096 rings: a new uid of a user at that
+ * bound gets ENOSPC on its first write. A write waits while another task moves its ring to a new
  * buffer; an O_NONBLOCK (or RWF_NOWAIT) write fails with EAGAIN instead.
  *
  * No user memory is touched under a lock another uid's operation needs: a

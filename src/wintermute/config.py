@@ -101,7 +101,8 @@ class Kernel:
 
     @property
     def debug(self) -> bool:
-        """Built with debug.config (KASAN, lockdep, kmemleak): slower, for the stress runs."""
+        """Built with debug.config (KASAN, lockdep, kmemleak, the preempt-off tracer): slower,
+        for the stress runs."""
         return DEBUG_FRAGMENT in self.fragments
 
 

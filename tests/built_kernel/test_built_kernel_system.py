@@ -216,7 +216,8 @@ def test_external_module_builds_against_the_headers_package(host: Any) -> None:
 
 # --- stress and fuzz ----------------------------------------------------------
 # The test suite's kernel (tests/built_kernel/kernel.yaml) is the debug kernel
-# (debug.config: KASAN, lockdep, DEBUG_ATOMIC_SLEEP, kmemleak); the shipped
+# (debug.config: KASAN, lockdep, DEBUG_ATOMIC_SLEEP, DEBUG_PREEMPT, kmemleak, the
+# preempt-off tracer); the shipped
 # kernel.yaml (vm-verify --kernel built) runs the same programs without them.
 
 STRESS_SECONDS = 30
@@ -226,6 +227,8 @@ DEBUG_OPTIONS = (
     "CONFIG_PROVE_LOCKING=y",
     "CONFIG_DEBUG_ATOMIC_SLEEP=y",
     "CONFIG_DEBUG_KMEMLEAK=y",
+    "CONFIG_DEBUG_PREEMPT=y",
+    "CONFIG_PREEMPT_TRACER=y",
 )
 
 
@@ -260,7 +263,8 @@ def leaks_forgotten(host: Any, guest: Any) -> bool:
 def test_guest_kernel_has_the_debug_options_its_description_asks_for(
     host: Any, guest: Any, cfg: Any
 ) -> None:
-    """With debug.config among the fragments: KASAN, lockdep, atomic-sleep checks, kmemleak."""
+    """With debug.config among the fragments: KASAN, lockdep, atomic-sleep and preemption
+    checks, kmemleak, the preempt-off latency tracer."""
     config = host.file(f"/boot/config-{guest.release}").content_string.splitlines()
     wanted = cfg.kernel.debug
     assert {option: option in config for option in DEBUG_OPTIONS} == dict.fromkeys(
@@ -269,16 +273,28 @@ def test_guest_kernel_has_the_debug_options_its_description_asks_for(
 
 
 def test_stress_keeps_every_record_whole_ordered_and_in_its_own_uids_ring(
-    guest: Any, stress_programs: dict[str, Any], seed: int, leaks_forgotten: bool
+    guest: Any, cfg: Any, stress_programs: dict[str, Any], seed: int, leaks_forgotten: bool
 ) -> None:
     """Writers of several uids, 16 more each the root of a user namespace of one user's,
     over a max_bytes they use up, dumps, all-uid and poll readers, a writer stalled by
     userfaultfd, resizes and CLEAR at once: every record byte-exact, seq increasing,
     STATS and GET_LOST adding up, the quiet uid losing nothing and never refused, the
-    stall delaying no one, the kernel log clean."""
-    from ci import stress
+    stall delaying no one, the kernel log clean. On the debug kernel the preempt-off
+    tracer watches the run: its longest section is reported (out/preempt-off.json)."""
+    from ci import preempt_trace, stress
+    from wintermute.run import say
 
-    summary = stress.run_stress(guest.vm, stress_programs["memlog_stress"], STRESS_SECONDS, seed)
+    tracing = preempt_trace.start(guest.vm)
+    assert tracing == cfg.kernel.debug, "the debug kernel has the preempt-off tracer, no other"
+    try:
+        summary = stress.run_stress(
+            guest.vm, stress_programs["memlog_stress"], STRESS_SECONDS, seed
+        )
+    finally:
+        trace = preempt_trace.stop(guest.vm) if tracing else ""
+    if tracing:
+        section = preempt_trace.write_report(trace, f"memlog_stress --seed {seed}")
+        say(f"longest preempt-off section during the stress run: {section.summary()}")
     assert summary["ok"] is True
     flood = [u for u in summary["uids"] if u["role"] == "namespace"]
     assert len(flood) == stress.NAMESPACE_UIDS and all(u["writes_ok"] > 0 for u in flood)

@@ -138,16 +138,27 @@ def index_is_fresh(suite: str, *, now: float | None = None) -> bool:
 
 
 def refresh_index(suite: str, *, force: bool = False) -> None:
-    """``apt-get update`` of the private configuration, unless its index is fresh."""
+    """``apt-get update`` of the private configuration, unless its index is fresh.
+
+    One process at a time (apt-get refuses a second one on the same lists,
+    it does not wait): the test suite's two lanes may both want it at once.
+    """
     base = write_apt_config(suite)
     if not force and index_is_fresh(suite):
         return
-    run(
-        ["apt-get", *apt_options(suite), "update"],
-        log=f"apt-{suite}.log",
-        step=f"apt-get update ({suite})",
-    )
-    (base / "updated").write_text(sources_line(suite))
+    with (base / ".update.lock").open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            if not force and index_is_fresh(suite):
+                return  # refreshed by whoever held the lock
+            run(
+                ["apt-get", *apt_options(suite), "update"],
+                log=f"apt-{suite}.log",
+                step=f"apt-get update ({suite})",
+            )
+            (base / "updated").write_text(sources_line(suite))
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 CANDIDATES = "candidates.json"

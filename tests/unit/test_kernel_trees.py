@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 from pathlib import Path
 
@@ -97,6 +98,23 @@ def test_forced_refresh_runs_even_with_a_fresh_index(monkeypatch: pytest.MonkeyP
     kernel_trees.refresh_index("trixie")
     kernel_trees.refresh_index("trixie", force=True)
     assert len(calls) == 2
+
+
+def test_two_refreshes_at_once_run_apt_get_update_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second waits for the first (apt-get would refuse it) and finds the index fresh."""
+    calls: list[str] = []
+
+    def slow_update(cmd: list[str], **kw: object) -> None:
+        calls.append(str(cmd[-1]))
+        time.sleep(0.5)
+
+    monkeypatch.setattr(kernel_trees, "run", slow_update)
+    threads = [threading.Thread(target=kernel_trees.refresh_index, args=("sid",)) for _ in "ab"]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert calls == ["update"]
 
 
 VERSION = f"{NEWEST.series}.13-1"

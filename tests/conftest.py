@@ -15,11 +15,13 @@ included.  Deselecting them (``-m "not vm"``) boots nothing.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ci import suite
 from ci.pytest_support import live_output
 
 FUNCTIONAL_DIR = Path(__file__).parent / "functional"
@@ -72,3 +74,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             items[index] = guest
         elif "/tests/kernel_builds/" in str(item.path):
             item.add_marker("build")
+
+
+_GATE_PASSED_KEY = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Before the first VM test of the suite runner's other lane (ci/suite.py): make the
+    VM image, then wait until the kernel lane's compile is over."""
+    gate = os.environ.get(suite.GATE_ENV)
+    if not gate or item.get_closest_marker("vm") is None:
+        return
+    if item.session.stash.get(_GATE_PASSED_KEY, False):
+        return
+    item.session.stash[_GATE_PASSED_KEY] = True
+    with live_output(item.config):
+        suite.pass_vm_gate(Path(gate))

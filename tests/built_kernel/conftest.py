@@ -45,9 +45,15 @@ def description() -> Path:
 
 @pytest.fixture(scope="session")
 def kernel_build(pytestconfig: pytest.Config, description: Path) -> KernelBuild:
-    """linux-wintermute built and packaged for Debian and Arch (progress shown)."""
+    """linux-wintermute built and packaged for Debian and Arch (progress shown).
+
+    Under the suite runner (ci/suite.py), the other lane's VM tiers may start now."""
+    from ci import suite
+
     with live_output(pytestconfig):
-        return build_kernel(kernel_yaml=description)
+        built = build_kernel(kernel_yaml=description)
+    suite.open_gate()
+    return built
 
 
 @pytest.fixture(scope="session")

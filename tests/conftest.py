@@ -76,6 +76,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker("build")
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """In the suite runner's other lane: the host tiers first, the VM tiers after them."""
+    if os.environ.get(suite.GATE_ENV):
+        suite.vm_last(session.items)
+
+
 _GATE_PASSED_KEY = pytest.StashKey[bool]()
 
 

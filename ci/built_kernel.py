@@ -157,10 +157,15 @@ Path(sys.argv[3]).write_text(json.dumps({
 """
 
 
-def build_in_copy(copy: Path, kernel_yaml: Path, dest: Path, step: str) -> Any:
+def build_in_copy(
+    copy: Path, kernel_yaml: Path, dest: Path, step: str,
+    *, env: dict[str, str] | None = None, background: bool = False,
+) -> Any:  # fmt: skip
     """``build_kernel`` (Debian) run in ``copy``, a scratch copy of the repository
     (:func:`wintermute.kernel.bench.scratch_repo`): its driver can be edited there.
-    The environment (a token's OPENSSL_CONF) is passed on."""
+    The environment is passed on, with ``env`` (a token's OPENSSL_CONF) added.
+    ``background``: at the lowest CPU priority (nice 19), so that it takes only
+    what the guests leave."""
     import json
     import sys
     import tempfile
@@ -171,15 +176,18 @@ def build_in_copy(copy: Path, kernel_yaml: Path, dest: Path, step: str) -> Any:
 
     with tempfile.TemporaryDirectory(prefix="wintermute-build-") as tmp:
         result = Path(tmp) / "build.json"
+        nice = ["nice", "-n", "19"] if background else []
+        # the copy has no git: dated as this checkout is (and by its files' times)
+        epoch = str(source_date_epoch())
+        build_env = {"WINTERMUTE_OUT": str(out_dir()), "SOURCE_DATE_EPOCH": epoch}
         run(
-            [sys.executable, "-c", _BUILD_IN_COPY, kernel_yaml, dest, result],
+            [*nice, sys.executable, "-c", _BUILD_IN_COPY, kernel_yaml, dest, result],
             cwd=copy,
-            # the copy has no git: dated as this checkout is (and by its files' times)
-            env={"WINTERMUTE_OUT": str(out_dir()), "SOURCE_DATE_EPOCH": str(source_date_epoch())},
+            env={**build_env, **(env or {})},
             log="kernel-build-in-copy.log",
             step=step,
             heartbeat=60,
-        )  # fmt: skip
+        )
         data = json.loads(result.read_text())
     return KernelBuild(
         KernelNames(**data["names"]),

@@ -78,8 +78,10 @@ class Token:
 
 
 @contextlib.contextmanager
-def token() -> Iterator[Token]:
-    """A token with a fresh key and certificate; the environment set while it is in use."""
+def token(*, set_environment: bool = True) -> Iterator[Token]:
+    """A token with a fresh key and certificate; the environment set while it is in use
+    (unless ``set_environment`` is false: then pass ``Token.env`` to the build yourself,
+    as a build in a background thread must, os.environ being the whole process's)."""
     missing = [str(p) for p in (SOFTHSM_MODULE, PROVIDER) if not p.is_file()]
     if missing:
         raise InfraError(f"{', '.join(missing)} missing: run scripts/setup-host first")
@@ -102,6 +104,9 @@ def token() -> Iterator[Token]:
         pin_file = root / "pin"
         pin_file.write_text(pin)
         uri = f"pkcs11:token={LABEL};object={OBJECT}?pin-source=file:{pin_file}"
+        if not set_environment:
+            yield Token(uri, SUBJECT, env)
+            return
         with environment(**env):
             yield Token(uri, SUBJECT, env)
 

@@ -82,6 +82,7 @@ class KernelSource:
 
 
 DEBUG_FRAGMENT = "debug.config"
+LATENCY_FRAGMENT = "latency.config"
 
 
 @dataclass(frozen=True)
@@ -101,9 +102,13 @@ class Kernel:
 
     @property
     def debug(self) -> bool:
-        """Built with debug.config (KASAN, lockdep, kmemleak, the preempt-off tracer): slower,
-        for the stress runs."""
+        """Built with debug.config (KASAN, lockdep, kmemleak): slower, for the stress runs."""
         return DEBUG_FRAGMENT in self.fragments
+
+    @property
+    def latency(self) -> bool:
+        """Built with latency.config: the preempt-off tracer, for a latency run."""
+        return LATENCY_FRAGMENT in self.fragments
 
 
 @dataclass(frozen=True)

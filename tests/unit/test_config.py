@@ -416,3 +416,15 @@ def test_pkcs11_uri_carrying_its_pin_is_refused(tmp_path: Path) -> None:
     message = _error(_write(tmp_path, lambda d: d["kernel"].update(signing_key=uri)))
     assert "kernel.signing_key" in message
     assert "pin-source=file:" in message
+
+
+def test_only_a_kernel_with_latency_config_has_the_preempt_off_tracer(tmp_path: Path) -> None:
+    """The test suite's debug kernel is no latency kernel; one listing latency.config is."""
+    suite_kernel = config.load(config.REPO / "tests" / "built_kernel" / "kernel.yaml").kernel
+    assert suite_kernel.debug and not suite_kernel.latency
+    path = _write(
+        tmp_path,
+        lambda d: d["kernel"]["config"]["fragments"].append("latency.config"),
+        config.REPO / "tests" / "built_kernel" / "kernel.yaml",
+    )
+    assert config.load(path).kernel.latency

@@ -68,6 +68,12 @@
 
 #define MAX_UIDS	42	/* noisy uids + the quiet one + the stalled one + namespaces */
 #define MAX_NS_UIDS	32
+/*
+ * How long a namespace writer and root wait for each other's half of the uid
+ * map: a limit for a hang, not a measure (a slow debug kernel under TCG took
+ * more than 30 s to start 16 of them beside another guest)
+ */
+#define NS_MAP_WAIT_NS	120000000000ULL
 #define MAX_WRITERS	72
 #define MAX_PROCS	160
 #define MSG_SLOTS	40
@@ -455,7 +461,7 @@ static void enter_namespace(int w)
 {
 	struct writer_info *wi = &sh->writers[w];
 	gid_t groups[1] = { dev_gid };
-	uint64_t give_up = now_ns() + 30000000000ULL;
+	uint64_t give_up = now_ns() + NS_MAP_WAIT_NS;
 
 	if (setgroups(1, groups) || setresgid(sh->ns_owner, sh->ns_owner, sh->ns_owner) ||
 	    setresuid(sh->ns_owner, sh->ns_owner, sh->ns_owner) || unshare(CLONE_NEWUSER)) {
@@ -1478,7 +1484,7 @@ static void watchdog(int sig)
 /* Map each namespace writer's uid 0 to its uid, once it has unshared */
 static void map_namespaces(void)
 {
-	uint64_t give_up = now_ns() + 30000000000ULL;
+	uint64_t give_up = now_ns() + NS_MAP_WAIT_NS;
 
 	for (int w = sh->stall_writer + 1; w < sh->nwriters; w++) {
 		struct writer_info *wi = &sh->writers[w];

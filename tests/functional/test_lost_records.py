@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import fcntl
 import os
+import select
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from guestlib import RING_SIZE, credentials, lost, open_as, read_fd, uid_of, write_as_uid
 
@@ -66,6 +68,43 @@ def test_get_lost_of_an_all_uid_reader_adds_up_over_every_ring() -> None:
         os.close(reader)
 
 
+def _waiting_in_poll(pid: int, timeout: float = 120) -> None:
+    """Until ``pid`` has the device open and sleeps in poll(): a slow kernel (the debug
+    one under TCG) can take many seconds to start a Python program."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            fds = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+            wchan = Path(f"/proc/{pid}/wchan").read_text()
+        except OSError:
+            fds, wchan = [], ""
+        if "/dev/memlog" in fds and ("poll" in wchan or "select" in wchan):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"memlog tail -f was not waiting in poll() after {timeout} s")
+
+
+def _stderr_until(proc: subprocess.Popen[bytes], text: str, timeout: float = 120) -> str:
+    """What ``proc`` wrote on stderr, read until ``text`` appears or ``timeout`` passes
+    (its stdout drained meanwhile, so that a full pipe never stops it)."""
+    assert proc.stderr is not None and proc.stdout is not None
+    err, out = proc.stderr.fileno(), proc.stdout.fileno()
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while text.encode() not in seen and time.monotonic() < deadline:
+        ready, _, _ = select.select([err, out], [], [], deadline - time.monotonic())
+        if not ready:
+            break
+        if out in ready:
+            os.read(out, 65536)
+        if err in ready:
+            chunk = os.read(err, 4096)
+            if not chunk:
+                break
+            seen += chunk
+    return seen.decode()
+
+
 def test_tail_follow_warns_on_stderr_when_records_were_evicted_while_it_was_stopped() -> None:
     """`memlog tail -f` says how many records it lost when it falls behind the ring."""
     RING_SIZE.write_text(f"{uapi.RING_SIZE_MIN}\n")
@@ -76,13 +115,13 @@ def test_tail_follow_warns_on_stderr_when_records_were_evicted_while_it_was_stop
         **credentials("alice"),
     )
     try:
-        time.sleep(3)  # started and waiting in poll()
+        _waiting_in_poll(tail.pid)
         os.kill(tail.pid, signal.SIGSTOP)
         _fill(uid_of("alice"), BLOBS)
         os.kill(tail.pid, signal.SIGCONT)
-        time.sleep(5)  # let it catch up
+        err = _stderr_until(tail, "record(s) evicted before they could be read")
         tail.send_signal(signal.SIGINT)
-        _, err = tail.communicate(timeout=60)
+        tail.communicate(timeout=60)
     finally:
         tail.kill()
-    assert "record(s) evicted before they could be read" in err.decode()
+    assert "record(s) evicted before they could be read" in err

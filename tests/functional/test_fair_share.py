@@ -86,19 +86,24 @@ def test_records_taken_from_the_flooder_are_counted_as_evictions_and_lost_to_its
         os.close(reader)
 
 
-# Run by a child of the test as alice: a user namespace of alice's with 64
-# uids (mapped by the test, as root), each writing through its own fd.
-def _namespace_flood(ready_w: int, mapped_r: int, records: int) -> None:
+# In a child of the test: become ``owner`` (in the memlog group), make a user
+# namespace, and wait for the test (root) to write its uid map.
+def _enter_namespace_of(owner: int, ready_w: int, mapped_r: int) -> None:
     libc = ctypes.CDLL(None, use_errno=True)
-    alice = uid_of("alice")
     os.setgroups([grp.getgrnam(GROUP).gr_gid])
-    os.setresgid(alice, alice, alice)
-    os.setresuid(alice, alice, alice)
+    os.setresgid(owner, owner, owner)
+    os.setresuid(owner, owner, owner)
     if libc.unshare(CLONE_NEWUSER):
         os._exit(10)
     os.write(ready_w, b"r")
     if os.read(mapped_r, 1) != b"m":
         os._exit(11)
+
+
+# Run by a child of the test as alice: a user namespace of alice's with 64
+# uids (mapped by the test, as root), each writing through its own fd.
+def _namespace_flood(ready_w: int, mapped_r: int, records: int) -> None:
+    _enter_namespace_of(uid_of("alice"), ready_w, mapped_r)
     children = []
     for uid in range(NS_UIDS):
         pid = os.fork()
@@ -204,15 +209,7 @@ def test_one_ring_reclaimed_four_times_keeps_its_newest_records_whole_and_counte
 # (mapped by the test, as root), whose uids write one record each, in turn;
 # each write's errno goes to ``results_w`` as one byte (0: stored).
 def _namespace_writes(owner: int, ready_w: int, mapped_r: int, results_w: int, count: int) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    os.setgroups([grp.getgrnam(GROUP).gr_gid])
-    os.setresgid(owner, owner, owner)
-    os.setresuid(owner, owner, owner)
-    if libc.unshare(CLONE_NEWUSER):
-        os._exit(10)
-    os.write(ready_w, b"r")
-    if os.read(mapped_r, 1) != b"m":
-        os._exit(11)
+    _enter_namespace_of(owner, ready_w, mapped_r)
     for uid in range(count):
         pid = os.fork()
         if pid == 0:

@@ -10,7 +10,9 @@ out (:mod:`memlog.episodes`).
 
 Exit status: 0 ok (also when the reader of the output goes away, or on
 Ctrl-C in ``tail -f``), 1 error (one line on stderr), 2 usage, 130 other
-interruptions.
+interruptions.  ``memlog hook claude-code`` never exits 2, not even on a
+usage error: Claude Code takes a PreCompact hook's 2 as "block the
+compaction".
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -27,7 +30,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import BinaryIO, NoReturn, TextIO
 
 from memlog import __version__, claude_code, display, episodes, uapi
 from memlog.device import Device, session_bytes
@@ -211,7 +214,27 @@ def cmd_version(args: argparse.Namespace, opener: Opener) -> int:
 
 
 HOOK_TIMEOUT = 30
-"""Seconds after which ``memlog hook claude-code`` gives up (the agent waits for it)."""
+"""Seconds after which ``memlog hook claude-code`` gives up.
+
+Half the timeout ``memlog hook install`` writes for it (claude_code.HOOK_TIMEOUT):
+the hook ends on its own deadline, never on Claude Code's.
+"""
+
+HOOK_MESSAGE_MAX = 200
+"""The longest line the hook writes on stderr (Claude Code may show it to the model)."""
+
+
+def _runs_the_hook(argv: Sequence[str]) -> bool:
+    """Whether ``argv`` asks for ``hook claude-code`` (after any global options)."""
+    return any(a == "hook" and b == "claude-code" for a, b in itertools.pairwise(argv))
+
+
+def _hook_error(message: str) -> None:
+    """The hook's one short line on stderr: no newline inside, at most HOOK_MESSAGE_MAX long."""
+    line = " ".join(f"memlog hook: error: {message}".split())
+    if len(line) > HOOK_MESSAGE_MAX:
+        line = line[: HOOK_MESSAGE_MAX - 3] + "..."
+    print(line, file=sys.stderr)
 
 
 def _hook_timeout(signum: int, frame: object) -> None:
@@ -219,10 +242,10 @@ def _hook_timeout(signum: int, frame: object) -> None:
 
 
 def cmd_hook_claude_code(args: argparse.Namespace, opener: Opener) -> int:
-    """Never breaks the agent: any failure is one line on stderr and status 1.
+    """Never breaks the agent: any failure is one short line on stderr and status 1.
 
     Prints nothing on stdout: Claude Code passes a PreCompact hook's output
-    to the summary as instructions.
+    to the summary as instructions.  Never exits 2 (see main()).
     """
     signal.signal(signal.SIGALRM, _hook_timeout)
     signal.alarm(HOOK_TIMEOUT)
@@ -230,10 +253,10 @@ def cmd_hook_claude_code(args: argparse.Namespace, opener: Opener) -> int:
         hook = claude_code.HookInput.from_json(sys.stdin.buffer.read(1 << 20))
         claude_code.capture(hook, device=args.device, source=args.source, opener=opener)
     except MemlogError as exc:
-        print(f"memlog hook: error: {exc}", file=sys.stderr)
+        _hook_error(str(exc))
         return 1
-    except Exception as exc:  # never a traceback into the agent's session
-        print(f"memlog hook: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+    except Exception as exc:  # never a traceback, nor text from the input, into the session
+        _hook_error(f"internal error ({type(exc).__name__})")
         return 1
     finally:
         signal.alarm(0)
@@ -347,6 +370,26 @@ def _add_record_format(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class UsageError(Exception):
+    """A command line the parser refuses, raised instead of argparse's exit 2."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+        self.message = message
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, raising UsageError where argparse would print usage and exit 2.
+
+    main() decides what a usage error prints and returns: the hook must not
+    exit 2.  Subparsers are of the same class (argparse's default).
+    """
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(self, message)
+
+
 def _command(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, summary: str
 ) -> argparse.ArgumentParser:
@@ -360,7 +403,7 @@ def _command(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="memlog",
         allow_abbrev=False,
         description="Write, show and follow the records kept in /dev/memlog.",
@@ -489,7 +532,16 @@ def _silence_stdout() -> None:
 
 def main(argv: Sequence[str] | None = None, *, opener: Opener = Device) -> int:
     """Run the command line ``argv`` (default: sys.argv[1:]); return the exit status."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as exc:
+        if _runs_the_hook(argv):
+            _hook_error(f"usage: {exc.message}")
+            return 1
+        exc.parser.print_usage(sys.stderr)
+        print(f"{exc.parser.prog}: error: {exc.message}", file=sys.stderr)
+        return 2
     try:
         return int(args.func(args, opener))
     except MemlogError as exc:

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO, NoReturn, TextIO
 
-from memlog import __version__, claude_code, display, episodes, uapi
+from memlog import __version__, claude_code, claude_settings, display, episodes, uapi
 from memlog.device import Device, session_bytes
 from memlog.errors import MemlogError, UnsupportedError
 from memlog.records import Record
@@ -264,13 +264,15 @@ def cmd_hook_claude_code(args: argparse.Namespace, opener: Opener) -> int:
 
 
 def cmd_hook_install(args: argparse.Namespace, opener: Opener) -> int:
-    path = claude_code.settings_path(args.project)
-    result = claude_code.install(path)
+    if args.project is not None and args.scope not in ("project", "local"):
+        raise MemlogError("--project DIR goes with --scope project or --scope local")
+    result = claude_settings.install_scope(args.scope, project=args.project, program=args.command)
+    events = ", ".join(claude_settings.HOOK_EVENTS)
     if not result.changed:
-        print(f"{path}: the PreCompact hook is already there; nothing changed")
+        print(f"{result.path}: the hooks ({events}) are already there; nothing changed")
     else:
         kept = f" (the old file is kept as {result.backup})" if result.backup else ""
-        print(f"{path}: added the PreCompact hook `{claude_code.HOOK_COMMAND}`{kept}")
+        print(f"{result.path}: the {events} hooks run `{result.command}`{kept}")
     return 0
 
 
@@ -472,12 +474,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--source", default="claude-code", help="the events' source field (default: %(default)s)"
     )
     p.set_defaults(func=cmd_hook_claude_code)
-    p = _command(hook, "install", "add `memlog hook claude-code` to Claude Code's settings.json")
+    p = _command(hook, "install", "add `memlog hook claude-code` to a Claude Code settings file")
+    p.add_argument(
+        "--scope",
+        choices=claude_settings.SCOPES,
+        default="user",
+        help="user: $CLAUDE_CONFIG_DIR/settings.json, else ~/.claude/settings.json (default); "
+        "project: the project's shared .claude/settings.json; local: the project's "
+        ".claude/settings.local.json (yours alone); managed: "
+        f"{claude_settings.MANAGED_SETTINGS}, enforced for every user (root)",
+    )
     p.add_argument(
         "--project",
         type=Path,
         metavar="DIR",
-        help="the project's DIR/.claude/settings.json instead of ~/.claude/settings.json",
+        help="the project directory of --scope project or local (default: the current one)",
+    )
+    p.add_argument(
+        "--command",
+        metavar="PATH",
+        help="the memlog the hooks run (default: this one, by its absolute path)",
     )
     p.set_defaults(func=cmd_hook_install)
 

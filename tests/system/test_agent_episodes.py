@@ -267,7 +267,10 @@ def test_hook_install_keeps_other_hooks_and_a_second_run_changes_nothing(agent: 
     after = json.loads(agent.file(settings).content_string)
     assert after["hooks"]["PreToolUse"] == OTHER_SETTINGS["hooks"]["PreToolUse"]
     commands = [h["command"] for e in after["hooks"]["PreCompact"] for h in e["hooks"]]
-    assert commands == ["notify", "memlog hook claude-code"] and after["model"] == "opus"
+    # the packaged memlog, by its absolute path: Claude Code may run without PATH
+    assert commands == ["notify", "/usr/bin/memlog hook claude-code"] and after["model"] == "opus"
+    for event in ("PostCompact", "SessionEnd"):
+        assert [h["command"] for e in after["hooks"][event] for h in e["hooks"]] == commands[1:]
     listing = f"cd {HOME}/.claude && ls -l --time-style=+%s.%N && sha256sum *"
     before_second = agent.check_output(listing)
     second = _as_agent(agent, "memlog hook install")

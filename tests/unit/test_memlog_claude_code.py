@@ -1,12 +1,11 @@
 # SPDX-License-Identifier: MIT OR Apache-2.0
-"""Claude Code's PreCompact hook and `memlog hook install`, on an in-memory ring and temp files."""
+"""Claude Code's hook `memlog hook claude-code`, on an in-memory ring and temp files."""
 
 from __future__ import annotations
 
 import io
 import json
 import os
-import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -170,115 +169,3 @@ def test_a_hook_on_a_ring_too_small_says_so(
     path.write_bytes(os.urandom(200_000))
     assert _hook(ring, hook_json(path), monkeypatch) == 1
     assert "ring holds at most 65536" in capsys.readouterr().err
-
-
-# -- memlog hook install
-
-OTHER_SETTINGS = {
-    "model": "opus",
-    "permissions": {"allow": ["Bash(git status)"]},
-    "hooks": {
-        "PreToolUse": [{"matcher": "Bash", "hooks": [{"type": "command", "command": "audit"}]}],
-        "PreCompact": [{"matcher": "manual", "hooks": [{"type": "command", "command": "notify"}]}],
-    },
-}
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("HOME", str(tmp_path))
-    return tmp_path
-
-
-def test_install_creates_the_user_settings_with_the_hook(home: Path, capsys: Any) -> None:
-    assert cli.main(["hook", "install"]) == 0
-    settings = json.loads((home / ".claude/settings.json").read_text())
-    assert settings == {
-        "hooks": {
-            "PreCompact": [{"hooks": [{"type": "command", "command": "memlog hook claude-code"}]}]
-        }
-    }
-
-
-def test_install_keeps_every_other_setting_and_hook(home: Path) -> None:
-    path = home / ".claude/settings.json"
-    path.parent.mkdir()
-    path.write_text(json.dumps(OTHER_SETTINGS))
-    assert cli.main(["hook", "install"]) == 0
-    settings = json.loads(path.read_text())
-    assert settings["model"] == "opus" and settings["permissions"] == OTHER_SETTINGS["permissions"]
-    assert settings["hooks"]["PreToolUse"] == OTHER_SETTINGS["hooks"]["PreToolUse"]
-    assert settings["hooks"]["PreCompact"][0] == OTHER_SETTINGS["hooks"]["PreCompact"][0]
-    assert settings["hooks"]["PreCompact"][1]["hooks"][0]["command"] == "memlog hook claude-code"
-
-
-def test_install_keeps_a_backup_of_the_file_it_changed(home: Path) -> None:
-    path = home / ".claude/settings.json"
-    path.parent.mkdir()
-    path.write_text(json.dumps(OTHER_SETTINGS))
-    path.chmod(0o640)
-    cli.main(["hook", "install"])
-    [backup] = path.parent.glob("settings.json.memlog-*.bak")
-    assert json.loads(backup.read_text()) == OTHER_SETTINGS
-    assert stat.S_IMODE(path.stat().st_mode) == 0o640
-
-
-def _snapshot(directory: Path) -> list[tuple[str, bytes, int]]:
-    return sorted((p.name, p.read_bytes(), p.stat().st_mtime_ns) for p in directory.iterdir())
-
-
-def test_a_second_install_changes_nothing(home: Path, capsys: Any) -> None:
-    path = home / ".claude/settings.json"
-    path.parent.mkdir()
-    path.write_text(json.dumps(OTHER_SETTINGS))
-    cli.main(["hook", "install"])
-    after_first = _snapshot(path.parent)
-    capsys.readouterr()
-    assert cli.main(["hook", "install"]) == 0
-    assert "nothing changed" in capsys.readouterr().out
-    assert _snapshot(path.parent) == after_first
-
-
-def test_install_into_a_project(tmp_path: Path) -> None:
-    assert cli.main(["hook", "install", "--project", str(tmp_path)]) == 0
-    settings = json.loads((tmp_path / ".claude/settings.json").read_text())
-    assert "PreCompact" in settings["hooks"]
-
-
-def test_install_refuses_a_settings_file_that_is_not_json(home: Path, capsys: Any) -> None:
-    path = home / ".claude/settings.json"
-    path.parent.mkdir()
-    path.write_text("{ not json")
-    assert cli.main(["hook", "install"]) == 1
-    assert "is not valid JSON" in capsys.readouterr().err
-    assert path.read_text() == "{ not json"
-    assert [p.name for p in path.parent.iterdir()] == ["settings.json"]
-
-
-def test_install_refuses_a_settings_file_that_is_not_utf8(home: Path, capsys: Any) -> None:
-    path = home / ".claude/settings.json"
-    path.parent.mkdir()
-    path.write_bytes(b'{"model": "\xff"}')
-    assert cli.main(["hook", "install"]) == 1
-    assert "is not UTF-8 text" in capsys.readouterr().err
-    assert path.read_bytes() == b'{"model": "\xff"}'
-
-
-def test_install_keeps_a_symlinked_settings_file_a_symlink(home: Path) -> None:
-    dotfiles = home / "dotfiles"
-    dotfiles.mkdir()
-    (dotfiles / "settings.json").write_text(json.dumps(OTHER_SETTINGS))
-    (home / ".claude").mkdir()
-    (home / ".claude/settings.json").symlink_to(dotfiles / "settings.json")
-    assert cli.main(["hook", "install"]) == 0
-    assert (home / ".claude/settings.json").is_symlink()
-    assert "memlog hook claude-code" in (dotfiles / "settings.json").read_text()
-
-
-def test_install_ignores_entries_of_an_unexpected_shape(home: Path) -> None:
-    path = home / ".claude/settings.json"
-    path.parent.mkdir()
-    path.write_text(json.dumps({"hooks": {"PreCompact": [{"hooks": 5}, "x"]}}))
-    assert cli.main(["hook", "install"]) == 0
-    entries = json.loads(path.read_text())["hooks"]["PreCompact"]
-    assert entries[:2] == [{"hooks": 5}, "x"] and len(entries) == 3

@@ -1,55 +1,104 @@
 # SPDX-License-Identifier: MIT OR Apache-2.0
-"""Claude Code's PreCompact hook: keep the transcript about to be compacted in /dev/memlog.
+"""Claude Code's hooks: keep what a compaction drops in /dev/memlog, and whether it happened.
 
-Claude Code runs a command hook with JSON on stdin (``session_id``,
-``transcript_path``, ``trigger``, ``cwd``, ``hook_event_name``); the Claude
-Agent SDK hands the same fields to a callback.  :func:`capture` turns them
-into one compaction event; :mod:`memlog.claude_settings` installs the hook.
+Claude Code runs a command hook with JSON on stdin (``hook_event_name``,
+``session_id``, ``transcript_path``, ``cwd``, and per event ``trigger``,
+``custom_instructions``, ``reason``, ...); the Claude Agent SDK hands the same
+fields to a callback.  One command handles three events:
+
+- PreCompact: the capture.  Claude Code runs it *before* it knows whether it
+  will compact (it may find nothing to compact, or another hook may block
+  it), so the capture alone is "unconfirmed".
+- PostCompact: the compaction happened; a "compacted" event of the same id
+  carries its summary.
+- SessionEnd: what the session appended after its last capture.
+
+A capture stores the transcript bytes appended since the session's last
+capture that the ring still holds whole (a *delta*), or the whole transcript
+when there is none or the file no longer starts as that capture's did.  It
+reads only to the transcript's last complete line: a line Claude Code is
+still appending is left for the next capture.  :mod:`memlog.claude_settings`
+installs the hook.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from memlog import compaction, episodes, uapi
+from memlog.catalog import Catalog
 from memlog.device import Device
 from memlog.errors import MemlogError
 
-HOOK_EVENT = "PreCompact"
+PRE_COMPACT = "PreCompact"
+POST_COMPACT = "PostCompact"
+SESSION_END = "SessionEnd"
+EVENTS = (PRE_COMPACT, POST_COMPACT, SESSION_END)
+
 TRANSCRIPT_MAX = compaction.PAYLOAD_MAX
 """The largest transcript a hook reads (256 MiB, the largest ring; rings are smaller)."""
+
+SUMMARY_FIELDS = ("compact_summary", "summary")
+"""Where a PostCompact input carries the compaction's summary."""
+
+_TEXT_FIELDS = ("custom_instructions", "prompt_id", "agent_id", "agent_type", "reason")
+"""Optional text fields of the input kept in the record as they are."""
 
 
 @dataclass(frozen=True)
 class HookInput:
-    """The PreCompact fields memlog uses."""
+    """The fields of a hook's input that memlog uses."""
 
+    event: str
     session_id: str
     transcript_path: str
-    trigger: str
+    trigger: str | None = None
     cwd: str | None = None
+    summary: str | None = None
+    agent_transcript_path: str | None = None
+    fields: tuple[tuple[str, str], ...] = ()
+    """The optional text fields present (``_TEXT_FIELDS``), in that order."""
 
     @classmethod
     def from_mapping(cls, data: Any) -> HookInput:
         """Check the hook's input (a JSON object, as Claude Code sends it)."""
         if not isinstance(data, Mapping):
             raise MemlogError("the hook input is not a JSON object")
-        event = data.get("hook_event_name", HOOK_EVENT)
-        if event != HOOK_EVENT:
-            raise MemlogError(f"the hook input is for {event!r}, not {HOOK_EVENT}")
-        fields: dict[str, str] = {}
-        for name in ("session_id", "transcript_path", "trigger"):
-            value = data.get(name)
-            if not isinstance(value, str) or not value:
-                raise MemlogError(f"the hook input has no {name}")
-            fields[name] = value
+        event = data.get("hook_event_name", PRE_COMPACT)
+        if event not in EVENTS:
+            raise MemlogError(
+                f"the hook input is for {str(event)[:40]!r}: memlog handles {', '.join(EVENTS)}"
+            )
+        session = data.get("session_id")
+        if not isinstance(session, str) or not session:
+            raise MemlogError("the hook input has no session_id")
+        transcript = data.get("transcript_path") or ""  # "" or null: not persisted
+        if not isinstance(transcript, str):
+            raise MemlogError("the hook input's transcript_path is not text")
+        trigger = data.get("trigger")
+        if event != SESSION_END and (not isinstance(trigger, str) or not trigger):
+            raise MemlogError("the hook input has no trigger")
+        summary = next((data[k] for k in SUMMARY_FIELDS if isinstance(data.get(k), str)), None)
         cwd = data.get("cwd")
-        return cls(**fields, cwd=cwd if isinstance(cwd, str) else None)
+        return cls(
+            event=event,
+            session_id=session,
+            transcript_path=transcript,
+            trigger=trigger if isinstance(trigger, str) else None,
+            cwd=cwd if isinstance(cwd, str) and cwd else None,
+            summary=summary,
+            agent_transcript_path=_text(data.get("agent_transcript_path")),
+            fields=tuple(
+                (k, data[k]) for k in _TEXT_FIELDS if isinstance(data.get(k), str) and data[k]
+            ),
+        )
 
     @classmethod
     def from_json(cls, text: str | bytes) -> HookInput:
@@ -59,11 +108,55 @@ class HookInput:
             raise MemlogError(f"the hook input is not JSON: {exc}") from None
         return cls.from_mapping(data)
 
+    @property
+    def agent_id(self) -> str | None:
+        return dict(self.fields).get("agent_id")
+
+    @property
+    def session(self) -> str:
+        """The events' session: the agent's, or ``<session>.agent-<id>`` for a subagent's
+        own transcript."""
+        if self.agent_id is None:
+            return self.session_id
+        return f"{self.session_id}.agent-{self.agent_id}"
+
+    def transcript(self) -> str:
+        """The transcript file this event is about ("" when the session keeps none).
+
+        A subagent's compaction names the parent's transcript; the subagent's
+        own is its ``agent_transcript_path`` when the input has one, else
+        ``<parent's directory>/<session>/subagents/agent-<id>.jsonl``.
+        """
+        if not self.transcript_path or self.agent_id is None:
+            return self.transcript_path
+        if self.agent_transcript_path:
+            return self.agent_transcript_path
+        compaction.check_id(self.agent_id, "agent id")
+        parent = Path(self.transcript_path)
+        return str(parent.parent / parent.stem / "subagents" / f"agent-{self.agent_id}.jsonl")
+
+    def extra(self) -> dict[str, str]:
+        """The optional text fields of its events."""
+        extra = {"hook": self.event, **dict(self.fields)}
+        if self.cwd:
+            extra["cwd"] = self.cwd
+        if self.agent_id is not None:
+            extra["parent_session"] = self.session_id
+        if not self.transcript_path:
+            extra["transcript"] = "unavailable"
+        return extra
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
 
 def read_transcript(path: str) -> bytes:
-    """The transcript's bytes; a clear error if it is missing, not a file, or too large.
+    """The transcript's bytes up to its last complete line; a clear error if it is missing,
+    not a file, or too large.
 
     Opened without blocking (a FIFO in its place must not hang the agent).
+    A last line without its newline is being written: it is left out.
     """
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -84,7 +177,26 @@ def read_transcript(path: str) -> bytes:
             raise MemlogError(f"cannot read the transcript {path}: {exc.strerror}") from None
     if len(data) > TRANSCRIPT_MAX:
         raise MemlogError(f"the transcript {path} grew past {TRANSCRIPT_MAX} bytes while read")
-    return data
+    return data[: data.rfind(b"\n") + 1]
+
+
+def _catalog(device: str, opener: Callable[[str, str], Device]) -> Catalog:
+    """The events of the caller's own ring (malformed parts skipped)."""
+    with opener(device, "r") as dev:
+        return Catalog(episodes.collect_events(dev))
+
+
+def _delta(data: bytes, base: episodes.Event | None) -> compaction.Delta | None:
+    """Where ``data`` continues ``base``'s transcript, if it starts as that did."""
+    if base is None:
+        return None
+    first = base.first
+    end = first.end
+    if not 0 < end <= len(data) or first.transcript_sha256 is None:
+        return None
+    if hashlib.sha256(data[:end]).digest() != first.transcript_sha256:
+        return None  # rewritten, or another file: a full capture
+    return compaction.Delta(base.event, end, first.transcript_sha256)
 
 
 def capture(
@@ -94,16 +206,55 @@ def capture(
     source: str = "claude-code",
     opener: Callable[[str, str], Device] = Device,
 ) -> episodes.Stored:
-    """Write the transcript ``hook`` names as one compaction event; raise MemlogError if not whole.
+    """Write the event ``hook`` calls for; raise MemlogError if it is not written whole.
 
     ``opener(path, mode)`` opens the device (tests pass one on fake syscalls).
     """
+    session = compaction.check_id(hook.session, "session id")
+    catalog = _catalog(device, opener)
+    common: dict[str, Any] = {
+        "source": source,
+        "session": session,
+        "extra": hook.extra(),
+        "device": device,
+        "opener": opener,
+    }
+    if hook.event == POST_COMPACT:
+        return episodes.store_event(
+            (hook.summary or "").encode(),
+            trigger=hook.trigger or "unknown",
+            media_type=compaction.MEDIA_SUMMARY,
+            kind=compaction.KIND_COMPACTED,
+            event=_unconfirmed(catalog, session, dict(hook.fields).get("prompt_id")),
+            **common,
+        )
+    path = hook.transcript()
+    data = read_transcript(path) if path else b""
+    delta = _delta(data, catalog.latest_reachable(session)) if path else None
     return episodes.store_event(
-        read_transcript(hook.transcript_path),
-        source=source,
-        session=hook.session_id,
-        trigger=hook.trigger,
-        extra={"cwd": hook.cwd} if hook.cwd else None,
-        device=device,
-        opener=opener,
+        data[delta.offset :] if delta else data,
+        trigger=hook.trigger or "session-end",
+        media_type=compaction.MEDIA_CLAUDE_CODE,
+        delta=delta,
+        transcript_sha256=hashlib.sha256(data).digest(),
+        **common,
     )
+
+
+def _unconfirmed(catalog: Catalog, session: str, prompt_id: str | None) -> str | None:
+    """The id of the PreCompact capture a PostCompact confirms; None: none is in the ring
+    (the "compacted" event then gets a new id of its own).
+
+    The session's newest capture not yet confirmed, of the same prompt (Claude
+    Code gives both hooks the ``prompt_id`` of the turn that compacted) when
+    the input has one: a PreCompact of an earlier turn that found nothing to
+    compact stays unconfirmed.
+    """
+    for event in reversed(list(catalog.captures.values())):
+        extra = event.first.extra
+        if event.session != session or extra.get("hook") != PRE_COMPACT:
+            continue
+        if prompt_id is not None and extra.get("prompt_id") not in (None, prompt_id):
+            continue
+        return None if catalog.confirmation(event) is not None else event.event
+    return None

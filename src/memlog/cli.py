@@ -32,7 +32,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO, NoReturn, TextIO
 
-from memlog import __version__, claude_code, claude_settings, display, episodes, uapi
+from memlog import __version__, claude_code, claude_settings, compaction, display, episodes, uapi
+from memlog.catalog import INCOMPLETE, Catalog
 from memlog.device import Device, session_bytes
 from memlog.errors import MemlogError, UnsupportedError
 from memlog.records import Record
@@ -276,16 +277,19 @@ def cmd_hook_install(args: argparse.Namespace, opener: Opener) -> int:
     return 0
 
 
-def _events(args: argparse.Namespace, opener: Opener) -> list[episodes.Event]:
+def _catalog(args: argparse.Namespace, opener: Opener) -> tuple[Catalog, list[episodes.Event]]:
+    """The view's events, related, and those of ``--session`` (all without it)."""
+
     def bad(record: Record, why: str) -> None:
         print(f"memlog: warning: record {record.seq} skipped: {why}", file=sys.stderr)
 
     with opener(args.device, "r") as dev:
         _select_view(dev, args)
-        found = episodes.collect_events(dev, on_bad=bad)
+        catalog = Catalog(episodes.collect_events(dev, on_bad=bad))
+    found = catalog.events()
     if getattr(args, "session", None) is not None:
         found = [e for e in found if e.session == args.session]
-    return found
+    return catalog, found
 
 
 def _why_incomplete(event: episodes.Event) -> str:
@@ -295,31 +299,39 @@ def _why_incomplete(event: episodes.Event) -> str:
 
 
 def cmd_episode_list(args: argparse.Namespace, opener: Opener) -> int:
-    found = _events(args, opener)
+    catalog, found = _catalog(args, opener)
     out, _ = _outputs()
     if args.format == "json":
         for event in found:
-            out.write(json.dumps(event.summary()) + "\n")
+            line = {**event.summary(), "status": catalog.status(event)}
+            summary = catalog.summary(event) if event.kind == compaction.KIND else None
+            if summary is not None:
+                line["summary"] = summary
+            out.write(json.dumps(line) + "\n")
         return 0
     several_uids = args.all or args.uid is not None
     for event in found:
-        size = "?" if event.first.size is None else display.format_size(event.first.size)
-        state = "complete" if event.complete else f"INCOMPLETE ({_why_incomplete(event)})"
+        first = event.first
+        size = "?" if first.size is None else display.format_size(first.size)
+        status = catalog.status(event)
+        if status == INCOMPLETE:
+            status = f"INCOMPLETE ({_why_incomplete(event)})"
+        stored = f"+{size} after {display.format_size(first.offset)}" if first.offset else size
         uid = f"uid {event.uid} " if several_uids else ""
         out.write(
             f"{display.format_time(event.ts)} {uid}session {event.session} event {event.event} "
-            f"trigger {event.first.trigger} parts {len(event.parts)}/{event.expected} "
-            f"size {size} {state}\n"
+            f"{first.extra.get('hook') or first.source} trigger {first.trigger} "
+            f"parts {len(event.parts)}/{event.expected} size {stored} {status}\n"
         )
     return 0
 
 
-def _promote_each(chosen: list[episodes.Event], out_dir: Path) -> int:
+def _promote_each(catalog: Catalog, chosen: list[episodes.Event], out_dir: Path) -> int:
     """Promote each of ``chosen``; a failure is a warning (the others go on), then status 1."""
     status = 0
     for event in chosen:
         try:
-            transcript, _ = episodes.promote(event, out_dir)
+            transcript, _ = catalog.promote(event, out_dir)
         except MemlogError as exc:
             print(f"memlog: warning: {exc}", file=sys.stderr)
             status = 1
@@ -329,18 +341,19 @@ def _promote_each(chosen: list[episodes.Event], out_dir: Path) -> int:
 
 
 def cmd_episode_promote(args: argparse.Namespace, opener: Opener) -> int:
-    found = _events(args, opener)
+    catalog, found = _catalog(args, opener)
+    found = [e for e in found if e.kind == compaction.KIND]  # a confirmation alone: no transcript
     out_dir = args.out if args.out is not None else episodes.default_episode_dir()
     if args.all_sessions:
         if args.event is not None:
             raise MemlogError("--event needs --session, not --all-sessions")
-        new = [e for e in found if e.complete and not episodes.is_promoted(e, out_dir)]
-        return _promote_each(new, out_dir)
+        new = [e for e in found if e.complete and not catalog.is_promoted(e, out_dir)]
+        return _promote_each(catalog, new, out_dir)
     if args.event is not None:
         chosen = [e for e in found if e.event == args.event]
         if not chosen:
             raise MemlogError(f"no event {args.event} of session {args.session} in the ring")
-        transcript, _ = episodes.promote(chosen[0], out_dir)  # the error names missing parts
+        transcript, _ = catalog.promote(chosen[0], out_dir)  # the error names missing parts
         print(transcript)
         return 0
     chosen = [e for e in found if e.complete]
@@ -353,7 +366,7 @@ def cmd_episode_promote(args: argparse.Namespace, opener: Opener) -> int:
     if not chosen:
         what = "incomplete events only" if found else "no compaction event"
         raise MemlogError(f"session {args.session} has {what} in the ring: nothing written")
-    return _promote_each(chosen, out_dir)
+    return _promote_each(catalog, chosen, out_dir)
 
 
 def _add_view(parser: argparse.ArgumentParser) -> None:

@@ -108,10 +108,11 @@ def _cbor(blob: bytes) -> str | None:
 
 def _part_summary(part: compaction.Part) -> str:
     size = f", {format_size(part.size)} in all" if part.size is not None else ""
+    after = f" after {format_size(part.offset)} of event {part.base}" if part.base else ""
     return (
-        f"[compaction {part.source} session {part.session} event {part.event} "
+        f"[{part.kind} {part.source} session {part.session} event {part.event} "
         f"part {part.part + 1}/{part.parts} trigger {part.trigger}, "
-        f"{part.encoding} {format_size(len(part.data))}{size}]"
+        f"{part.encoding} {format_size(len(part.data))}{size}{after}]"
     )
 
 

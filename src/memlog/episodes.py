@@ -4,15 +4,14 @@
 Writing: :func:`write_event` stores an event's parts, refusing up front an
 event the ring cannot hold whole, and checks afterwards that no part was
 evicted while it wrote.  Reading: :func:`collect_events` groups the parts of
-a reader's view into :class:`Event` objects; :func:`promote` reassembles a
-complete one and writes ``<dir>/<session>/<event>.jsonl`` and ``.json``.
+a reader's view into :class:`Event` objects; :mod:`memlog.catalog` relates
+them and promotes one to ``<dir>/<session>/<event>.jsonl`` and ``.json``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import os
 import tempfile
 import time
@@ -83,13 +82,26 @@ def store_event(
     source: str,
     session: str,
     trigger: str,
+    media_type: str,
     extra: dict[str, str] | None = None,
     device: str = uapi.DEVICE_PATH,
     opener: Callable[[str, str], Device] = Device,
+    **fields: Any,
 ) -> Stored:
-    """Encode ``payload`` as one event stamped now and write it whole (see write_event)."""
+    """Encode ``payload`` as one event stamped now and write it whole (see write_event).
+
+    ``fields``: the rest of :func:`compaction.encode_event`'s keywords (``kind``,
+    ``event``, ``delta``, ``transcript_sha256``).
+    """
     parts = compaction.encode_event(
-        payload, source=source, session=session, trigger=trigger, ts=time.time_ns(), extra=extra
+        payload,
+        source=source,
+        session=session,
+        trigger=trigger,
+        ts=time.time_ns(),
+        media_type=media_type,
+        extra=extra,
+        **fields,
     )
     with opener(device, "w") as dev:
         sizes = write_event(dev, parts)
@@ -99,9 +111,9 @@ def store_event(
 def _check_still_there(reader: Device, parts: list[Part]) -> None:
     """Raise if some of ``parts`` are no longer in the caller's ring (evicted while writing)."""
     first = parts[0]
-    ours = (first.session, first.event)
+    ours = (first.session, first.event, first.kind)
     with reader:
-        found = [e for e in collect_events(reader) if (e.session, e.event) == ours]
+        found = [e for e in collect_events(reader) if (e.session, e.event, e.kind) == ours]
     missing = missing_spans(found[0].parts if found else (), len(parts))
     if missing:
         raise IncompleteEventError(
@@ -143,6 +155,10 @@ class Event:
     conflicts: int = 0
 
     @property
+    def kind(self) -> str:
+        return self.first.kind
+
+    @property
     def expected(self) -> int:
         return self.first.parts
 
@@ -169,35 +185,42 @@ class Event:
         return stamp.strftime("%Y-%m-%dT%H:%M:%S") + f".{nanos // 1000:06d}Z"
 
     def summary(self) -> dict[str, Any]:
-        """What ``memlog episode list --format json`` prints for this event."""
+        """What ``memlog episode list --format json`` prints for this event (its status
+        and summary come from :class:`memlog.catalog.Catalog`)."""
+        first = self.first
         return {
             "session": self.session,
             "event": self.event,
+            "kind": first.kind,
             "uid": self.uid,
             "time": self.time,
             "ts_ns": self.ts,
-            "source": self.first.source,
-            "trigger": self.first.trigger,
+            "source": first.source,
+            "trigger": first.trigger,
+            "media_type": first.media_type,
             "parts_present": len(self.parts),
             "parts_expected": self.expected,
             "complete": self.complete,
-            "size": self.first.size,
+            "size": first.size,
+            "offset": first.offset,
+            "base": first.base,
             "stored_bytes": sum(len(p.data) for _, p in self.parts.values()),
-            "encoding": self.first.encoding,
+            "encoding": first.encoding,
+            **{k: first.extra[k] for k in compaction.OPTIONAL_FIELDS if k in first.extra},
         }
 
     def metadata(self) -> dict[str, Any]:
-        """The ``.json`` written beside a promoted transcript."""
+        """The ``.json`` written beside a promoted transcript (the whole transcript: its
+        size and sha256, not the stored delta's)."""
         meta = self.summary()
-        del meta["parts_present"], meta["complete"], meta["stored_bytes"]
+        del meta["parts_present"], meta["complete"], meta["stored_bytes"], meta["kind"]
         meta["parts"] = meta.pop("parts_expected")
-        meta["sha256"] = self.first.sha256.hex()
+        meta["size"] = self.first.end if self.first.version >= 2 else self.first.size
+        meta["stored_size"] = self.first.size
+        meta["sha256"] = (self.first.transcript_sha256 or self.first.sha256).hex()
         meta["records"] = [
             {"seq": r.seq, "pid": r.pid, "ts_ns": r.ts_ns} for r, _ in self.sorted_parts()
         ]
-        cwd = self.first.extra.get("cwd")
-        if isinstance(cwd, str):  # the one optional field the format documents
-            meta["cwd"] = cwd
         return meta
 
     def sorted_parts(self) -> list[tuple[Record, Part]]:
@@ -205,26 +228,7 @@ class Event:
 
     def add(self, record: Record, part: Part) -> None:
         """Count ``part``; one disagreeing with the event's first part about the whole conflicts."""
-        same = (
-            part.parts,
-            part.sha256,
-            part.encoding,
-            part.size,
-            part.source,
-            part.trigger,
-            part.ts,
-            part.extra,
-        ) == (
-            self.first.parts,
-            self.first.sha256,
-            self.first.encoding,
-            self.first.size,
-            self.first.source,
-            self.first.trigger,
-            self.first.ts,
-            self.first.extra,
-        )
-        if not same:
+        if part.whole() != self.first.whole():
             self.conflicts += 1
             return
         self.parts[part.part] = (record, part)  # a part written again: the newest copy
@@ -256,10 +260,11 @@ def collect_events(
 ) -> list[Event]:
     """The compaction events among ``records``, oldest first (by their first part's record).
 
-    Parts are grouped by (writer's uid, session, event); records that are not
+    Parts are grouped by (writer's uid, session, event, kind): a capture and
+    the "compacted" event confirming it share their id.  Records that are not
     compaction parts are skipped; a malformed part is reported to ``on_bad``.
     """
-    events: dict[tuple[int, str, str], Event] = {}
+    events: dict[tuple[int, str, str, str], Event] = {}
     for record in records:
         try:
             part = compaction.decode_part(record.blob)
@@ -269,7 +274,7 @@ def collect_events(
             continue
         if part is None:
             continue
-        key = (record.uid, part.session, part.event)
+        key = (record.uid, part.session, part.event, part.kind)
         if key not in events:
             events[key] = Event(record.uid, part.session, part.event, part)
         events[key].add(record, part)
@@ -299,41 +304,3 @@ def write_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-
-
-def is_promoted(event: Event, out_dir: Path) -> bool:
-    """True if ``out_dir`` already holds ``event``: its metadata with the same sha256, and a
-    transcript of the right size."""
-    try:
-        directory = out_dir / compaction.check_id(event.session, "session id")
-        name = compaction.check_id(event.event, "event id")
-        meta = json.loads((directory / f"{name}.json").read_text(encoding="utf-8"))
-        size = (directory / f"{name}.jsonl").stat().st_size
-    except (MemlogError, OSError, ValueError):
-        return False
-    return (
-        isinstance(meta, dict)
-        and meta.get("sha256") == event.first.sha256.hex()
-        and (event.first.size is None or size == event.first.size)
-    )
-
-
-def promote(event: Event, out_dir: Path) -> tuple[Path, Path]:
-    """Write ``event`` as ``out_dir/<session>/<event>.jsonl`` plus ``.json``; return both paths.
-
-    The payload is checked (every part present, sha256) before anything is
-    written; each file appears whole or not at all.
-    """
-    session = compaction.check_id(event.session, "session id")
-    name = compaction.check_id(event.event, "event id")
-    payload = event.payload()
-    meta = json.dumps(event.metadata(), indent=2, sort_keys=True).encode() + b"\n"
-    target = out_dir / session
-    try:
-        target.mkdir(parents=True, exist_ok=True, mode=0o700)
-        transcript, metadata = target / f"{name}.jsonl", target / f"{name}.json"
-        write_atomically(transcript, payload)
-        write_atomically(metadata, meta)
-    except OSError as exc:
-        raise MemlogError(f"cannot write the episode under {target}: {exc.strerror}") from None
-    return transcript, metadata

@@ -33,7 +33,13 @@ def transcript(size: int, seed: int = 1) -> bytes:
 
 
 def encode(payload: bytes, **kwargs: object) -> list[compaction.Part]:
-    fields: dict = {"source": "claude-code", "session": SESSION, "trigger": "auto", "ts": 10**18}
+    fields: dict = {
+        "source": "claude-code",
+        "session": SESSION,
+        "trigger": "auto",
+        "ts": 10**18,
+        "media_type": compaction.MEDIA_CLAUDE_CODE,
+    }
     return compaction.encode_event(payload, **{**fields, **kwargs})
 
 
@@ -97,11 +103,13 @@ def test_map_keys_are_in_rfc_8949_deterministic_order() -> None:
 def test_a_part_carries_every_field_of_the_format() -> None:
     blob = encode(b"hello", extra={"cwd": "/home/alice"})[0].to_blob()
     fields = cbor2.loads(blob)
-    assert fields["v"] == 1 and fields["kind"] == "compaction"
+    assert fields["v"] == 2 and fields["kind"] == "compaction"
     assert set(fields) == {
         "v", "kind", "source", "session", "event", "part", "parts", "trigger", "ts",
-        "encoding", "sha256", "data", "size", "cwd",
+        "encoding", "sha256", "data", "size", "cwd", "media_type", "offset",
+        "transcript_sha256",
     }  # fmt: skip
+    assert fields["offset"] == 0 and fields["transcript_sha256"] == fields["sha256"]
 
 
 @pytest.mark.parametrize(
@@ -122,14 +130,42 @@ def _part_map(**changes: object) -> dict:
     "changes",
     [
         {"sha256": None},
-        {"v": 2},
+        {"v": 3},
         {"encoding": "gzip"},
         {"part": 1},
         {"parts": True},
         {"sha256": b"short"},
         {"session": 7},
+        {"media_type": None},
+        {"offset": -1},
+        {"transcript_sha256": None},
+        {"offset": 5},
+        {"base": "e0"},
+        {"offset": 5, "base": "e0", "prefix_sha256": b"short"},
+        {"offset": 5, "base": "../e0", "prefix_sha256": bytes(32)},
+        {"cwd": 7},
+        {"custom_instructions": "x" * 4097},
+        {"size": None},
     ],
-    ids=["no sha256", "version 2", "unknown encoding", "part past parts", "bool", "short", "type"],
+    ids=[
+        "no sha256",
+        "version 3",
+        "unknown encoding",
+        "part past parts",
+        "bool",
+        "short",
+        "type",
+        "no media type",
+        "negative offset",
+        "capture without transcript_sha256",
+        "offset without base",
+        "base at offset 0",
+        "short prefix digest",
+        "base not an id",
+        "cwd not text",
+        "optional text too long",
+        "version 2 without size",
+    ],
 )
 def test_a_malformed_compaction_part_is_an_error(changes: dict) -> None:
     with pytest.raises(EventFormatError):
@@ -154,3 +190,53 @@ def test_header_session_of_another_session_is_its_sha256_prefix() -> None:
 def test_ids_that_cannot_name_a_file_are_refused(bad: str) -> None:
     with pytest.raises(compaction.MemlogError):
         compaction.check_id(bad, "session id")
+
+
+def test_a_delta_names_its_base_offset_and_prefix_digest() -> None:
+    whole = transcript(300_000)
+    prefix = whole[:100_000]
+    delta = compaction.Delta("e0", len(prefix), hashlib.sha256(prefix).digest())
+    [part] = encode(whole[100_000:], delta=delta, transcript_sha256=hashlib.sha256(whole).digest())
+    decoded = compaction.decode_part(part.to_blob())
+    assert decoded is not None
+    assert (decoded.base, decoded.offset) == ("e0", 100_000)
+    assert decoded.prefix_sha256 == hashlib.sha256(prefix).digest()
+    assert decoded.transcript_sha256 == hashlib.sha256(whole).digest()
+    assert decoded.end == len(whole)
+
+
+def test_a_compacted_event_carries_no_transcript_digest() -> None:
+    [part] = encode(b"the summary", kind="compacted", media_type=compaction.MEDIA_SUMMARY)
+    fields = cbor2.loads(part.to_blob())
+    assert fields["kind"] == "compacted" and "transcript_sha256" not in fields
+    assert compaction.decode_part(part.to_blob()) == part
+
+
+def test_a_version_1_part_is_still_read() -> None:
+    fields = encode(b"hello")[0].to_map()
+    for key in ("media_type", "offset", "transcript_sha256"):
+        del fields[key]
+    fields["v"] = 1
+    part = compaction.decode_part(cbor2.dumps(fields, canonical=True))
+    assert part is not None and part.version == 1 and part.media_type is None
+    assert part.offset == 0 and part.data == b"hello"
+
+
+def test_a_remote_sessions_id_with_a_colon_is_an_id() -> None:
+    assert compaction.check_id("served:0f3c2a", "session id") == "served:0f3c2a"
+
+
+def test_unknown_keys_of_any_type_are_kept_aside_not_refused() -> None:
+    blob = cbor2.dumps(_part_map(future={"nested": [1, 2]}), canonical=True)
+    part = compaction.decode_part(blob)
+    assert part is not None and part.extra == {"future": {"nested": [1, 2]}}
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{"offset": "1"}, {"base": "e0"}, {"transcript_sha256": "x"}],
+    ids=["offset", "base", "transcript_sha256"],
+)
+def test_the_formats_own_fields_are_not_extra_fields(extra: dict) -> None:
+    with pytest.raises(ValueError, match="one of the format's own"):
+        encode(b"x", extra=extra)

@@ -16,7 +16,7 @@ import zstandard
 from conftest import RingSyscalls
 from test_memlog_compaction import SESSION, encode, transcript
 
-from memlog import cli, compaction, episodes
+from memlog import catalog, cli, compaction, episodes
 from memlog.device import Device
 from memlog.errors import MemlogError
 
@@ -31,6 +31,10 @@ def _write(ring: RingSyscalls, payload: bytes, **kwargs: Any) -> list[compaction
 def _events(ring: RingSyscalls) -> list[episodes.Event]:
     with Device("/dev/fake", "r", syscalls=ring) as dev:
         return episodes.collect_events(dev)
+
+
+def _promote(ring: RingSyscalls, event: episodes.Event, out: Path) -> tuple[Path, Path]:
+    return catalog.Catalog(_events(ring)).promote(event, out)
 
 
 def test_an_event_is_written_as_its_parts_in_order(ring: RingSyscalls) -> None:
@@ -115,7 +119,7 @@ def test_promote_writes_the_transcript_byte_for_byte_and_its_metadata(
     payload = transcript(1 << 20)
     parts = _write(ring, payload, extra={"cwd": "/home/alice/project"})
     [event] = _events(ring)
-    jsonl, meta = episodes.promote(event, tmp_path)
+    jsonl, meta = _promote(ring, event, tmp_path)
     assert jsonl == tmp_path / SESSION / f"{parts[0].event}.jsonl"
     assert jsonl.read_bytes() == payload
     info = json.loads(meta.read_text())
@@ -130,13 +134,13 @@ def test_promote_of_an_incomplete_event_writes_nothing(tmp_path: Path) -> None:
     ring.records = ring.records[1:]
     [event] = _events(ring)
     with pytest.raises(episodes.IncompleteEventError):
-        episodes.promote(event, tmp_path)
+        _promote(ring, event, tmp_path)
     assert list(tmp_path.rglob("*")) == []
 
 
 def test_promote_leaves_no_temporary_file(ring: RingSyscalls, tmp_path: Path) -> None:
     _write(ring, b"hello", event="e1")
-    episodes.promote(_events(ring)[0], tmp_path)
+    _promote(ring, _events(ring)[0], tmp_path)
     assert sorted(p.name for p in (tmp_path / SESSION).iterdir()) == ["e1.json", "e1.jsonl"]
 
 
@@ -222,7 +226,7 @@ def test_unknown_fields_of_a_part_never_reach_the_metadata(
     fields[1] = "a non-text key"
     _raw(ring, fields)
     [event] = _events(ring)
-    _, meta = episodes.promote(event, tmp_path)
+    _, meta = _promote(ring, event, tmp_path)
     info = json.loads(meta.read_text())
     assert info["uid"] == ring.uid and info["records"][0]["seq"] == 1
     assert info["cwd"] == "/home/alice"
@@ -241,8 +245,8 @@ def test_episode_list_prints_one_line_per_event(ring: RingSyscalls, capsys: Any)
     assert _main(ring, "episode", "list") == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2
-    assert f"session {SESSION} event e1 trigger auto parts" in lines[0]
-    assert lines[0].endswith("size 1.0 MiB complete")
+    assert f"session {SESSION} event e1 claude-code trigger auto parts" in lines[0]
+    assert lines[0].endswith("size 1.0 MiB recorded")  # written with no hook: not PreCompact
 
 
 def test_episode_list_json_says_parts_present_and_expected(ring: RingSyscalls, capsys: Any) -> None:

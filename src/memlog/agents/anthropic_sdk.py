@@ -31,7 +31,7 @@ import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from memlog import episodes, uapi
+from memlog import compaction, episodes, uapi
 from memlog.device import Device
 from memlog.errors import MemlogError
 
@@ -139,6 +139,7 @@ class CompactionRecorder:
             source=self.source,
             session=self.session,
             trigger=trigger,
+            media_type=compaction.MEDIA_MESSAGES,
             device=self.device,
             opener=self.opener,
         )

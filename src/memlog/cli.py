@@ -32,7 +32,16 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO, NoReturn, TextIO
 
-from memlog import __version__, claude_code, claude_settings, compaction, display, episodes, uapi
+from memlog import (
+    __version__,
+    claude_code,
+    claude_settings,
+    compaction,
+    display,
+    episodes,
+    render,
+    uapi,
+)
 from memlog.catalog import INCOMPLETE, Catalog
 from memlog.device import Device, session_bytes
 from memlog.errors import MemlogError, UnsupportedError
@@ -369,6 +378,106 @@ def cmd_episode_promote(args: argparse.Namespace, opener: Opener) -> int:
     return _promote_each(catalog, chosen, out_dir)
 
 
+def _shown_event(
+    args: argparse.Namespace, opener: Opener
+) -> tuple[str, bytes, str | None, str, str | None]:
+    """(title, transcript, media type, status, summary) of the event ``episode show`` names."""
+    if args.file is not None:
+        try:
+            payload = args.file.read_bytes()
+        except OSError as exc:
+            raise MemlogError(f"cannot read {args.file}: {exc.strerror}") from None
+        try:
+            meta = json.loads(args.file.with_suffix(".json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            meta = {}
+        meta = meta if isinstance(meta, dict) else {}
+        title = f"{meta.get('session', '?')}, event {meta.get('event', args.file.stem)}"
+        summary = meta.get("summary") if isinstance(meta.get("summary"), str) else None
+        return title, payload, meta.get("media_type"), str(meta.get("status", "?")), summary
+    if args.session is None:
+        raise MemlogError("give --session S (and --event E), or a promoted FILE")
+    catalog, found = _catalog(args, opener)
+    captures = [e for e in found if e.kind == compaction.KIND]
+    if args.event is not None:
+        captures = [e for e in captures if e.event == args.event]
+    if not captures:
+        which = f"event {args.event}" if args.event else "no capture"
+        raise MemlogError(f"session {args.session} has {which} in the ring")
+    event = captures[-1]
+    payload = catalog.transcript(event, episodes.default_episode_dir())
+    title = f"{event.session}, event {event.event} ({event.first.trigger}, {event.time})"
+    return title, payload, event.first.media_type, catalog.status(event), catalog.summary(event)
+
+
+def cmd_episode_show(args: argparse.Namespace, opener: Opener) -> int:
+    title, payload, media_type, status, summary = _shown_event(args, opener)
+    found = render.turns(payload, media_type)
+    out, _ = _outputs()
+    if args.format == "json":
+        document = {
+            "title": title,
+            "status": status,
+            "summary": summary,
+            "turns": [t.to_json() for t in found],
+        }
+        out.write(json.dumps(document, ensure_ascii=False, indent=1) + "\n")
+    else:
+        out.write(render.markdown(f"Session {title}", found, summary, status))
+    return 0
+
+
+def _grep_sources(
+    args: argparse.Namespace, opener: Opener
+) -> Iterator[tuple[str, str, bytes, str | None]]:
+    """(where, session, payload, media type) of each place ``episode grep`` searches:
+    each event's own payload in the ring, its summary, then the promoted files."""
+    catalog, _ = _catalog(args, opener)
+    for event in [*catalog.captures.values(), *catalog.confirmations.values()]:
+        if not event.complete or args.session not in (None, event.session):
+            continue
+        where = f"ring:{event.event}"
+        if event.kind == compaction.KIND_COMPACTED:
+            summary = event.payload().decode("utf-8", errors="replace")
+            yield where, event.session, summary.encode(), "text/plain"
+        else:
+            yield where, event.session, event.payload(), event.first.media_type
+    out_dir = args.out if args.out is not None else episodes.default_episode_dir()
+    for path in sorted(out_dir.glob("*/*.jsonl")):
+        if args.session is not None and path.parent.name != args.session:
+            continue
+        try:
+            meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+            payload = path.read_bytes()
+        except (OSError, ValueError):
+            continue
+        media = meta.get("media_type") if isinstance(meta, dict) else None
+        yield str(path), path.parent.name, payload, media
+
+
+def cmd_episode_grep(args: argparse.Namespace, opener: Opener) -> int:
+    try:
+        pattern = re.compile(args.pattern, re.IGNORECASE if args.ignore_case else 0)
+    except re.error as exc:
+        raise MemlogError(f"bad pattern {args.pattern!r}: {exc}") from None
+    out, _ = _outputs()
+    seen: set[tuple[str, str, str]] = set()
+    for where, session, payload, media_type in _grep_sources(args, opener):
+        if media_type == "text/plain":
+            found = [render.Turn("summary", "summary", payload.decode(errors="replace"))]
+        else:
+            found = render.turns(payload, media_type)
+        for turn in found:
+            key = (session, turn.role, turn.text)
+            if key in seen or not pattern.search(turn.text):
+                continue
+            seen.add(key)  # a promoted transcript repeats the turns of earlier ones
+            match = pattern.search(turn.text)
+            start = max(0, match.start() - 60) if match else 0
+            out.write(f"{where} {session} {turn.role}: {render.shorten(turn.text[start:], 160)}\n")
+    return 0
+
+
 def _add_view(parser: argparse.ArgumentParser) -> None:
     view = parser.add_mutually_exclusive_group()
     view.add_argument("--uid", type=_uid, help="another uid's records (needs root)")
@@ -545,6 +654,31 @@ def build_parser() -> argparse.ArgumentParser:
     # One uid at a time: promoted files are named by session and event, not by uid.
     p.add_argument("--uid", type=_uid, help="another uid's events (needs root)")
     p.set_defaults(func=cmd_episode_promote)
+    p = _command(
+        episode_sub, "show", "render an event's transcript for people: turns, tools, compactions"
+    )
+    p.add_argument("file", nargs="?", type=Path, metavar="FILE", help="a promoted <event>.jsonl")
+    p.add_argument("--session", metavar="S", help="the session (from the ring)")
+    p.add_argument("--event", metavar="E", help="the event (default: the session's newest)")
+    p.add_argument(
+        "--format",
+        choices=("markdown", "json"),
+        default="markdown",
+        help="markdown: for people (default); json: the turns as objects",
+    )
+    p.add_argument("--uid", type=_uid, help="another uid's events (needs root)")
+    p.set_defaults(func=cmd_episode_show, all=False)
+    p = _command(
+        episode_sub, "grep", "search the text of the ring's events and of promoted episodes"
+    )
+    p.add_argument("pattern", metavar="PATTERN", help="a regular expression (Python's)")
+    p.add_argument("-i", "--ignore-case", action="store_true", help="ignore case")
+    p.add_argument("--session", metavar="S", help="only this session")
+    p.add_argument(
+        "--out", type=Path, metavar="DIR", help="where promoted episodes are (default: as promote)"
+    )
+    p.add_argument("--uid", type=_uid, help="another uid's events (needs root)")
+    p.set_defaults(func=cmd_episode_grep, all=False)
     return parser
 
 

@@ -389,6 +389,8 @@ def test_usage_errors_exit_2(args: list[str]) -> None:
         "episode",
         "episode list",
         "episode promote",
+        "episode show",
+        "episode grep",
     ],
 )
 def test_every_command_has_help(command: str) -> None:

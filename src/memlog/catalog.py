@@ -148,7 +148,9 @@ class Catalog:
         current = event
         while True:
             if _key(current) in seen:
-                raise IncompleteEventError(f"event {event.event}: its chain of bases loops")
+                raise IncompleteEventError(
+                    f"event {event.event}: its chain of bases loops", "broken-link"
+                )
             seen.add(_key(current))
             chain.append(current)
             first = current.first
@@ -161,7 +163,8 @@ class Catalog:
                 ):
                     raise IncompleteEventError(
                         f"event {current.event} of session {current.session} does not continue "
-                        f"event {first.base} as it says (the link is broken): nothing written"
+                        f"event {first.base} as it says (the link is broken): nothing written",
+                        "broken-link",
                     )
                 current = base
                 continue
@@ -170,16 +173,18 @@ class Catalog:
                 where = "incomplete in" if base is not None else "not in"
                 raise IncompleteEventError(
                     f"event {event.event} of session {event.session} needs event {first.base}, "
-                    f"which is {where} the ring and not promoted: nothing written"
+                    f"which is {where} the ring and not promoted: nothing written",
+                    "missing-base",
                 )
             prefix = found
             break
         data = prefix + b"".join(e.payload() for e in reversed(chain))
         want = event.first.transcript_sha256 or event.first.sha256
         if hashlib.sha256(data).digest() != want:
-            raise MemlogError(
+            raise IncompleteEventError(
                 f"event {event.event} of session {event.session}: the rebuilt transcript does "
-                "not match its transcript_sha256"
+                "not match its transcript_sha256",
+                "sha256-mismatch",
             )
         return data
 

@@ -79,6 +79,9 @@ _SHA256_LEN = 32
 
 _U64 = 1 << 64
 
+_UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+"""A UUID's canonical text form, the only one mapped to its 16 bytes (fullmatch only)."""
+
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 """Session and event ids usable as file names (they name promoted files); fullmatch only.
 
@@ -123,7 +126,15 @@ OPTIONAL_FIELDS = (
 
 
 class EventFormatError(MemlogError):
-    """A blob claims to be a compaction part but breaks the format."""
+    """A blob claims to be a compaction part but breaks the format.
+
+    ``code`` names the rule broken, as ``docs/record-format.md`` and its test
+    vectors do (``not-deterministic``, ``unknown-version``, ``bad-field``, ...).
+    """
+
+    def __init__(self, message: str, code: str = "bad-field") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def check_id(value: str, what: str) -> str:
@@ -144,13 +155,14 @@ def new_event_id() -> str:
 def header_session_id(session: str) -> bytes:
     """The 16 bytes the record header carries for ``session``.
 
-    The UUID's own 16 bytes when the session id is a UUID, else the first 16
-    bytes of the SHA-256 of its UTF-8 text.
+    The UUID's own 16 bytes when the session id is a UUID in its canonical
+    text form (RFC 9562: 8-4-4-4-12 lowercase hex digits, as Claude Code
+    writes them), else the first 16 bytes of the SHA-256 of its UTF-8 text:
+    ``3F1C...`` in capitals, without hyphens or in braces is not that form.
     """
-    try:
+    if _UUID_TEXT.fullmatch(session):
         return uuid.UUID(session).bytes
-    except ValueError:
-        return hashlib.sha256(session.encode()).digest()[: uapi.SESSION_ID_LEN]
+    return hashlib.sha256(session.encode()).digest()[: uapi.SESSION_ID_LEN]
 
 
 @dataclass(frozen=True)
@@ -347,6 +359,14 @@ def decode_cbor(blob: bytes) -> Any:
     return value
 
 
+def _canonical(value: dict[Any, Any]) -> bytes | None:
+    """``value`` in deterministic encoding; None if it holds what cbor2 cannot encode back."""
+    try:
+        return bytes(cbor2.dumps(value, canonical=True))
+    except Exception:  # a decoded value cbor2 cannot encode: not one of ours
+        return None
+
+
 def _is_uint(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < _U64
 
@@ -365,13 +385,19 @@ def decode_part(blob: bytes) -> Part | None:
     if not blob or not 0xA0 <= blob[0] <= 0xBF:  # not a CBOR map: cheap early out
         return None
     try:
-        value = decode_cbor(blob)
+        value = cbor2.CBORDecoder(io.BytesIO(blob)).decode()  # trailing bytes: see below
     except Exception:  # cbor2 raises many kinds on arbitrary bytes (and RecursionError)
         return None
     if not isinstance(value, dict) or value.get("kind") not in KINDS:
         return None
+    if _canonical(value) != blob:  # trailing bytes too
+        raise EventFormatError(
+            "compaction part not in deterministic CBOR (keys unsorted or repeated, a number "
+            "or length not in its shortest form, an indefinite length, or a tag)",
+            "not-deterministic",
+        )
     if not _is_uint(value.get("v")) or value["v"] not in READ_VERSIONS:
-        raise EventFormatError("compaction part of an unknown format version")
+        raise EventFormatError("compaction part of an unknown format version", "unknown-version")
     version = value["v"]
     if version == 1 and value["kind"] != KIND:
         raise EventFormatError("compaction part of kind 'compacted' in format version 1")
@@ -386,26 +412,34 @@ def decode_part(blob: bytes) -> Part | None:
         [value["offset"]] if version >= 2 else []
     )
     if not all(_is_uint(n) for n in numbers):
-        raise EventFormatError("compaction part with a number out of range")
+        raise EventFormatError("compaction part with a number out of range", "out-of-range")
     if value["encoding"] not in ENCODINGS:
         raise EventFormatError("compaction part with an unknown encoding")
     if not value["part"] < value["parts"] <= PARTS_MAX:
-        raise EventFormatError("compaction part whose part or parts is out of range")
+        raise EventFormatError(
+            "compaction part whose part or parts is out of range", "out-of-range"
+        )
     if size is not None and size > PAYLOAD_MAX:
-        raise EventFormatError(f"compaction part whose size is over {PAYLOAD_MAX}")
+        raise EventFormatError(f"compaction part whose size is over {PAYLOAD_MAX}", "out-of-range")
     if len(value["sha256"]) != _SHA256_LEN:
         raise EventFormatError("compaction part whose sha256 is not 32 bytes")
     if not (_ID.fullmatch(value["session"]) and _ID.fullmatch(value["event"])):
-        raise EventFormatError("compaction part whose session or event id cannot name a file")
+        raise EventFormatError(
+            "compaction part whose session or event id cannot name a file", "bad-id"
+        )
     if not (_short_text(value["source"]) and _short_text(value["trigger"])):
-        raise EventFormatError("compaction part whose source or trigger is not short text")
+        raise EventFormatError(
+            "compaction part whose source or trigger is not short text", "bad-text"
+        )
     delta: dict[str, Any] = {}
     if version >= 2:
         delta = _decode_v2(value, size)
     known = {*_OWN_FIELDS}
     extra = {k: v for k, v in value.items() if isinstance(k, str) and k not in known}
     if not all(_optional_text(extra[k]) for k in OPTIONAL_FIELDS if k in extra):
-        raise EventFormatError("compaction part with an optional field that is not short text")
+        raise EventFormatError(
+            "compaction part with an optional field that is not short text", "bad-text"
+        )
     fields = {k: value[k] for k in _REQUIRED if k not in ("v", "kind")}
     return Part(**fields, size=size, extra=extra, kind=value["kind"], version=version, **delta)
 
@@ -413,7 +447,7 @@ def decode_part(blob: bytes) -> Part | None:
 def _decode_v2(value: dict[Any, Any], size: int | None) -> dict[str, Any]:
     """The fields version 2 adds, checked (see decode_part)."""
     if not _short_text(value["media_type"]):
-        raise EventFormatError("compaction part whose media_type is not short text")
+        raise EventFormatError("compaction part whose media_type is not short text", "bad-text")
     if size is None:
         raise EventFormatError("compaction part of version 2 without its size")
     offset = value["offset"]
@@ -422,20 +456,24 @@ def _decode_v2(value: dict[Any, Any], size: int | None) -> dict[str, Any]:
         if not isinstance(whole, bytes) or len(whole) != _SHA256_LEN:
             raise EventFormatError("capture without a 32-byte transcript_sha256")
         if offset + size > PAYLOAD_MAX:
-            raise EventFormatError(f"capture whose transcript is over {PAYLOAD_MAX} bytes")
+            raise EventFormatError(
+                f"capture whose transcript is over {PAYLOAD_MAX} bytes", "out-of-range"
+            )
     elif whole is not None or offset:
-        raise EventFormatError("'compacted' part with a transcript offset or digest")
+        raise EventFormatError("'compacted' part with a transcript offset or digest", "bad-delta")
     base, prefix = value.get("base"), value.get("prefix_sha256")
     if offset == 0:
         if base is not None or prefix is not None:
-            raise EventFormatError("compaction part at offset 0 with a base or prefix_sha256")
+            raise EventFormatError(
+                "compaction part at offset 0 with a base or prefix_sha256", "bad-delta"
+            )
     elif not (
         isinstance(base, str)
         and _ID.fullmatch(base)
         and isinstance(prefix, bytes)
         and len(prefix) == _SHA256_LEN
     ):
-        raise EventFormatError("delta without a valid base and prefix_sha256")
+        raise EventFormatError("delta without a valid base and prefix_sha256", "bad-delta")
     return {
         "media_type": value["media_type"],
         "offset": offset,
@@ -454,18 +492,31 @@ def decode_payload(encoding: str, data: bytes, sha256: bytes, size: int | None) 
     """
     if encoding == "zstd":
         if size is None or size > PAYLOAD_MAX:
-            raise EventFormatError("the event's zstd data has no size (or one over the limit)")
+            raise EventFormatError(
+                "the event's zstd data has no size (or one over the limit)", "zstd-size"
+            )
         try:
             claimed = zstandard.frame_content_size(data)
             if claimed != size:
-                raise EventFormatError("the event's zstd frame claims another size than its parts")
-            payload = zstandard.ZstdDecompressor().decompress(data)  # at most size bytes
+                raise EventFormatError(
+                    "the event's zstd frame claims another size than its parts", "zstd-size"
+                )
+            inflate = zstandard.ZstdDecompressor().decompressobj()
+            payload = inflate.decompress(data)  # at most size bytes: zstd checks the frame
+            if not inflate.eof or inflate.unused_data:
+                raise EventFormatError(
+                    "the event's zstd data is not exactly one whole frame", "zstd-frames"
+                )
         except zstandard.ZstdError as exc:
-            raise EventFormatError(f"the event's zstd data does not decompress: {exc}") from None
+            raise EventFormatError(
+                f"the event's zstd data does not decompress: {exc}", "zstd-frames"
+            ) from None
     else:
         payload = data
     if size is not None and len(payload) != size:
-        raise EventFormatError("the event's payload is not as long as its parts say")
+        raise EventFormatError(
+            "the event's payload is not as long as its parts say", "size-mismatch"
+        )
     if hashlib.sha256(payload).digest() != sha256:
-        raise EventFormatError("the event's payload does not match its sha256")
+        raise EventFormatError("the event's payload does not match its sha256", "sha256-mismatch")
     return payload

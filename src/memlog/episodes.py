@@ -28,7 +28,13 @@ from memlog.records import Record
 
 
 class IncompleteEventError(MemlogError):
-    """An event's parts are not all in the ring (evicted, or never written)."""
+    """An event cannot be rebuilt: parts gone (evicted, never written) or in conflict, or a
+    link of its chain missing or broken.  ``code`` names which, as the format's test
+    vectors do: ``missing-part``, ``conflict``, ``missing-base``, ``broken-link``."""
+
+    def __init__(self, message: str, code: str = "missing-part") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def record_bytes(blob_len: int) -> int:
@@ -231,7 +237,11 @@ class Event:
         if part.whole() != self.first.whole():
             self.conflicts += 1
             return
-        self.parts[part.part] = (record, part)  # a part written again: the newest copy
+        earlier = self.parts.get(part.part)
+        if earlier is not None and earlier[1].data != part.data:
+            self.conflicts += 1  # the same part twice, with other data: which is right?
+            return
+        self.parts[part.part] = (record, part)  # a part written again, the same: the newest
 
     def payload(self) -> bytes:
         """The reassembled, checked, uncompressed payload (IncompleteEventError: parts gone)."""
@@ -244,7 +254,8 @@ class Event:
         if self.conflicts:
             raise IncompleteEventError(
                 f"event {self.event} of session {self.session} has {self.conflicts} part(s) that "
-                "disagree with the others about the event: nothing written"
+                "disagree with the others about the event: nothing written",
+                "conflict",
             )
         data = b"".join(part.data for _, part in self.sorted_parts())
         try:
@@ -252,7 +263,9 @@ class Event:
                 self.first.encoding, data, self.first.sha256, self.first.size
             )
         except EventFormatError as exc:
-            raise MemlogError(f"event {self.event} of session {self.session}: {exc}") from None
+            raise EventFormatError(
+                f"event {self.event} of session {self.session}: {exc}", exc.code
+            ) from None
 
 
 def collect_events(

@@ -240,3 +240,13 @@ def test_unknown_keys_of_any_type_are_kept_aside_not_refused() -> None:
 def test_the_formats_own_fields_are_not_extra_fields(extra: dict) -> None:
     with pytest.raises(ValueError, match="one of the format's own"):
         encode(b"x", extra=extra)
+
+
+@pytest.mark.parametrize(
+    "session",
+    [SESSION.upper(), SESSION.replace("-", ""), "{" + SESSION + "}", "urn:uuid:" + SESSION],
+    ids=["capitals", "no hyphens", "braces", "urn"],
+)
+def test_only_a_uuids_canonical_text_gives_the_header_its_bytes(session: str) -> None:
+    """Python's uuid.UUID accepts all of these; the format maps only the canonical form."""
+    assert compaction.header_session_id(session) == hashlib.sha256(session.encode()).digest()[:16]

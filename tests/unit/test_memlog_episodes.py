@@ -151,9 +151,10 @@ def test_a_session_that_is_not_a_file_name_is_refused_before_writing(ring: RingS
 
 
 def _raw(ring: RingSyscalls, fields: dict[str, Any]) -> None:
-    """A record as a hostile writer makes it, whatever the format says."""
+    """A record as a hostile writer makes it, whatever the format says (in deterministic
+    CBOR: the fields themselves are what is hostile)."""
     with Device("/dev/fake", "w", syscalls=ring) as dev:
-        dev.write(cbor2.dumps(fields))
+        dev.write(cbor2.dumps(fields, canonical=True))
 
 
 def _hostile(**changes: Any) -> dict[str, Any]:

@@ -46,10 +46,52 @@ def message(i: int, content: list[dict[str, Any]], stop: str, tokens: int = 1000
     }
 
 
+def sse(msg: dict) -> bytes:
+    """``msg`` as the streaming API sends it (text, tool_use and compaction blocks)."""
+    events: list[dict[str, Any]] = [
+        {"type": "message_start", "message": {**msg, "content": [], "stop_reason": None}}
+    ]
+    for i, block in enumerate(msg["content"]):
+        if block["type"] == "text":
+            start, delta = (
+                {"type": "text", "text": ""},
+                {"type": "text_delta", "text": block["text"]},
+            )
+        elif block["type"] == "tool_use":
+            start = {**block, "input": {}}
+            delta = {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
+        else:
+            start = {"type": "compaction", "content": None}
+            delta = {
+                "type": "compaction_delta",
+                "content": block["content"],
+                "encrypted_content": None,
+            }
+        events += [
+            {"type": "content_block_start", "index": i, "content_block": start},
+            {"type": "content_block_delta", "index": i, "delta": delta},
+            {"type": "content_block_stop", "index": i},
+        ]
+    events += [
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": msg["stop_reason"], "stop_sequence": None},
+            "usage": {"output_tokens": 50},
+        },
+        {"type": "message_stop"},
+    ]
+    return "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events).encode()
+
+
 def client_answering(answer: Callable[[dict], dict], sent: list[dict]) -> anthropic.Anthropic:
     def handler(request: httpx2.Request) -> httpx2.Response:
         body = json.loads(request.content)
         sent.append({"beta": request.headers.get("anthropic-beta"), **body})
+        if body.get("stream"):
+            stream = sse(answer(body))
+            return httpx2.Response(
+                200, content=stream, headers={"content-type": "text/event-stream"}
+            )
         return httpx2.Response(200, json=answer(body))
 
     transport = httpx2.MockTransport(handler)
@@ -208,3 +250,97 @@ def test_strict_following_raises_when_the_event_cannot_be_written() -> None:
         for reply in CompactionRecorder(opener=ring.opener()).follow(runner, strict=True):
             if reply.stop_reason == "tool_use":
                 runner.compact_before_next_turn()
+
+
+# -- what anthropic 2.14 to 2.17 do that follow() once got wrong
+
+CALL = {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}
+
+
+def server_side_answer(body: dict) -> dict:
+    """A tool call, then a reply the API compacted (compact_20260112) before answering."""
+    if len(body["messages"]) == 1:
+        return message(1, [{"type": "text", "text": "Checking."}, CALL], "tool_use")
+    content = [{"type": "compaction", "content": SUMMARY}, {"type": "text", "text": "It is sunny."}]
+    return message(2, content, "end_turn")
+
+
+def test_server_side_compaction_in_a_tool_runner_stores_the_history_it_replaced(
+    ring: RingSyscalls,
+) -> None:
+    """The thread records the reply before the runner yields it: it is no part of what the
+    compaction replaced."""
+    runner = client_answering(server_side_answer, []).beta.messages.tool_runner(
+        model="claude-opus-4-6",
+        max_tokens=1024,
+        tools=[get_weather],
+        messages=[{"role": "user", "content": "Weather in Paris?"}],
+        betas=["compact-2026-01-12"],
+        context_management={"edits": [{"type": "compact_20260112"}]},
+        thread=False,
+    )
+    recorder = CompactionRecorder("run-1", opener=ring.opener())
+    assert [reply.stop_reason for reply in recorder.follow(runner)] == ["tool_use", "end_turn"]
+    [stored] = stored_messages(ring)
+    assert [m["role"] for m in stored] == ["user", "assistant", "user"]
+    assert stored[2]["content"][0]["type"] == "tool_result"
+
+
+def test_a_failed_compaction_earlier_in_the_history_is_no_boundary(ring: RingSyscalls) -> None:
+    failed = {
+        "role": "assistant",
+        "content": [
+            {"type": "compaction", "content": None},
+            {"type": "text", "text": "Sure, with requests."},
+        ],
+    }
+    history = [HISTORY[0], failed, HISTORY[2]]
+    reply = message(
+        3,
+        [{"type": "compaction", "content": SUMMARY}, {"type": "text", "text": "Done."}],
+        "end_turn",
+    )
+    response = create(client_answering(lambda body: reply, []), history)
+    CompactionRecorder("chat-42", opener=ring.opener()).record(history, response)
+    assert stored_messages(ring) == [history]
+
+
+def test_a_streaming_runner_stores_the_history_its_compaction_replaces(ring: RingSyscalls) -> None:
+    sent: list[dict] = []
+    runner = client_answering(runner_answer, sent).beta.messages.tool_runner(
+        model="claude-opus-4-6",
+        max_tokens=1024,
+        tools=[get_weather],
+        messages=[{"role": "user", "content": "Weather in Paris?"}],
+        betas=["compact-2026-09-04"],
+        thread=False,
+        stream=True,
+    )
+    stops = []
+    for stream in CompactionRecorder("run-1", opener=ring.opener()).follow(runner):
+        for _event in stream:
+            pass
+        stops.append(stream.get_final_message().stop_reason)
+        if stops[-1] == "tool_use":
+            runner.compact_before_next_turn()
+    assert stops == ["tool_use", "compaction", "end_turn"]
+    assert ["compaction" in body for body in sent] == [False, True, False]
+    [stored] = stored_messages(ring)
+    assert [m["role"] for m in stored] == ["user", "assistant", "user"]
+
+
+def test_follow_reads_the_public_thread_it_is_given(ring: RingSyscalls) -> None:
+    client = client_answering(runner_answer, [])
+    thread = client.beta.messages.thread(
+        model="claude-opus-4-6",
+        max_tokens=1024,
+        messages=[{"role": "user", "content": "Weather in Paris?"}],
+        tools=[get_weather],
+    )
+    runner = thread.tool_runner()
+    recorder = CompactionRecorder("run-2", opener=ring.opener())
+    for reply in recorder.follow(runner, thread=thread):
+        if reply.stop_reason == "tool_use":
+            runner.compact_before_next_turn()
+    [stored] = stored_messages(ring)
+    assert [m["role"] for m in stored] == ["user", "assistant", "user"]

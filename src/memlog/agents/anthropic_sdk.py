@@ -70,19 +70,41 @@ def compaction_index(message: Any) -> int | None:
 def replaced_messages(messages: Sequence[Any], response: Any) -> list[Any]:
     """The messages ``response``'s compaction replaces.
 
-    Everything since the last earlier compaction (that compaction's message
-    included: it summarises what came before), plus the response's own
-    blocks before its compaction block, if any.
+    Everything since the last earlier compaction that has a summary (its message
+    included); a failed one (content None) is no boundary.  Plus the response's
+    own blocks before its compaction block, if any.
     """
     start = 0
     for index, message in enumerate(messages):
-        if any(_is_compaction(block) for block in _blocks(message)):
+        if compaction_index(message) is not None:
             start = index
     replaced = list(messages[start:])
     cut = compaction_index(response)
     if cut:
         replaced.append({"role": "assistant", "content": _blocks(response)[:cut]})
     return replaced
+
+
+def _same_compaction(a: Any, b: Any) -> bool:
+    return a is b or all(
+        _field(a, name) == _field(b, name)
+        for name in ("type", "content", "encrypted_content", "signature")
+    )
+
+
+def _before_reply(history: Sequence[Any], reply: Any) -> list[Any]:
+    """``history`` up to the message that is ``reply`` itself, if the SDK has recorded it there.
+
+    A thread records a reply as soon as it has it (anthropic 2.14-2.17: _thread_state.record_reply),
+    so a server-side compaction's reply is already in the history the runner yields it with.
+    """
+    block = _blocks(reply)[compaction_index(reply)]
+    for index in range(len(history) - 1, -1, -1):
+        if _field(history[index], "role") == "assistant" and any(
+            _is_compaction(b) and _same_compaction(b, block) for b in _blocks(history[index])
+        ):
+            return list(history[:index])
+    return list(history)
 
 
 def _jsonable(obj: Any) -> Any:
@@ -144,51 +166,73 @@ class CompactionRecorder:
             opener=self.opener,
         )
 
-    def _record_runner(self, runner: Any, message: Any, trigger: str, strict: bool) -> None:
-        if compaction_index(message) is None:
+    def _record_turn(
+        self, history: Callable[[], Sequence[Any]], reply: Any, trigger: str, strict: bool
+    ) -> None:
+        if compaction_index(reply) is None:
             return
         try:
-            self.record(_runner_history(runner), message, trigger=trigger)
+            self.record(_before_reply(history(), reply), reply, trigger=trigger)
         except MemlogError as exc:
             if strict:
                 raise
             log.warning("memlog: the compacted messages were not kept: %s", exc)
 
     def follow(
-        self, runner: Iterable[Any], *, trigger: str = "manual", strict: bool = False
+        self,
+        runner: Iterable[Any],
+        *,
+        thread: Any = None,
+        trigger: str = "manual",
+        strict: bool = False,
     ) -> Iterator[Any]:
-        """Yield ``runner``'s messages, writing its history whenever a compaction replaces it.
+        """Yield ``runner``'s items, writing what each compaction replaces.
 
-        A failure to write is logged (``strict``: raised), never a reason to stop the run.
+        ``thread``: the thread the runner was made from
+        (``client.beta.messages.thread(...).tool_runner()``); default: the
+        runner's own.  A streaming runner's reply is read once the loop body
+        is done with its stream.  A failure to write is logged (``strict``:
+        raised), never a reason to stop the run.
         """
-        for message in runner:
-            self._record_runner(runner, message, trigger, strict)
-            yield message
+        history = _history_of(runner, thread)
+        for item in runner:
+            streaming = callable(getattr(item, "get_final_message", None))
+            if not streaming:
+                self._record_turn(history, item, trigger, strict)
+            yield item
+            if streaming:
+                self._record_turn(history, item.get_final_message(), trigger, strict)
 
     async def follow_async(
-        self, runner: AsyncIterable[Any], *, trigger: str = "manual", strict: bool = False
+        self,
+        runner: AsyncIterable[Any],
+        *,
+        thread: Any = None,
+        trigger: str = "manual",
+        strict: bool = False,
     ) -> AsyncIterator[Any]:
-        """:meth:`follow` for the SDK's async tool runner (``AsyncAnthropic``).
-
-        The event is compressed and written in a worker thread (anyio, which the
-        SDK runs on), not in the event loop.
-        """
+        """:meth:`follow` for the SDK's async tool runner (``AsyncAnthropic``)."""
         import anyio.to_thread  # the SDK's own dependency: imported only when used
 
-        async for message in runner:
-            await anyio.to_thread.run_sync(self._record_runner, runner, message, trigger, strict)
-            yield message
+        history = _history_of(runner, thread)
+        async for item in runner:
+            streaming = callable(getattr(item, "get_final_message", None))
+            if not streaming:
+                await anyio.to_thread.run_sync(self._record_turn, history, item, trigger, strict)
+            yield item
+            if streaming:
+                reply = await item.get_final_message()
+                await anyio.to_thread.run_sync(self._record_turn, history, reply, trigger, strict)
 
 
-def _runner_history(runner: Any) -> list[Any]:
-    """The tool runner's message history, which its compaction is about to replace.
-
-    The SDK (2.14) has no public accessor: this reads the runner's thread.
-    """
-    try:
-        return list(runner._thread.messages)
-    except AttributeError:
+def _history_of(runner: Any, thread: Any) -> Callable[[], Sequence[Any]]:
+    """A reader of the conversation's history: ``thread.messages`` (public), else the
+    runner's own thread (anthropic 2.14 to 2.17 keep it as ``runner._thread``)."""
+    source = thread if thread is not None else getattr(runner, "_thread", None)
+    if not isinstance(getattr(source, "messages", None), Sequence):
         raise MemlogError(
-            f"{type(runner).__name__} does not keep its history where anthropic 2.14's tool "
-            "runner does (runner._thread.messages): this SDK version is not supported"
-        ) from None
+            f"{type(runner).__name__} has no message thread whose history memlog can read: "
+            "pass the thread it was made from (follow(runner, thread=thread)); anthropic "
+            "2.14 to 2.17's runners keep it as runner._thread"
+        )
+    return lambda: source.messages

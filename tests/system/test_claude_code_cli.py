@@ -11,8 +11,9 @@ runs, and the guest's packages and module keep what it sends.
 
 One session goes through: a first prompt, a manual ``/compact`` with
 instructions, ``/compact`` with nothing to compact, a ``/compact`` that a
-second PreCompact hook blocks (exit 2), and an auto compaction (the fake
-reports input tokens near the window).  Then each capture is promoted in the
+second PreCompact hook blocks (exit 2), an auto compaction (the fake
+reports input tokens near the window), and a subagent (the Agent tool)
+whose own context is compacted.  Then each capture is promoted in the
 guest and compared with the transcript as the forwarder saw it.
 """
 
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import zstandard
 from fake_messages_api import FakeMessagesAPI, Reply
 
 AGENT = "agent-dave"
@@ -45,12 +47,16 @@ stdin = sys.stdin.buffer.read()
 data = json.loads(stdin)
 number = len(os.listdir(SNAPSHOTS))
 event = data.get("hook_event_name", "?")
-for key in ("transcript_path", "agent_transcript_path"):
-    path = data.get(key)
+parent = data.get("transcript_path") or ""
+captured = parent  # what memlog captures: a subagent's compaction, the subagent's own file
+if parent and data.get("agent_id"):
+    captured = os.path.join(parent[: -len(".jsonl")], "subagents",
+                            "agent-%s.jsonl" % data["agent_id"])
+for path in {parent, captured}:
     if not path or not os.path.isfile(path):
         continue
     content = open(path, "rb").read()
-    if key == "transcript_path":
+    if path == captured:
         with open(os.path.join(SNAPSHOTS, "%03d-%s.jsonl" % (number, event)), "wb") as out:
             out.write(content)
     copy = "mkdir -p %s && cat > %s" % (shlex.quote(os.path.dirname(path)), shlex.quote(path))
@@ -92,10 +98,10 @@ class Session:
             "DISABLE_AUTOUPDATER": "1",
         }
 
-    def run(self, prompt: str) -> dict[str, Any]:
+    def run(self, prompt: str, *options: str) -> dict[str, Any]:
         resume = ["--resume", self.id] if self.id else []
         result = subprocess.run(
-            [str(_claude()), "-p", prompt, *resume, "--output-format", "json"],
+            [str(_claude()), "-p", prompt, *resume, "--output-format", "json", *options],
             cwd=self.project,
             env=self.env(),
             capture_output=True,
@@ -179,7 +185,37 @@ def compacted(session: dict[str, Any]) -> dict[str, Any]:
     api.replies.append(Reply("a long answer", input_tokens=995_000))
     cli.run("third prompt")
     runs["auto"] = cli.run("fourth prompt")  # compacts before it is sent
+    (cli.project / "notes.txt").write_text("the notes\n")
+    api.responder = _subagent_compacting(cli.project / "notes.txt")
+    try:
+        runs["subagent"] = cli.run("delegate", "--allowedTools", "Read,Agent")
+    finally:
+        api.responder = None
     return runs
+
+
+def _subagent_compacting(notes: Path) -> Any:
+    """The main agent starts a subagent, whose first turn reports a context near the window
+    (a Read call): its next turn compacts it."""
+    turns = {"subagent": 0}
+
+    def respond(body: dict[str, Any]) -> Reply | None:
+        first = json.dumps(body["messages"][0])
+        if "SUBTASK" in first:
+            turns["subagent"] += 1
+            if turns["subagent"] == 1:
+                read = {"id": "toolu_r1", "name": "Read", "input": {"file_path": str(notes)}}
+                return Reply("reading", input_tokens=995_000, tool_uses=[read])
+            return None  # the compaction's summary, then the default
+        if "toolu_a1" not in json.dumps(body["messages"]):
+            task = {"description": "notes", "prompt": "SUBTASK read the notes",
+                    "subagent_type": "general-purpose"}  # fmt: skip
+            return Reply(
+                "delegating", tool_uses=[{"id": "toolu_a1", "name": "Agent", "input": task}]
+            )
+        return Reply("all done")
+
+    return respond
 
 
 def test_every_hook_the_cli_ran_exited_0_and_printed_nothing(
@@ -221,23 +257,51 @@ def test_nothing_to_compact_and_a_blocked_compaction_stay_unconfirmed(
         ("manual", "unconfirmed"),  # nothing to compact
         ("manual", "unconfirmed"),  # blocked
         ("auto", "confirmed"),
+        ("auto", "confirmed"),  # the subagent's
     ]
+
+
+def test_a_subagents_compaction_keeps_its_own_transcript_under_its_own_id(
+    session: dict[str, Any], compacted: dict[str, Any]
+) -> None:
+    [sub] = [e for e in _precompacts(_events(session["host"])) if e.get("agent_id")]
+    parent = compacted["hello"]["session_id"]
+    assert sub["session"] == f"{parent}.agent-{sub['agent_id']}"
+    assert (sub["parent_session"], sub["agent_type"]) == (parent, "general-purpose")
 
 
 def test_session_end_keeps_each_runs_tail(
     session: dict[str, Any], compacted: dict[str, Any]
 ) -> None:
     ends = [e for e in _events(session["host"]) if e.get("hook") == "SessionEnd"]
-    assert len(ends) == 7 and {e["status"] for e in ends} == {"session-end"}
+    assert len(ends) == 8 and {e["status"] for e in ends} == {"session-end"}
     assert {e["reason"] for e in ends} == {"other"}  # what `claude -p` says
 
 
 def test_each_capture_after_the_first_stores_only_what_the_transcript_gained(
     session: dict[str, Any], compacted: dict[str, Any]
 ) -> None:
-    captures = [e for e in _events(session["host"]) if e["kind"] == "compaction"]
+    """The ring holds the main transcript's captures in less room than two copies of it
+    (without deltas: one copy per capture)."""
+    captures = [
+        e for e in _events(session["host"]) if e["kind"] == "compaction" and not e.get("agent_id")
+    ]
     assert captures[0]["offset"] == 0
     assert all(e["offset"] > 0 and e["base"] for e in captures[1:])
+    last = sorted(session["snapshots"].glob("*-SessionEnd.jsonl"))[-1].read_bytes()
+    one_copy = len(zstandard.ZstdCompressor(level=3).compress(last))
+    assert len(captures) >= 10 and sum(e["stored_bytes"] for e in captures) < 2 * one_copy
+
+
+def test_episode_show_reads_the_session_as_a_conversation(
+    session: dict[str, Any], compacted: dict[str, Any]
+) -> None:
+    host, sid = session["host"], compacted["hello"]["session_id"]
+    shown = host.run(f"runuser -u {AGENT} -- memlog episode show --session {sid}")
+    assert shown.rc == 0, shown.stderr
+    text = shown.stdout
+    assert "**user**: hello" in text and "**user**: fourth prompt" in text
+    assert text.count("*Compacted here") == 2 and "Not enough messages to compact" in text
 
 
 def test_every_capture_promotes_to_the_transcript_the_hook_saw(

@@ -55,9 +55,11 @@ class Catalog:
         self._reachable: dict[Key, bool] = {}
 
     def events(self) -> list[Event]:
-        """Captures, then confirmations without a capture, each oldest first."""
+        """Captures and the confirmations without a capture, oldest first (by the seq of
+        their first record in the ring)."""
         lonely = [e for k, e in self.confirmations.items() if k not in self.captures]
-        return [*self.captures.values(), *lonely]
+        found = [*self.captures.values(), *lonely]
+        return sorted(found, key=lambda e: min(r.seq for r, _ in e.parts.values()))
 
     def confirmation(self, event: Event) -> Event | None:
         return self.confirmations.get(_key(event))

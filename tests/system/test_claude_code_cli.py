@@ -52,7 +52,7 @@ captured = parent  # what memlog captures: a subagent's compaction, the subagent
 if parent and data.get("agent_id"):
     captured = os.path.join(parent[: -len(".jsonl")], "subagents",
                             "agent-%s.jsonl" % data["agent_id"])
-for path in {parent, captured}:
+for path in {{parent, captured}}:
     if not path or not os.path.isfile(path):
         continue
     content = open(path, "rb").read()

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from memlog import compaction
-from memlog.episodes import Event, IncompleteEventError, write_atomically
+from memlog.episodes import Event, IncompleteEventError, read_regular, write_atomically
 from memlog.errors import MemlogError
 
 Key = tuple[int, str, str]
@@ -83,7 +83,10 @@ class Catalog:
         confirmation = self.confirmation(event)
         if confirmation is None or not confirmation.complete:
             return None
-        return confirmation.payload().decode("utf-8", errors="replace")
+        try:
+            return confirmation.payload().decode("utf-8", errors="replace")
+        except MemlogError:  # a corrupt confirmation: no summary, the capture stays whole
+            return None
 
     def reachable(self, event: Event) -> bool:
         """Whether ``event``'s whole transcript can be rebuilt from the ring alone.
@@ -251,8 +254,8 @@ def _promoted_prefix(promoted: Path | None, event: Event) -> bytes | None:
             / compaction.check_id(event.session, "session id")
             / f"{compaction.check_id(first.base, 'event id')}.jsonl"
         )
-        data = path.read_bytes()
-    except (MemlogError, OSError):
+        data = read_regular(path)
+    except MemlogError:
         return None
     if len(data) != first.offset or hashlib.sha256(data).digest() != first.prefix_sha256:
         return None

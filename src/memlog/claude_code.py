@@ -136,7 +136,8 @@ class HookInput:
         return str(parent.parent / parent.stem / "subagents" / f"agent-{self.agent_id}.jsonl")
 
     def extra(self) -> dict[str, str]:
-        """The optional text fields of its events."""
+        """The optional text fields of its events, each cut to what the format allows (long
+        /compact instructions must not cost the capture)."""
         extra = {"hook": self.event, **dict(self.fields)}
         if self.cwd:
             extra["cwd"] = self.cwd
@@ -144,7 +145,15 @@ class HookInput:
             extra["parent_session"] = self.session_id
         if not self.transcript_path:
             extra["transcript"] = "unavailable"
-        return extra
+        return {key: _fit(value) for key, value in extra.items()}
+
+
+def _fit(text: str) -> str:
+    """``text`` as valid UTF-8 (a lone surrogate becomes replacement characters) cut to
+    compaction.OPTIONAL_TEXT_MAX bytes on a character boundary."""
+    data = text.encode("utf-8", errors="surrogatepass").decode("utf-8", errors="replace")
+    encoded = data.encode()[: compaction.OPTIONAL_TEXT_MAX]
+    return encoded.decode("utf-8", errors="ignore")
 
 
 def _text(value: object) -> str | None:
@@ -245,10 +254,10 @@ def _unconfirmed(catalog: Catalog, session: str, prompt_id: str | None) -> str |
     """The id of the PreCompact capture a PostCompact confirms; None: none is in the ring
     (the "compacted" event then gets a new id of its own).
 
-    The session's newest capture not yet confirmed, of the same prompt (Claude
-    Code gives both hooks the ``prompt_id`` of the turn that compacted) when
-    the input has one: a PreCompact of an earlier turn that found nothing to
-    compact stays unconfirmed.
+    The session's newest PreCompact capture, of the same prompt (Claude Code
+    gives both hooks the ``prompt_id`` of the turn that compacted) when the
+    input has one, if it is not confirmed yet: a PreCompact of an earlier turn
+    that found nothing to compact stays unconfirmed.
     """
     for event in reversed(list(catalog.captures.values())):
         extra = event.first.extra

@@ -226,7 +226,7 @@ def cmd_version(args: argparse.Namespace, opener: Opener) -> int:
 HOOK_TIMEOUT = 30
 """Seconds after which ``memlog hook claude-code`` gives up.
 
-Half the timeout ``memlog hook install`` writes for it (claude_code.HOOK_TIMEOUT):
+Half the timeout ``memlog hook install`` writes for it (claude_settings.HOOK_TIMEOUT):
 the hook ends on its own deadline, never on Claude Code's.
 """
 
@@ -329,7 +329,8 @@ def cmd_episode_list(args: argparse.Namespace, opener: Opener) -> int:
         uid = f"uid {event.uid} " if several_uids else ""
         out.write(
             f"{display.format_time(event.ts)} {uid}session {event.session} event {event.event} "
-            f"{first.extra.get('hook') or first.source} trigger {first.trigger} "
+            f"{render.shorten(str(first.extra.get('hook') or first.source), 40)} "
+            f"trigger {first.trigger} "
             f"parts {len(event.parts)}/{event.expected} size {stored} {status}\n"
         )
     return 0
@@ -383,10 +384,7 @@ def _shown_event(
 ) -> tuple[str, bytes, str | None, str, str | None]:
     """(title, transcript, media type, status, summary) of the event ``episode show`` names."""
     if args.file is not None:
-        try:
-            payload = args.file.read_bytes()
-        except OSError as exc:
-            raise MemlogError(f"cannot read {args.file}: {exc.strerror}") from None
+        payload = episodes.read_regular(args.file)
         try:
             meta = json.loads(args.file.with_suffix(".json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -394,7 +392,8 @@ def _shown_event(
         meta = meta if isinstance(meta, dict) else {}
         title = f"{meta.get('session', '?')}, event {meta.get('event', args.file.stem)}"
         summary = meta.get("summary") if isinstance(meta.get("summary"), str) else None
-        return title, payload, meta.get("media_type"), str(meta.get("status", "?")), summary
+        media = meta.get("media_type") if isinstance(meta.get("media_type"), str) else None
+        return title, payload, media, str(meta.get("status", "?")), summary
     if args.session is None:
         raise MemlogError("give --session S (and --event E), or a promoted FILE")
     catalog, found = _catalog(args, opener)
@@ -437,22 +436,24 @@ def _grep_sources(
         if not event.complete or args.session not in (None, event.session):
             continue
         where = f"ring:{event.event}"
-        if event.kind == compaction.KIND_COMPACTED:
-            summary = event.payload().decode("utf-8", errors="replace")
-            yield where, event.session, summary.encode(), "text/plain"
-        else:
-            yield where, event.session, event.payload(), event.first.media_type
+        try:
+            payload = event.payload()
+        except MemlogError as exc:  # one bad event is no reason to stop searching
+            print(f"memlog: warning: {exc}", file=sys.stderr)
+            continue
+        media = "text/plain" if event.kind == compaction.KIND_COMPACTED else event.first.media_type
+        yield where, event.session, payload, media
     out_dir = args.out if args.out is not None else episodes.default_episode_dir()
     for path in sorted(out_dir.glob("*/*.jsonl")):
         if args.session is not None and path.parent.name != args.session:
             continue
         try:
             meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
-            payload = path.read_bytes()
-        except (OSError, ValueError):
+            payload = episodes.read_regular(path)
+        except (OSError, ValueError, MemlogError):
             continue
         media = meta.get("media_type") if isinstance(meta, dict) else None
-        yield str(path), path.parent.name, payload, media
+        yield str(path), path.parent.name, payload, media if isinstance(media, str) else None
 
 
 def cmd_episode_grep(args: argparse.Namespace, opener: Opener) -> int:

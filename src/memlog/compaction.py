@@ -138,7 +138,8 @@ class EventFormatError(MemlogError):
 
 
 def check_id(value: str, what: str) -> str:
-    """``value`` if it can name a file (letters, digits, ``.``, ``_``, ``-``), else an error."""
+    """``value`` if it can name a file (letters, digits, ``.``, ``_``, ``:``, ``-``), else an
+    error."""
     if not _ID.fullmatch(value):
         raise MemlogError(
             f"{what} {value!r} is not usable as a file name: letters, digits, '.', '_', "
@@ -359,12 +360,58 @@ def decode_cbor(blob: bytes) -> Any:
     return value
 
 
-def _canonical(value: dict[Any, Any]) -> bytes | None:
-    """``value`` in deterministic encoding; None if it holds what cbor2 cannot encode back."""
+class _TooLong(Exception):
+    pass
+
+
+class _BoundedWriter:
+    """A file for cbor2's encoder that refuses to grow past ``limit`` bytes."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.chunks: list[bytes] = []
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes) -> int:
+        self.size += len(data)
+        if self.size > self.limit:
+            raise _TooLong
+        self.chunks.append(bytes(data))
+        return len(data)
+
+
+_PLAIN = (str, bytes, int, float, bool, type(None))
+
+
+def _untagged(value: Any, depth: int = 0) -> bool:
+    """Whether ``value`` holds only what untagged CBOR decodes to (no UUID, set, date...)."""
+    if depth > 64:
+        return False
+    if isinstance(value, dict):
+        return all(_untagged(k, depth + 1) and _untagged(v, depth + 1) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_untagged(v, depth + 1) for v in value)
+    return type(value) in _PLAIN
+
+
+def _is_deterministic(value: dict[Any, Any], blob: bytes) -> bool:
+    """Whether ``blob`` is exactly the deterministic encoding of ``value``, which it decoded to.
+
+    The encoding stops as soon as it outgrows ``blob``: shared values (tags 28
+    and 29) decode to a graph whose encoding as a tree is exponentially larger.
+    Only then are the values walked, to refuse tags that encode back as they were.
+    """
+    out = _BoundedWriter(len(blob))
     try:
-        return bytes(cbor2.dumps(value, canonical=True))
-    except Exception:  # a decoded value cbor2 cannot encode: not one of ours
-        return None
+        cbor2.CBOREncoder(out, canonical=True).encode(value)
+    except _TooLong:
+        return False
+    except Exception:  # a decoded value cbor2 cannot encode back: not one of ours
+        return False
+    return b"".join(out.chunks) == blob and _untagged(value)
 
 
 def _is_uint(value: object) -> bool:
@@ -390,7 +437,7 @@ def decode_part(blob: bytes) -> Part | None:
         return None
     if not isinstance(value, dict) or value.get("kind") not in KINDS:
         return None
-    if _canonical(value) != blob:  # trailing bytes too
+    if not _is_deterministic(value, blob):  # trailing bytes too
         raise EventFormatError(
             "compaction part not in deterministic CBOR (keys unsorted or repeated, a number "
             "or length not in its shortest form, an indefinite length, or a tag)",
@@ -406,8 +453,10 @@ def decode_part(blob: bytes) -> Part | None:
         if not isinstance(value.get(key), kind) or isinstance(value.get(key), bool):
             raise EventFormatError(f"compaction part without a valid {key!r} field")
     size = value.get("size")
-    if size is not None and not _is_uint(size):
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool)):
         raise EventFormatError("compaction part with an invalid 'size'")
+    if size is not None and not _is_uint(size):
+        raise EventFormatError("compaction part whose size is out of range", "out-of-range")
     numbers = [value[k] for k in ("part", "parts", "ts")] + (
         [value["offset"]] if version >= 2 else []
     )
@@ -454,7 +503,7 @@ def _decode_v2(value: dict[Any, Any], size: int | None) -> dict[str, Any]:
     whole = value.get("transcript_sha256")
     if value["kind"] == KIND:
         if not isinstance(whole, bytes) or len(whole) != _SHA256_LEN:
-            raise EventFormatError("capture without a 32-byte transcript_sha256")
+            raise EventFormatError("capture without a 32-byte transcript_sha256", "bad-delta")
         if offset + size > PAYLOAD_MAX:
             raise EventFormatError(
                 f"capture whose transcript is over {PAYLOAD_MAX} bytes", "out-of-range"
@@ -467,13 +516,12 @@ def _decode_v2(value: dict[Any, Any], size: int | None) -> dict[str, Any]:
             raise EventFormatError(
                 "compaction part at offset 0 with a base or prefix_sha256", "bad-delta"
             )
-    elif not (
-        isinstance(base, str)
-        and _ID.fullmatch(base)
-        and isinstance(prefix, bytes)
-        and len(prefix) == _SHA256_LEN
-    ):
+    elif not (isinstance(base, str) and isinstance(prefix, bytes)):
         raise EventFormatError("delta without a valid base and prefix_sha256", "bad-delta")
+    elif not _ID.fullmatch(base):
+        raise EventFormatError("delta whose base cannot name a file", "bad-id")
+    elif len(prefix) != _SHA256_LEN:
+        raise EventFormatError("delta whose prefix_sha256 is not 32 bytes")
     return {
         "media_type": value["media_type"],
         "offset": offset,

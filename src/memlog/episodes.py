@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import stat
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -292,6 +293,24 @@ def collect_events(
             events[key] = Event(record.uid, part.session, part.event, part)
         events[key].add(record, part)
     return list(events.values())
+
+
+def read_regular(path: Path) -> bytes:
+    """The bytes of the regular file ``path``; MemlogError if it cannot be read or is not one.
+
+    Opened without blocking: a FIFO in a promoted file's place must not hang a reader.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise MemlogError(f"cannot read {path}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise MemlogError(f"{path} is not a regular file")
+        try:
+            return file.read()
+        except OSError as exc:
+            raise MemlogError(f"cannot read {path}: {exc.strerror}") from None
 
 
 def default_episode_dir() -> Path:

@@ -39,9 +39,15 @@ class Turn:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 
+def printable(text: str) -> str:
+    """``text`` with control and format characters (ESC, bidi overrides...) but newlines and
+    tabs shown as ``\\u....``: a hostile transcript must not drive the reader's terminal."""
+    return "".join(ch if ch.isprintable() or ch in "\n\t" else f"\\u{ord(ch):04x}" for ch in text)
+
+
 def shorten(text: str, limit: int = SHORT) -> str:
-    """``text`` on one line, at most ``limit`` characters."""
-    flat = " ".join(text.split())
+    """``text`` on one line, at most ``limit`` characters, control characters escaped."""
+    flat = " ".join(printable(text).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
@@ -113,17 +119,20 @@ def _entry_turns(entry: dict[str, Any]) -> Iterator[Turn]:
 def turns(payload: bytes, media_type: str | None) -> list[Turn]:
     """The turns of a transcript or message list (see the module's docstring)."""
     found: list[Turn] = []
-    for raw in payload.decode("utf-8", errors="replace").splitlines():
+    messages = isinstance(media_type, str) and "anthropic-messages" in media_type
+    # JSON lines end at "\n" only: U+2028 and the like are text inside a line
+    for line in payload.split(b"\n"):
+        raw = line.decode("utf-8", errors="replace")
         if not raw.strip():
             continue
         try:
             value = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past Python's limit
             found.append(Turn("raw", "raw", shorten(raw)))
             continue
         if not isinstance(value, dict):
             continue
-        if media_type is not None and "anthropic-messages" in media_type:
+        if messages:
             found.extend(_message_turns(str(value.get("role", "?")), value.get("content")))
         else:
             found.extend(_entry_turns(value))
@@ -131,7 +140,12 @@ def turns(payload: bytes, media_type: str | None) -> list[Turn]:
 
 
 def markdown(title: str, found: list[Turn], summary: str | None, status: str) -> str:
-    """The turns as Markdown, ending with the compaction this event captured."""
+    """The turns as Markdown, ending with the compaction this event captured (control
+    characters escaped)."""
+    return printable(_markdown(title, found, summary, status))
+
+
+def _markdown(title: str, found: list[Turn], summary: str | None, status: str) -> str:
     lines = [f"# {title}", "", f"Status: {status}.", ""]
     for turn in found:
         if turn.kind == "boundary":

@@ -444,3 +444,15 @@ def test_a_subagents_transcript_path_in_the_input_is_used(
     stdin = hook_json(tmp_path / "parent.jsonl", agent_id="a1", agent_transcript_path=str(own))
     assert _hook(ring, stdin, monkeypatch) == 0
     assert _events(ring)[0].payload() == own.read_bytes()
+
+
+def test_long_compact_instructions_are_cut_not_a_reason_to_lose_the_capture(
+    ring: RingSyscalls, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(b'{"type":"user"}\n')
+    stdin = hook_json(path, trigger="manual", custom_instructions="é" * 3000 + "\ud800")
+    assert _hook(ring, stdin, monkeypatch) == 0
+    [event] = _events(ring)
+    kept = event.first.extra["custom_instructions"]
+    assert len(kept.encode()) <= compaction.OPTIONAL_TEXT_MAX and kept.startswith("é" * 2000)

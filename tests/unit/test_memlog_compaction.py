@@ -127,25 +127,28 @@ def _part_map(**changes: object) -> dict:
 
 
 @pytest.mark.parametrize(
-    "changes",
+    ("changes", "code"),
     [
-        {"sha256": None},
-        {"v": 3},
-        {"encoding": "gzip"},
-        {"part": 1},
-        {"parts": True},
-        {"sha256": b"short"},
-        {"session": 7},
-        {"media_type": None},
-        {"offset": -1},
-        {"transcript_sha256": None},
-        {"offset": 5},
-        {"base": "e0"},
-        {"offset": 5, "base": "e0", "prefix_sha256": b"short"},
-        {"offset": 5, "base": "../e0", "prefix_sha256": bytes(32)},
-        {"cwd": 7},
-        {"custom_instructions": "x" * 4097},
-        {"size": None},
+        ({"sha256": None}, "bad-field"),
+        ({"v": 3}, "unknown-version"),
+        ({"encoding": "gzip"}, "bad-field"),
+        ({"part": 1}, "out-of-range"),
+        ({"parts": True}, "bad-field"),
+        ({"sha256": b"short"}, "bad-field"),
+        ({"session": 7}, "bad-field"),
+        ({"media_type": None}, "bad-field"),
+        ({"offset": -1}, "out-of-range"),
+        ({"transcript_sha256": None}, "bad-delta"),
+        ({"offset": 5}, "bad-delta"),
+        ({"base": "e0"}, "bad-delta"),
+        ({"offset": 5, "base": "e0", "prefix_sha256": b"short"}, "bad-field"),
+        ({"offset": 5, "base": "../e0", "prefix_sha256": bytes(32)}, "bad-id"),
+        ({"cwd": 7}, "bad-text"),
+        ({"custom_instructions": "x" * 4097}, "bad-text"),
+        ({"size": None}, "bad-field"),
+        ({"size": 2**64}, "out-of-range"),
+        ({"session": "a/b"}, "bad-id"),
+        ({"source": "a\nb"}, "bad-text"),
     ],
     ids=[
         "no sha256",
@@ -165,11 +168,42 @@ def _part_map(**changes: object) -> dict:
         "cwd not text",
         "optional text too long",
         "version 2 without size",
+        "size past 2**64",
+        "session not an id",
+        "source not printable",
     ],
 )
-def test_a_malformed_compaction_part_is_an_error(changes: dict) -> None:
-    with pytest.raises(EventFormatError):
+def test_a_malformed_compaction_part_is_an_error_naming_its_rule(changes: dict, code: str) -> None:
+    with pytest.raises(EventFormatError) as error:
         compaction.decode_part(cbor2.dumps(_part_map(**changes), canonical=True))
+    assert error.value.code == code
+
+
+def _shared_bomb(levels: int) -> object:
+    """Tags 28/29 (shared values): a graph of ``levels`` that is 2**levels items as a tree."""
+    value: object = cbor2.CBORTag(28, [])
+    for _ in range(levels):
+        value = cbor2.CBORTag(28, [value, cbor2.CBORTag(29, 0)])
+    return value
+
+
+def test_shared_values_that_expand_exponentially_are_refused_at_once() -> None:
+    fields = _part_map()
+    blob = bytearray(cbor2.dumps(fields, canonical=True))
+    blob[0] += 1  # one more entry in the map: a key sorting after the others
+    blob += cbor2.dumps("zzzz") + cbor2.dumps(_shared_bomb(60))
+    with pytest.raises(EventFormatError) as error:
+        compaction.decode_part(bytes(blob))
+    assert error.value.code == "not-deterministic"
+
+
+@pytest.mark.parametrize(
+    "tagged", [uuid.UUID(SESSION), frozenset({1})], ids=["uuid (37)", "set (258)"]
+)
+def test_tags_that_encode_back_as_they_were_are_refused_too(tagged: object) -> None:
+    with pytest.raises(EventFormatError) as error:
+        compaction.decode_part(cbor2.dumps(_part_map(future=tagged), canonical=True))
+    assert error.value.code == "not-deterministic"
 
 
 def test_a_payload_not_matching_its_sha256_is_refused() -> None:

@@ -100,3 +100,34 @@ def test_grep_searches_the_summaries(ring: RingSyscalls, compacted: Path, capsys
 def test_grep_with_a_bad_pattern_is_one_error_line(ring: RingSyscalls, capsys: Any) -> None:
     assert _main(ring, "episode", "grep", "(") == 1
     assert capsys.readouterr().err.startswith("memlog: error: bad pattern '('")
+
+
+def test_grep_searches_promoted_episodes_no_longer_in_the_ring(
+    ring: RingSyscalls, compacted: Path, tmp_path: Path, capsys: Any
+) -> None:
+    out_dir = tmp_path / "o"
+    assert _main(ring, "episode", "promote", "--session", SESSION, "--out", str(out_dir)) == 0
+    ring.records.clear()  # evicted, or the machine rebooted
+    capsys.readouterr()
+    assert _main(ring, "episode", "grep", "fourth prompt", "--out", str(out_dir)) == 0
+    [line] = capsys.readouterr().out.splitlines()
+    assert line.startswith(str(out_dir)) and line.endswith(f"{SESSION} user: fourth prompt")
+
+
+def test_grep_goes_on_past_an_event_that_does_not_decode(
+    ring: RingSyscalls, compacted: Path, capsys: Any
+) -> None:
+    import cbor2
+
+    from memlog import compaction
+
+    bad = compaction.encode_event(
+        b"x" * 1000, source="s", session="other", trigger="auto", ts=1,
+        media_type=compaction.MEDIA_CLAUDE_CODE,
+    )[0].to_map()  # fmt: skip
+    bad["sha256"] = bytes(32)
+    with ring.opener()("/dev/fake", "w") as dev:
+        dev.write(cbor2.dumps(bad, canonical=True))
+    assert _main(ring, "episode", "grep", "fourth prompt") == 0
+    out, err = capsys.readouterr()
+    assert "fourth prompt" in out and "does not match its sha256" in err

@@ -89,3 +89,22 @@ def test_markdown_marks_the_events_own_compaction_and_its_summary() -> None:
 def test_lines_that_are_not_json_are_shown_raw() -> None:
     [turn] = render.turns(b"not json at all\n", compaction.MEDIA_CLAUDE_CODE)
     assert (turn.role, turn.text) == ("raw", "not json at all")
+
+
+def test_a_line_separator_inside_a_message_is_text_not_a_new_line() -> None:
+    line = {"type": "user", "message": {"role": "user", "content": "copied\u2028text"}}
+    payload = json.dumps(line, ensure_ascii=False).encode() + b"\n"
+    [turn] = render.turns(payload, compaction.MEDIA_CLAUDE_CODE)
+    assert (turn.role, turn.text) == ("user", "copied\u2028text")
+
+
+def test_a_line_nested_past_pythons_limit_is_shown_raw() -> None:
+    [turn] = render.turns(b"[" * 100_000 + b"\n", compaction.MEDIA_CLAUDE_CODE)
+    assert turn.role == "raw"
+
+
+def test_control_characters_never_reach_the_terminal() -> None:
+    line = {"type": "user", "message": {"role": "user", "content": "\x1b[31mred\u202e"}}
+    found = render.turns(json.dumps(line).encode() + b"\n", compaction.MEDIA_CLAUDE_CODE)
+    text = render.markdown("t", found, "\x1b]0;title\x07", "confirmed")
+    assert "\x1b" not in text and "\u202e" not in text and "\\u001b[31mred" in text

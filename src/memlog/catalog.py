@@ -132,6 +132,14 @@ class Catalog:
             return None
         return base
 
+    def root(self, event: Event) -> Event:
+        """The first capture of ``event``'s chain in the ring (``event`` if it is whole)."""
+        seen = {_key(event)}
+        while (base := self._base(event)) is not None and _key(base) not in seen:
+            seen.add(_key(base))
+            event = base
+        return event
+
     def latest_reachable(self, session: str) -> Event | None:
         """The newest capture of ``session`` (in a view of one uid: the writer's own) whose
         transcript the ring holds whole: the base of the session's next delta."""

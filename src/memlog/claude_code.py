@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import stat
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,10 +190,33 @@ def read_transcript(path: str) -> bytes:
     return data[: data.rfind(b"\n") + 1]
 
 
-def _catalog(device: str, opener: Callable[[str, str], Device]) -> Catalog:
-    """The events of the caller's own ring (malformed parts skipped)."""
+@dataclass(frozen=True)
+class _Ring:
+    """The caller's own ring as the hook finds it."""
+
+    catalog: Catalog
+    sizes: list[tuple[int, int]]
+    """(seq, bytes in the ring) of every record, oldest first."""
+    capacity: int
+
+    def held_since(self, event: episodes.Event) -> int:
+        """Bytes of the records from ``event``'s first one on: what must stay for it to."""
+        first = min(record.seq for record, _ in event.parts.values())
+        return sum(size for seq, size in self.sizes if seq >= first)
+
+
+def _ring(device: str, opener: Callable[[str, str], Device]) -> _Ring:
+    """The events of the caller's own ring (malformed parts skipped), its records' sizes and
+    its capacity."""
     with opener(device, "r") as dev:
-        return Catalog(episodes.collect_events(dev))
+        records = list(dev)
+        capacity = dev.stats().ring_capacity
+    sizes = [(r.seq, episodes.record_bytes(len(r.blob))) for r in records]
+    return _Ring(Catalog(episodes.collect_events(records)), sizes, capacity)
+
+
+def _parts_bytes(parts: list[compaction.Part]) -> int:
+    return sum(episodes.record_bytes(len(part.to_blob())) for part in parts)
 
 
 def _delta(data: bytes, base: episodes.Event | None) -> compaction.Delta | None:
@@ -220,34 +244,50 @@ def capture(
     ``opener(path, mode)`` opens the device (tests pass one on fake syscalls).
     """
     session = compaction.check_id(hook.session, "session id")
-    catalog = _catalog(device, opener)
-    common: dict[str, Any] = {
-        "source": source,
-        "session": session,
-        "extra": hook.extra(),
-        "device": device,
-        "opener": opener,
-    }
+    ring = _ring(device, opener)
     if hook.event == POST_COMPACT:
         return episodes.store_event(
             (hook.summary or "").encode(),
+            source=source,
+            session=session,
+            extra=hook.extra(),
+            device=device,
+            opener=opener,
             trigger=hook.trigger or "unknown",
             media_type=compaction.MEDIA_SUMMARY,
             kind=compaction.KIND_COMPACTED,
-            event=_unconfirmed(catalog, session, dict(hook.fields).get("prompt_id")),
-            **common,
+            event=_unconfirmed(ring.catalog, session, dict(hook.fields).get("prompt_id")),
         )
     path = hook.transcript()
     data = read_transcript(path) if path else b""
-    delta = _delta(data, catalog.latest_reachable(session)) if path else None
-    return episodes.store_event(
-        data[delta.offset :] if delta else data,
-        trigger=hook.trigger or "session-end",
-        media_type=compaction.MEDIA_CLAUDE_CODE,
-        delta=delta,
-        transcript_sha256=hashlib.sha256(data).digest(),
-        **common,
-    )
+    base = ring.catalog.latest_reachable(session) if path else None
+    delta = _delta(data, base)
+
+    def encode(delta: compaction.Delta | None) -> list[compaction.Part]:
+        return compaction.encode_event(
+            data[delta.offset :] if delta else data,
+            source=source,
+            session=session,
+            trigger=hook.trigger or "session-end",
+            ts=time.time_ns(),
+            media_type=compaction.MEDIA_CLAUDE_CODE,
+            extra=hook.extra(),
+            delta=delta,
+            transcript_sha256=hashlib.sha256(data).digest(),
+        )
+
+    parts = encode(delta)
+    if delta is not None and base is not None:
+        root = ring.catalog.root(base)
+        if ring.held_since(root) + _parts_bytes(parts) > ring.capacity:
+            # Writing the delta would evict its own chain's first records: a whole
+            # capture, if the ring holds it, can be rebuilt from the ring alone.
+            whole = encode(None)
+            if _parts_bytes(whole) <= ring.capacity:
+                parts = whole
+    with opener(device, "w") as dev:
+        sizes = episodes.write_event(dev, parts)
+    return episodes.Stored(session, parts[0].event, sizes, len(data))
 
 
 def _unconfirmed(catalog: Catalog, session: str, prompt_id: str | None) -> str | None:

@@ -456,3 +456,23 @@ def test_long_compact_instructions_are_cut_not_a_reason_to_lose_the_capture(
     [event] = _events(ring)
     kept = event.first.extra["custom_instructions"]
     assert len(kept.encode()) <= compaction.OPTIONAL_TEXT_MAX and kept.startswith("é" * 2000)
+
+
+def test_a_delta_that_would_evict_its_own_chain_is_written_whole_when_that_fits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The base, then other records of the same uid, fill the ring: the delta would push the
+    base out, a whole capture fits and can be rebuilt from the ring alone."""
+    ring = RingSyscalls(capacity=256 << 10)
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(os.urandom(60_000).hex().encode() + b"\n")  # about 60 KB in the ring
+    assert _hook(ring, hook_json(path), monkeypatch) == 0
+    with Device("/dev/fake", "w", syscalls=ring) as dev:
+        for _ in range(3):
+            dev.write(os.urandom(50_000))  # the uid's other records
+    with path.open("ab") as out:
+        out.write(os.urandom(60_000).hex().encode() + b"\n")
+    assert _hook(ring, hook_json(path), monkeypatch) == 0
+    last = _events(ring)[-1]
+    assert last.complete and last.first.offset == 0
+    assert _catalog(ring).transcript(last) == path.read_bytes()

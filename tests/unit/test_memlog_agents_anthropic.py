@@ -200,16 +200,18 @@ def runner_answer(body: dict) -> dict:
     return message(3, [{"type": "text", "text": "It is sunny in Paris."}], "end_turn")
 
 
-def weather_runner(client: anthropic.Anthropic) -> Any:
-    """A tool runner sending the whole history each turn (thread=False: no server threads)."""
-    return client.beta.messages.tool_runner(
-        model="claude-opus-4-6",
-        max_tokens=1024,
-        tools=[get_weather],
-        messages=[{"role": "user", "content": "Weather in Paris?"}],
-        betas=["compact-2026-09-04"],
-        thread=False,
-    )
+def weather_runner(client: anthropic.Anthropic, **options: Any) -> Any:
+    """A tool runner sending the whole history each turn (thread=False: no server threads);
+    ``options`` add to or replace its arguments."""
+    arguments: dict[str, Any] = {
+        "model": "claude-opus-4-6",
+        "max_tokens": 1024,
+        "tools": [get_weather],
+        "messages": [{"role": "user", "content": "Weather in Paris?"}],
+        "betas": ["compact-2026-09-04"],
+        "thread": False,
+    }
+    return client.beta.messages.tool_runner(**{**arguments, **options})
 
 
 def test_the_tool_runner_history_is_stored_before_its_compaction_replaces_it(
@@ -270,14 +272,10 @@ def test_server_side_compaction_in_a_tool_runner_stores_the_history_it_replaced(
 ) -> None:
     """The thread records the reply before the runner yields it: it is no part of what the
     compaction replaced."""
-    runner = client_answering(server_side_answer, []).beta.messages.tool_runner(
-        model="claude-opus-4-6",
-        max_tokens=1024,
-        tools=[get_weather],
-        messages=[{"role": "user", "content": "Weather in Paris?"}],
+    runner = weather_runner(
+        client_answering(server_side_answer, []),
         betas=["compact-2026-01-12"],
         context_management={"edits": [{"type": "compact_20260112"}]},
-        thread=False,
     )
     recorder = CompactionRecorder("run-1", opener=ring.opener())
     assert [reply.stop_reason for reply in recorder.follow(runner)] == ["tool_use", "end_turn"]
@@ -307,15 +305,7 @@ def test_a_failed_compaction_earlier_in_the_history_is_no_boundary(ring: RingSys
 
 def test_a_streaming_runner_stores_the_history_its_compaction_replaces(ring: RingSyscalls) -> None:
     sent: list[dict] = []
-    runner = client_answering(runner_answer, sent).beta.messages.tool_runner(
-        model="claude-opus-4-6",
-        max_tokens=1024,
-        tools=[get_weather],
-        messages=[{"role": "user", "content": "Weather in Paris?"}],
-        betas=["compact-2026-09-04"],
-        thread=False,
-        stream=True,
-    )
+    runner = weather_runner(client_answering(runner_answer, sent), stream=True)
     stops = []
     for stream in CompactionRecorder("run-1", opener=ring.opener()).follow(runner):
         for _event in stream:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import itertools
 import json
 import os
 import shlex
@@ -120,23 +121,76 @@ def guest_args(rounds: int | str | None, duration: float | str | None) -> list[s
 
 @dataclasses.dataclass(frozen=True)
 class Prepared:
-    """What every boot runs: the VM image, the module built for its kernel, the program."""
+    """What every boot runs: the VM image, the module built for its kernel, the programs."""
 
     image: Any  # ci.rootfs.Image
     ko: Path
     binary: Path
+    libmemlog: Path  # libmemlog's build directory (libmemlog.so.0, memlog-c-scenario)
+    rust_scenario: Path
 
 
 def prepare() -> Prepared:
-    """Build the guest program and the module, and make the image, once for every boot."""
-    from ci import rootfs
+    """Build the guest programs and the module, and make the image, once for every boot."""
+    from ci import libraries, rootfs
     from wintermute import module_build
 
     binary = build_binary(out_dir() / "bench" / "memlog_bench")
+    libmemlog, rust = libraries.build_c(), libraries.build_rust()
     image = rootfs.ensure_image()
     build = module_build.build_for_host_headers(image.kernel_release)
     module_build.require_clean(build)
-    return Prepared(image, build.ko, binary)
+    return Prepared(image, build.ko, binary, libmemlog, rust)
+
+
+# How 64 B records are written in the library rounds -> the guest command
+LIBRARY_WAYS = {
+    "raw": f"{GUEST_DIR}/memlog-c-scenario bench-write --raw",
+    "libmemlog": f"{GUEST_DIR}/memlog-c-scenario bench-write",
+    "rust": f"{GUEST_DIR}/memlog-rs-scenario bench-write",
+}
+LIBRARY_ROUNDS = 5
+LIBRARY_SECONDS = 1.0
+
+
+def _library_args(args: list[str]) -> tuple[int, float]:
+    """The rounds and seconds of the library rounds: the guest program's when given."""
+    rounds, seconds = LIBRARY_ROUNDS, LIBRARY_SECONDS
+    for flag, value in itertools.pairwise(args):
+        if flag == "--rounds":
+            rounds = int(value)
+        elif flag == "--duration":
+            seconds = float(value)
+    return rounds, seconds
+
+
+def measure_libraries(guest: Any, prepared: Prepared, args: list[str], log: Path) -> dict[str, Any]:
+    """64 B writes through raw write(2), libmemlog and the Rust crate, in this boot.
+
+    Every round runs each way once for the same time, in an order rotated
+    from round to round; a first unmeasured run fills the ring, so every
+    measured write evicts as the others do.  Returns records/s per round.
+    """
+    guest.put(prepared.libmemlog / "libmemlog.so.0", f"{GUEST_DIR}/libmemlog.so.0")
+    guest.put(prepared.libmemlog / "memlog-c-scenario", f"{GUEST_DIR}/memlog-c-scenario")
+    guest.put(prepared.rust_scenario, f"{GUEST_DIR}/memlog-rs-scenario")
+    guest.run(f"chmod 0755 {GUEST_DIR}/memlog-*-scenario && "
+              f"{{ grep -q '^memlog ' /proc/modules || insmod {GUEST_DIR}/memlog.ko; }}",
+              log=log, timeout=120)  # fmt: skip
+    rounds, seconds = _library_args(args)
+    env = f"LD_LIBRARY_PATH={GUEST_DIR}"
+    ways = list(LIBRARY_WAYS)
+    rates: dict[str, list[float]] = {way: [] for way in ways}
+    say(f"64 B writes through raw write(2), libmemlog and Rust: {rounds} rounds (log: {log})")
+    guest.run(f"{env} {LIBRARY_WAYS['raw']} --size 64 --seconds {seconds}", log=log, timeout=600)
+    for i in range(rounds):
+        for way in ways[i % len(ways) :] + ways[: i % len(ways)]:
+            out = guest.run(f"{env} {LIBRARY_WAYS[way]} --size 64 --seconds {seconds}",
+                            log=log, timeout=600).stdout.split()  # fmt: skip
+            if len(out) != 4 or out[0] != "writes" or out[2] != "seconds":
+                raise InfraError(f"{way}: the guest printed {' '.join(out)!r}; see {log}")
+            rates[way].append(int(out[1]) / float(out[3]))
+    return {"size": 64, "seconds": seconds, "rates": rates}
 
 
 def measure(prepared: Prepared, args: list[str], cmdline: str = "") -> dict[str, Any]:
@@ -169,6 +223,7 @@ def measure(prepared: Prepared, args: list[str], cmdline: str = "") -> dict[str,
             raw = json.loads(proc.stdout)
         except ValueError as exc:
             raise InfraError(f"the benchmark printed no JSON ({exc}); see {log}") from exc
+        raw["libraries"] = measure_libraries(guest, prepared, args, log)
         machine = {
             "host_cpu": host_cpu_model(),
             "guest_kernel": raw.get("guest", {}).get("kernel_release", image.kernel_release),
@@ -236,6 +291,23 @@ def _grow(raw: dict[str, Any], targets: list[dict[str, Any]]) -> dict[str, Any]:
     return medians
 
 
+LIBRARY_LABELS = {"raw": "raw write(2)", "libmemlog": "libmemlog (memlog_write)",
+                  "rust": "Rust crate (Device::write)"}  # fmt: skip
+
+
+def _libraries(raw: dict[str, Any], targets: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians of the library rounds; a target per library added to ``targets``."""
+    if "libraries" not in raw:
+        return {}
+    rates = raw["libraries"]["rates"]
+    for way in ("libmemlog", "rust"):
+        targets.append(_target(
+            f"{way}_vs_raw_64", _ratios(rates[way], rates["raw"]), ">=", 0.97,
+            f"64 B records/s, {LIBRARY_LABELS[way]} / raw write(2) on the device",
+        ))  # fmt: skip
+    return {way: _spread(values) for way, values in rates.items()}
+
+
 def summarize(raw: dict[str, Any], machine: dict[str, Any]) -> dict[str, Any]:
     """The report's data: raw figures, medians, per-round ratios, targets met or missed."""
     write: dict[str, dict[str, dict[str, float]]] = {}
@@ -284,6 +356,7 @@ def summarize(raw: dict[str, Any], machine: dict[str, Any]) -> dict[str, Any]:
             f"64 B records/s, {count} writers of {count} uids / 1 writer",
         ))  # fmt: skip
     grow = _grow(raw, targets)
+    libraries = _libraries(raw, targets)
     floor = _floor_costs(rates, raw.get("guest", {}).get("clocksource", "unknown"))
     ring = raw.get("ring_bytes")
     ring_bytes: dict[str, Any] = {}
@@ -305,6 +378,7 @@ def summarize(raw: dict[str, Any], machine: dict[str, Any]) -> dict[str, Any]:
             "ring_bytes_per_record": ring_bytes,
             "beyond_the_floor": floor,
             "grow": grow,
+            "libraries": libraries,
         },
         "targets": targets,
         "raw": raw,
@@ -459,6 +533,23 @@ def render_markdown(report: dict[str, Any]) -> str:
             lines.append(
                 f"| {what} | {grow['alone'][key] * 1e3:.3f} | {grow['growing'][key] * 1e3:.3f} |"
             )
+    libraries = medians.get("libraries")
+    if libraries:
+        lines += [
+            "",
+            "## 64 B writes through the libraries (records/s, medians of rounds)",
+            "",
+            "One program per way, each writing 64 B records for the same time per round, the "
+            "order rotated between rounds, the ring full (every write evicts): the C scenario's "
+            "raw write(2) on the fd, the same program through libmemlog.so.0, the Rust crate's "
+            "scenario.",
+            "",
+            "| way | records/s |",
+            "| --- | ---: |",
+        ]
+        for way, label in LIBRARY_LABELS.items():
+            if way in libraries:
+                lines.append(f"| {label} | {_rate(libraries[way]['median'])} |")
     if report["targets"]:
         lines += ["", "## Targets", "", "| target | measured | target | result |",
                   "| --- | ---: | ---: | --- |"]  # fmt: skip

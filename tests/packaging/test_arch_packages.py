@@ -34,7 +34,7 @@ class Build:
         [path] = [
             p
             for p in self.packages
-            if re.fullmatch(rf"{re.escape(name)}-[^-]+-[^-]+-any\..*", p.name)
+            if re.fullmatch(rf"{re.escape(name)}-[^-]+-[^-]+-(any|x86_64)\..*", p.name)
         ]
         return path
 
@@ -107,11 +107,13 @@ def _srcinfo(path: Path) -> dict[str, list[str]]:
 def test_both_packages_are_built_as_pkg_tar_zst(
     builds: tuple[Build, Build], cfg: config.Config
 ) -> None:
-    """memlog-dkms and memlog-tools NAME-VERSION-RELEASE-any.pkg.tar.zst land in out/arch/."""
+    """memlog-dkms and memlog-tools NAME-VERSION-RELEASE-any.pkg.tar.zst, and libmemlog's
+    -x86_64 one, land in out/arch/."""
     first, _ = builds
+    version = f"{cfg.memlog.version}-{cfg.memlog.release}"
     assert sorted(p.name for p in first.packages) == sorted(
-        f"{name}-{cfg.memlog.version}-{cfg.memlog.release}-any.pkg.tar.zst"
-        for name in (cfg.packages.dkms, cfg.packages.tools)
+        [f"{name}-{version}-any.pkg.tar.zst" for name in (cfg.packages.dkms, cfg.packages.tools)]
+        + [f"libmemlog-{version}-x86_64.pkg.tar.zst"]
     )
     assert all(p.parent == first.out / "arch" for p in first.packages)
 
@@ -235,9 +237,10 @@ def test_srcinfo_beside_each_pkgbuild_describes_the_package_built(
 def test_pacman_installs_memlog_tools_and_memlog_dkms_into_a_scratch_root(
     root: Path, cfg: config.Config
 ) -> None:
-    """pacman -Q in the scratch root lists both packages at kernel.yaml's VERSION-RELEASE."""
+    """pacman -Q in the scratch root lists the packages at kernel.yaml's VERSION-RELEASE."""
     version = f"{cfg.memlog.version}-{cfg.memlog.release}"
     assert arch.query(root, "-Q").splitlines() == [
+        f"libmemlog {version}",
         f"{cfg.packages.dkms} {version}",
         f"{cfg.packages.tools} {version}",
     ]
@@ -245,9 +248,10 @@ def test_pacman_installs_memlog_tools_and_memlog_dkms_into_a_scratch_root(
 
 def test_pacman_qkk_finds_no_altered_file(root: Path, cfg: config.Config) -> None:
     """pacman -Qkk: every installed file has its package's type, mode, owner, size, mtime, sums."""
-    summary = arch.check_installed_files(root, [cfg.packages.dkms, cfg.packages.tools])
+    names = [cfg.packages.dkms, cfg.packages.tools, "libmemlog"]
+    summary = arch.check_installed_files(root, names)
     lines = summary.splitlines()
-    assert len(lines) == 2 and all(line.endswith(" 0 altered files") for line in lines), summary
+    assert len(lines) == 3 and all(line.endswith(" 0 altered files") for line in lines), summary
 
 
 def _owner(root: Path, path: str) -> str | None:
@@ -305,3 +309,24 @@ def test_pacman_qo_names_memlog_dkms_as_owner_of_dkms_conf(root: Path, cfg: conf
     """/usr/src/memlog-VERSION/dkms.conf is owned by memlog-dkms."""
     path = f"/usr/src/memlog-{cfg.memlog.version}/dkms.conf"
     assert _owner(root, path) == cfg.packages.dkms
+
+
+def test_pacman_qo_names_libmemlog_as_owner_of_the_library_headers_and_pc_file(
+    root: Path,
+) -> None:
+    """libmemlog.so.0 in /usr/lib (Arch's libdir), both headers and memlog.pc: libmemlog's."""
+    paths = ["/usr/lib/libmemlog.so.0", "/usr/include/memlog/memlog.h",
+             "/usr/include/memlog/uapi/linux/memlog.h", "/usr/lib/pkgconfig/memlog.pc"]  # fmt: skip
+    for path in paths:
+        assert _owner(root, path) == "libmemlog", path
+
+
+def test_libmemlog_pkginfo_is_x86_64_provides_its_soname_and_depends_on_glibc(
+    builds: tuple[Build, Build],
+) -> None:
+    """.PKGINFO: arch x86_64, provides libmemlog.so, depends glibc."""
+    first, _ = builds
+    info = _meta(first.package("libmemlog"), ".PKGINFO")
+    assert info["arch"] == ["x86_64"]
+    assert info["depend"] == ["glibc"]
+    assert "libmemlog.so" in info["provides"][0]

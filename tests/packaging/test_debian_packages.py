@@ -83,13 +83,16 @@ def _last_lintian_run(build: Build) -> list[str]:
 
 
 def test_source_and_both_binary_packages_land_in_out_debian(build: Build) -> None:
-    """out/debian/ holds memlog-tools and memlog-dkms .debs, the .dsc, tarballs and .changes."""
+    """out/debian/ holds the memlog-tools, memlog-dkms and libmemlog .debs, the .dsc, tarballs
+    and .changes."""
     cfg = config.load()
     version = f"{cfg.memlog.version}-{cfg.memlog.release}"
     names = {p.name for p in build.files}
     assert {
         f"{cfg.packages.tools}_{version}_all.deb",
         f"{cfg.packages.dkms}_{version}_all.deb",
+        f"libmemlog0_{version}_amd64.deb",
+        f"libmemlog-dev_{version}_amd64.deb",
         f"memlog_{version}.dsc",
         f"memlog_{cfg.memlog.version}.orig.tar.xz",
         f"memlog_{version}.debian.tar.xz",
@@ -331,3 +334,62 @@ def test_orig_tarball_carries_the_working_trees_contents(build: Build, tmp_path:
     [top] = tmp_path.iterdir()
     for rel in debian.upstream_files():
         assert (top / rel).read_bytes() == (REPO / rel).read_bytes(), rel
+
+
+LIBRARY_MAP = REPO / "libmemlog" / "src" / "libmemlog.map"
+MAN_DIR = REPO / "libmemlog" / "man"
+
+
+def _exported(map_text: str) -> set[str]:
+    """The global symbols of libmemlog's version script."""
+    body = map_text.split("global:")[1].split("local:")[0]
+    return {name.strip() for name in body.split(";") if name.strip()}
+
+
+def test_libmemlog0_ships_the_shared_library_under_its_soname_and_nothing_else(
+    build: Build,
+) -> None:
+    """libmemlog0: libmemlog.so.0 (a link) and libmemlog.so.VERSION in the multiarch dir."""
+    cfg = config.load()
+    deb = build.deb("libmemlog0")
+    files = {p for p in _listing(deb) if p.startswith("/usr/lib/")}
+    libdir = "/usr/lib/x86_64-linux-gnu"
+    assert files == {libdir, f"{libdir}/libmemlog.so.0",
+                     f"{libdir}/libmemlog.so.{cfg.memlog.version}"}  # fmt: skip
+    assert (_field(deb, "Architecture"), _field(deb, "Multi-Arch")) == ("amd64", "same")
+
+
+def test_libmemlog0_symbols_file_lists_every_exported_symbol_with_its_version(
+    build: Build,
+) -> None:
+    """DEBIAN/symbols: each global of libmemlog.map @MEMLOG_0.1, since the version it came in."""
+    symbols = _control_file(build.deb("libmemlog0"), "symbols").splitlines()
+    assert symbols[0].startswith("libmemlog.so.0 libmemlog0 #MINVER#")
+    listed = {line.split()[0].split("@")[0] for line in symbols[1:] if line.startswith(" ")}
+    assert listed == _exported(LIBRARY_MAP.read_text()) | {"MEMLOG_0.1"}
+    assert "libmemlog 0 libmemlog0" in _control_file(build.deb("libmemlog0"), "shlibs")
+
+
+def test_libmemlog_dev_ships_headers_pkg_config_file_and_a_man_page_per_function(
+    build: Build,
+) -> None:
+    """libmemlog-dev: <memlog/memlog.h>, the UAPI header beside it, memlog.pc, man3 pages."""
+    deb = build.deb("libmemlog-dev")
+    files = _listing(deb)
+    assert {"/usr/include/memlog/memlog.h", "/usr/include/memlog/uapi/linux/memlog.h",
+            "/usr/lib/x86_64-linux-gnu/libmemlog.so",
+            "/usr/lib/x86_64-linux-gnu/pkgconfig/memlog.pc",
+            "/usr/share/doc/libmemlog-dev/examples/memlog-c-tail.c"} <= files  # fmt: skip
+    man3 = "/usr/share/man/man3/"
+    pages = {Path(p).name.removesuffix(".3.gz") for p in files if p.startswith(man3)}
+    assert _exported(LIBRARY_MAP.read_text()) | {"libmemlog"} <= pages
+    assert _field(deb, "Depends").startswith(f"libmemlog0 (= {_field(deb, 'Version')})")
+    pc = _member(deb, "/usr/lib/x86_64-linux-gnu/pkgconfig/memlog.pc")
+    assert "-I${includedir}/memlog/uapi" in pc and "-lmemlog" in pc
+    uapi = _member(deb, "/usr/include/memlog/uapi/linux/memlog.h")
+    assert uapi == (REPO / "include" / "uapi" / "linux" / "memlog.h").read_text()
+
+
+def test_every_exported_function_has_a_manual_page_in_the_source() -> None:
+    """libmemlog/man holds NAME.3 for each function of the version script (a .so link at least)."""
+    assert {p.stem for p in MAN_DIR.glob("*.3")} >= _exported(LIBRARY_MAP.read_text())

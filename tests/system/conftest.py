@@ -34,6 +34,7 @@ PHASES = (
     "test_installed_system.py[second-kernel]",
     "test_agent_episodes.py",
     "test_claude_code_cli.py",
+    "test_libmemlog.py",
     "test_package_upgrade.py",
     "test_package_removal.py",
     "test_dkms_install_task.py",

@@ -305,3 +305,43 @@ def test_markdown_sets_the_probes_waits_while_growing_beside_its_waits_alone() -
     assert _row(markdown, "99th-percentile read") == "| 99th-percentile read | 0.025 | 0.100 |"
     target = _row(markdown, "the longest wait of another uid")
     assert target.endswith("| 0.80 ms | at most 1 ms | met |")
+
+
+def _with_libraries(libmemlog: list[float], rust: list[float]) -> dict[str, Any]:
+    raw = _raw()
+    raw["libraries"] = {"size": 64, "seconds": 1.0,
+                        "rates": {"raw": [1000.0, 2000.0, 1000.0], "libmemlog": libmemlog,
+                                  "rust": rust}}  # fmt: skip
+    return raw
+
+
+@pytest.mark.parametrize(
+    ("libmemlog", "met"),
+    [([980.0, 1950.0, 975.0], True), ([960.0, 1950.0, 960.0], False)],
+)
+def test_a_library_is_within_3_percent_when_the_median_per_round_ratio_is_at_least_0_97(
+    libmemlog: list[float], met: bool
+) -> None:
+    """Per-round ratios (round 2 ran twice as fast for every way): the median decides."""
+    report = bench.summarize(_with_libraries(libmemlog, [1000.0, 2000.0, 1000.0]), MACHINE)
+    target = _targets(report)["libmemlog_vs_raw_64"]
+    assert target["value"] == pytest.approx(sorted(a / b for a, b in zip(
+        libmemlog, [1000.0, 2000.0, 1000.0], strict=True))[1])  # fmt: skip
+    assert (target["op"], target["limit"], target["met"]) == (">=", 0.97, met)
+    assert _targets(report)["rust_vs_raw_64"]["met"] is True
+
+
+def test_markdown_lists_the_three_ways_of_writing_and_their_targets() -> None:
+    markdown = bench.render_markdown(
+        bench.summarize(_with_libraries([990.0] * 3, [900.0] * 3), MACHINE)
+    )
+    assert _row(markdown, "raw write(2) |") == "| raw write(2) | 1,000 |"
+    assert _row(markdown, "libmemlog (memlog_write)") == "| libmemlog (memlog_write) | 990 |"
+    assert _row(markdown, "64 B records/s, Rust crate").endswith(
+        "| 0.90x | at least 0.97x | **missed** |"
+    )
+
+
+def test_library_rounds_take_the_guest_program_s_rounds_and_duration() -> None:
+    assert bench._library_args([]) == (bench.LIBRARY_ROUNDS, bench.LIBRARY_SECONDS)
+    assert bench._library_args(["--rounds", "3", "--duration", "0.2"]) == (3, 0.2)

@@ -54,8 +54,8 @@ def _values(rendered: Path, name: str, variable: str) -> list[str]:
 
 
 def test_rendering_makes_one_directory_per_package(rendered: Path, cfg: config.Config) -> None:
-    """out/render/arch holds memlog-dkms/ and memlog-tools/, nothing else."""
-    assert sorted(p.name for p in rendered.iterdir()) == sorted(_packages(cfg))
+    """out/render/arch holds memlog-dkms/, memlog-tools/ and libmemlog/, nothing else."""
+    assert sorted(p.name for p in rendered.iterdir()) == sorted([*_packages(cfg), "libmemlog"])
 
 
 def test_pkgbuilds_carry_name_version_and_release_from_kernel_yaml(

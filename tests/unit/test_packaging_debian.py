@@ -107,8 +107,10 @@ def test_control_names_packages_and_maintainer_from_kernel_yaml(tree: Path) -> N
     source, *binaries = _paragraphs((tree / "debian" / "control").read_text())
     assert source["Maintainer"] == cfg.maintainer
     assert source["Homepage"] == cfg.homepage
-    assert [b["Package"] for b in binaries] == [cfg.packages.tools, cfg.packages.dkms]
-    assert all(b["Architecture"] == "all" for b in binaries)
+    assert [b["Package"] for b in binaries] == [
+        cfg.packages.tools, cfg.packages.dkms, "libmemlog0", "libmemlog-dev"
+    ]  # fmt: skip
+    assert [b["Architecture"] for b in binaries] == ["all", "all", "any", "any"]
 
 
 def test_control_build_depends_on_the_helpers_that_do_the_work(tree: Path) -> None:
@@ -446,3 +448,22 @@ def test_installed_paths_of_an_unknown_distribution_is_a_user_error() -> None:
     """An unknown distribution is named in a one-line error listing the known ones."""
     with pytest.raises(UserError, match=r"'gentoo'.*debian"):
         installed_paths("gentoo")
+
+
+def test_symbols_file_gives_each_global_of_the_version_script_its_node_s_version() -> None:
+    """A node's globals, and the node itself, with the version SYMBOL_NODE_VERSIONS gives it."""
+    script = "/* c */\nMEMLOG_0.1 {\nglobal:\n\tmemlog_b;\n\tmemlog_a;\nlocal:\n\t*;\n};\n"
+    assert debian.symbols_file(script).splitlines() == [
+        "libmemlog.so.0 libmemlog0 #MINVER#",
+        "* Build-Depends-Package: libmemlog-dev",
+        " MEMLOG_0.1@MEMLOG_0.1 0.2.0",
+        " memlog_a@MEMLOG_0.1 0.2.0",
+        " memlog_b@MEMLOG_0.1 0.2.0",
+    ]
+
+
+def test_a_version_node_without_an_upstream_version_stops_rendering() -> None:
+    """A new node in libmemlog.map needs the version it ships in, or the symbols file lies."""
+    script = "MEMLOG_0.1 { global: a; local: *; };\nMEMLOG_0.2 { global: b; } MEMLOG_0.1;\n"
+    with pytest.raises(UserError, match=r"MEMLOG_0\.2 has no upstream version"):
+        debian.symbols_file(script)

@@ -48,3 +48,12 @@ def test_python_project_takes_its_version_from_the_library() -> None:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())
     assert "version" in project["project"]["dynamic"]
     assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "memlog.__version__"}
+
+
+def test_libmemlog_and_the_rust_crate_have_kernel_yaml_s_version() -> None:
+    """libmemlog/meson.build's project version and rust/memlog/Cargo.toml's are kernel.yaml's."""
+    version = config.load().memlog.version
+    meson = (REPO / "libmemlog" / "meson.build").read_text()
+    assert re.search(r"^  version: '([^']+)',$", meson, re.M)[1] == version  # type: ignore[index]
+    cargo = tomllib.loads((REPO / "rust" / "memlog" / "Cargo.toml").read_text())
+    assert cargo["package"]["version"] == version

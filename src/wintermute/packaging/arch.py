@@ -43,13 +43,17 @@ from wintermute.config import load as load_config
 from wintermute.errors import InfraError, UserError
 from wintermute.packaging import render as rendering
 from wintermute.packaging import userspace
+from wintermute.packaging.debian import upstream_files
 from wintermute.packaging.dkms import render as render_dkms
 from wintermute.packaging.system_files import INSTALLED_PATHS
-from wintermute.paths import log_dir, out_dir
-from wintermute.reproducible import source_date_epoch
+from wintermute.paths import REPO, log_dir, out_dir
+from wintermute.reproducible import source_date_epoch, tarball
 from wintermute.run import capture, run, say
 
 BUILD_USER = "wintermute-build"
+LIBRARY = "libmemlog"
+# What libmemlog's tarball holds, of the repository
+LIBRARY_PATHS = ("libmemlog/", "include/uapi/linux/memlog.h")
 PKGEXT = ".pkg.tar.zst"
 MAKEPKG_CONF = "makepkg.conf"
 # Where makepkg sees out/build/arch (see the module docstring).
@@ -126,10 +130,26 @@ def _render_tools(env: jinja2.Environment, ctx: dict[str, Any], dest: Path, tmp:
     _write_pkgbuild(env, ctx, "memlog-tools", dest, files)
 
 
+def _render_library(env: jinja2.Environment, ctx: dict[str, Any], dest: Path, tmp: Path) -> None:
+    """libmemlog: a tarball of its sources and the UAPI header, built by meson in the PKGBUILD."""
+    top = f"libmemlog-{ctx['memlog']['version']}"
+    members = [p for p in upstream_files() if p.startswith(LIBRARY_PATHS)]
+    archive = tarball(REPO, members, tmp / f"{top}.tar.xz", top=top,
+                      epoch=ctx["source_date_epoch"], log=LOG)  # fmt: skip
+    files = [_add(dest, archive, archive.name, "")]
+    mit = _render_file(env, ctx, "memlog-tools/LICENSE-MIT.j2", tmp / "LICENSE-MIT")
+    apache = rendering.TEMPLATES / "arch" / "memlog-tools" / "LICENSE-Apache-2.0"
+    files += [_add(dest, licence, licence.name, "") for licence in (mit, apache)]
+    template = env.get_template("arch/libmemlog/PKGBUILD.j2")
+    (dest / "PKGBUILD").write_text(template.render({**ctx, "files": files, "tarball_top": top}),
+                                   encoding="utf-8")  # fmt: skip
+
+
 def render(env: jinja2.Environment, ctx: dict[str, Any], dest: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for package, renderer in ((ctx["packages"]["dkms"], _render_dkms),
-                                  (ctx["packages"]["tools"], _render_tools)):  # fmt: skip
+                                  (ctx["packages"]["tools"], _render_tools),
+                                  (LIBRARY, _render_library)):  # fmt: skip
             pkg_dir = dest / package
             pkg_dir.mkdir(parents=True)
             work = Path(tmp) / package
@@ -200,7 +220,9 @@ def _in_build_tree(
 def makepkg_env(epoch: int, packager: str) -> dict[str, str]:
     """makepkg's whole environment: every path under BUILD_MOUNT, nothing from the caller."""
     return {
-        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        # bin/: arch-meson, which Debian lacks (templates/arch/arch-meson)
+        "PATH": f"{BUILD_MOUNT / 'bin'}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin"
+        ":/bin",
         "HOME": str(BUILD_MOUNT / "home"),
         "SOURCE_DATE_EPOCH": str(epoch),
         "PACKAGER": packager,
@@ -222,8 +244,9 @@ def _lay_out_build_tree(packages: list[Path]) -> Path:
     for src in packages:
         shutil.copytree(src, build_root / src.name)
     shutil.copyfile(rendering.TEMPLATES / "arch" / MAKEPKG_CONF, build_root / MAKEPKG_CONF)
-    for sub in ("pkgdest", "home", "work"):
+    for sub in ("pkgdest", "home", "work", "bin"):
         (build_root / sub).mkdir()
+    shutil.copy(rendering.TEMPLATES / "arch" / "arch-meson", build_root / "bin" / "arch-meson")
     run(["chown", "-R", f"{BUILD_USER}:", build_root], log=LOG)
     return build_root
 
@@ -432,6 +455,13 @@ def expected_owners(cfg: Config) -> dict[str, str]:
         **dict.fromkeys(INSTALLED_PATHS.values(), tools),
         "/usr/share/man/man1/memlog.1.gz": tools,  # makepkg's zipman compresses it
         f"/usr/src/memlog-{cfg.memlog.version}/dkms.conf": cfg.packages.dkms,
+        "/usr/lib/libmemlog.so.0": LIBRARY,
+        "/usr/lib/libmemlog.so": LIBRARY,
+        "/usr/lib/pkgconfig/memlog.pc": LIBRARY,
+        "/usr/include/memlog/memlog.h": LIBRARY,
+        "/usr/include/memlog/uapi/linux/memlog.h": LIBRARY,
+        "/usr/share/man/man3/memlog_open.3.gz": LIBRARY,
+        f"/usr/share/doc/{LIBRARY}/examples/memlog-c-tail.c": LIBRARY,
     }
 
 
@@ -455,9 +485,9 @@ def verify_in_scratch_root(packages: list[Path], cfg: Config) -> None:
     """Install ``packages`` into a scratch root in a temporary directory; check them there."""
     with tempfile.TemporaryDirectory(prefix="wintermute-arch-root-") as tmp:
         root = install_into_scratch_root(packages, Path(tmp))
-        check_installed_files(root, [cfg.packages.dkms, cfg.packages.tools])
+        check_installed_files(root, [cfg.packages.dkms, cfg.packages.tools, LIBRARY])
         check_owners(root, expected_owners(cfg))
     say(
-        "pacman installed both into a scratch root: -Qkk finds no altered file, "
+        "pacman installed them into a scratch root: -Qkk finds no altered file, "
         "-Qo names the expected owner of each path"
     )

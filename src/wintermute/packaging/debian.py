@@ -37,6 +37,7 @@ Who does what, for whoever maintains this next:
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -56,7 +57,12 @@ LOG = "debian-build.log"
 DRIVER = "drivers/char/memlog"
 # What the packages are built from, relative to the repository.
 UPSTREAM_PATHS = (DRIVER, "include/uapi/linux/memlog.h", "src/memlog", "pyproject.toml",
-                  "README.md", "docs")  # fmt: skip
+                  "README.md", "docs", "libmemlog")  # fmt: skip
+# libmemlog's linker version script: the symbols file is made from it.
+LIBRARY_MAP = REPO / "libmemlog" / "src" / "libmemlog.map"
+# The upstream version each of the map's version nodes first shipped in (the
+# symbols file's minimal versions); a new node needs its line here.
+SYMBOL_NODE_VERSIONS = {"MEMLOG_0.1": "0.2.0"}
 # lintian: any error or warning fails the build.  Info tags are shown too (an
 # unused override is one).  Not --show-overrides: lintian 2.116 then counts the
 # overridden tags towards --fail-on.
@@ -110,10 +116,37 @@ def render(env: jinja2.Environment, ctx: dict[str, Any], dest: Path) -> None:
         for source, name in files.items():
             (debian / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(Path(tmp) / source, debian / name)  # with the mode rendering gave it
+    (debian / "libmemlog0.symbols").write_text(symbols_file(LIBRARY_MAP.read_text()))
+    (debian / "libmemlog0.symbols").chmod(0o644)
     # The driver's version, from kernel.yaml like every staged driver source
     # (memlog-dkms.install puts it beside the driver).
     (debian / VERSION_HEADER).write_text(version_header(ctx["memlog"]["version"]))
     (debian / VERSION_HEADER).chmod(0o644)  # as rendering gives, whatever the umask
+
+
+def symbols_file(version_script: str) -> str:
+    """debian/libmemlog0.symbols for the exported symbols of ``version_script`` (a linker map).
+
+    Every global symbol gets the version of its node in :data:`SYMBOL_NODE_VERSIONS`;
+    dpkg-gensymbols (-c4) then fails the build on any difference from the library.
+    """
+    text = re.sub(r"/\*.*?\*/", "", version_script, flags=re.S)
+    lines = ["libmemlog.so.0 libmemlog0 #MINVER#", "* Build-Depends-Package: libmemlog-dev"]
+    nodes = re.findall(r"([\w.]+)\s*\{(.*?)\}\s*[\w.]*\s*;", text, flags=re.S)
+    if not nodes:
+        raise UserError(f"{LIBRARY_MAP}: no version node found")
+    for node, body in nodes:
+        if node not in SYMBOL_NODE_VERSIONS:
+            raise UserError(
+                f"{LIBRARY_MAP}: version node {node} has no upstream version in "
+                "debian.SYMBOL_NODE_VERSIONS: add the version it first ships in"
+            )
+        version = SYMBOL_NODE_VERSIONS[node]
+        global_part = body.split("local:")[0].replace("global:", "")
+        names = sorted(n.strip() for n in global_part.split(";") if n.strip())
+        lines.append(f" {node}@{node} {version}")
+        lines.extend(f" {name}@{node} {version}" for name in names)
+    return "\n".join(lines) + "\n"
 
 
 def _rename_package_files(debian: Path, packages: dict[str, str]) -> None:

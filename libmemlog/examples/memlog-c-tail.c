@@ -114,7 +114,8 @@ int main(int argc, char **argv)
 		}
 		if (!memlog_lost(ml, &lost) && lost > reported) {
 			fprintf(stderr,
-				"memlog-c-tail: warning: %" PRIu64 " record(s) evicted before they could be read\n",
+				"memlog-c-tail: warning: %" PRIu64
+				" record(s) evicted before they could be read\n",
 				lost - reported);
 			reported = lost;
 		}

@@ -329,7 +329,8 @@ static const struct {
 	{ ENOSPC, "no room: the user's share of kernel.memlog.max_bytes is used up" },
 	{ EMSGSIZE, "record too large for a ring (at most MEMLOG_RECORD_MAX bytes)" },
 	{ EAGAIN, "the ring is moving to a new buffer: try again" },
-	{ EINVAL, "invalid argument (an unmapped uid, an out-of-range size, or a buffer too small for the record)" },
+	{ EINVAL, "invalid argument (an unmapped uid, an out-of-range size, "
+		  "or a buffer too small for the record)" },
 	{ EBADMSG, "not a memlog record: the device returned bytes of another format" },
 	{ ENOTTY, "not a memlog device" },
 	{ ENOMEM, "out of memory" },

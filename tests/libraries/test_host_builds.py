@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 from ci import libraries
-from wintermute.paths import out_dir
+from wintermute.paths import REPO, out_dir
 
 
 def test_libmemlog_builds_with_warnings_as_errors_and_passes_meson_test() -> None:
@@ -61,3 +61,13 @@ def test_the_rust_scenario_builds_and_runs(tmp_path: Path) -> None:
 
 def _debian_env() -> dict[str, str]:
     return {"PATH": libraries.DEBIAN_PATH, "HOME": "/nonexistent", "LC_ALL": "C.UTF-8"}
+
+
+def test_the_readme_s_c_and_rust_examples_are_the_ones_built_here() -> None:
+    """README.md quotes libmemlog/examples/hello.c and rust/memlog/examples/hello.rs whole,
+    without their licence lines; both are built above (meson; cargo test builds examples)."""
+    readme = (REPO / "README.md").read_text()
+    for path in (libraries.LIBRARY_SOURCE / "examples" / "hello.c",
+                 libraries.CRATE / "examples" / "hello.rs"):  # fmt: skip
+        body = path.read_text().split("\n", 2)[2]
+        assert body in readme, path

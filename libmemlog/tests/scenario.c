@@ -12,7 +12,9 @@
  *   follow --count N [--timeout-ms T]	N records raw as they come (exit 3
  *				on a timeout)
  *   stats | lost | clear | version | set-ring-size BYTES
- *   bench-write --size N --seconds S [--raw]	"writes W seconds F"
+ *   bench-write --size N --seconds S	"raw W T library W T": batches of
+ *				256 writes, by write(2) on the handle's fd and by
+ *				memlog_write() in turn, each batch timed
  *
  * An error: one line "memlog-c-scenario: COMMAND: TEXT (ENAME)", exit 1.
  */
@@ -225,28 +227,37 @@ static int cmd_follow(struct memlog *ml, uint64_t count, uint64_t timeout_ms)
 	return 0;
 }
 
-static int cmd_bench(struct memlog *ml, uint64_t size, double seconds, int raw)
+/* Batches of 256 writes in turn by write(2) and memlog_write(), timed apart */
+static int cmd_bench(struct memlog *ml, uint64_t size, double seconds)
 {
 	unsigned char *blob = malloc(size ? size : 1);
-	uint64_t writes = 0;
-	double start, t;
+	uint64_t writes[2] = { 0, 0 };
+	double spent[2] = { 0, 0 }, start;
+	int first = 0;
 
 	if (!blob)
 		return fail(-ENOMEM);
 	memset(blob, 0x61, size);
 	start = now();
 	do {
-		for (int i = 0; i < 256; i++) {
-			ssize_t n = raw ? write(memlog_fd(ml), blob, size) :
-					  memlog_write(ml, blob, size);
+		for (int pass = 0; pass < 2; pass++) {
+			int lib = first ^ pass;
+			double t0 = now();
 
-			if (n < 0)
-				return fail(raw ? -errno : (int)n);
+			for (int i = 0; i < 256; i++) {
+				ssize_t n = lib ? memlog_write(ml, blob, size) :
+						  write(memlog_fd(ml), blob, size);
+
+				if (n < 0)
+					return fail(lib ? (int)n : -errno);
+			}
+			spent[lib] += now() - t0;
+			writes[lib] += 256;
 		}
-		writes += 256;
-		t = now() - start;
-	} while (t < seconds);
-	printf("writes %" PRIu64 " seconds %.6f\n", writes, t);
+		first ^= 1;
+	} while (now() - start < seconds);
+	printf("raw %" PRIu64 " %.6f library %" PRIu64 " %.6f\n",
+	       writes[0], spent[0], writes[1], spent[1]);
 	free(blob);
 	return 0;
 }
@@ -257,7 +268,7 @@ int main(int argc, char **argv)
 	uint64_t uid = 0, count = 0, timeout_ms = 10000, size = 64, value;
 	unsigned int flags;
 	double seconds = 1;
-	int i, filter = 0, raw = 0, ret, err;
+	int i, filter = 0, ret, err;
 	struct memlog *ml;
 	char **rest;
 	int nrest = 0;
@@ -285,8 +296,6 @@ int main(int argc, char **argv)
 			filter = 1;
 		} else if (!strcmp(argv[i], "--nonblock")) {
 			flags |= MEMLOG_OPEN_NONBLOCK;
-		} else if (!strcmp(argv[i], "--raw")) {
-			raw = 1;
 		} else if (!strcmp(argv[i], "--wait-for") && i + 1 < argc) {
 			wait_for = argv[++i];
 		} else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) {
@@ -371,7 +380,7 @@ int main(int argc, char **argv)
 		err = memlog_set_ring_size(ml, (uint32_t)value);
 		ret = err ? fail(err) : 0;
 	} else if (!strcmp(command, "bench-write")) {
-		ret = cmd_bench(ml, size, seconds, raw);
+		ret = cmd_bench(ml, size, seconds);
 	} else {
 		ret = usage("unknown command");
 	}

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from ci import bench
-from wintermute.errors import UserError
+from wintermute.errors import InfraError, UserError
 
 MACHINE = {
     "host_cpu": "Test CPU @ 2.0GHz",
@@ -310,8 +310,9 @@ def test_markdown_sets_the_probes_waits_while_growing_beside_its_waits_alone() -
 def _with_libraries(libmemlog: list[float], rust: list[float]) -> dict[str, Any]:
     raw = _raw()
     raw["libraries"] = {"size": 64, "seconds": 1.0,
-                        "rates": {"raw": [1000.0, 2000.0, 1000.0], "libmemlog": libmemlog,
-                                  "rust": rust}}  # fmt: skip
+                        "rates": {"raw-libmemlog": [1000.0, 2000.0, 1000.0],
+                                  "libmemlog": libmemlog,
+                                  "raw-rust": [1000.0, 2000.0, 1000.0], "rust": rust}}  # fmt: skip
     return raw
 
 
@@ -335,7 +336,7 @@ def test_markdown_lists_the_three_ways_of_writing_and_their_targets() -> None:
     markdown = bench.render_markdown(
         bench.summarize(_with_libraries([990.0] * 3, [900.0] * 3), MACHINE)
     )
-    assert _row(markdown, "raw write(2) |") == "| raw write(2) | 1,000 |"
+    assert _row(markdown, "raw write(2), in the C") == "| raw write(2), in the C program | 1,000 |"
     assert _row(markdown, "libmemlog (memlog_write)") == "| libmemlog (memlog_write) | 990 |"
     assert _row(markdown, "64 B records/s, Rust crate").endswith(
         "| 0.90x | at least 0.97x | **missed** |"
@@ -345,3 +346,9 @@ def test_markdown_lists_the_three_ways_of_writing_and_their_targets() -> None:
 def test_library_rounds_take_the_guest_program_s_rounds_and_duration() -> None:
     assert bench._library_args([]) == (bench.LIBRARY_ROUNDS, bench.LIBRARY_SECONDS)
     assert bench._library_args(["--rounds", "3", "--duration", "0.2"]) == (3, 0.2)
+
+
+def test_a_library_line_gives_both_rates_and_anything_else_is_an_error() -> None:
+    assert bench.parse_library_line("raw 512 0.5 library 256 0.5\n") == (1024.0, 512.0)
+    with pytest.raises(InfraError, match="printed 'writes 1 seconds 2'"):
+        bench.parse_library_line("writes 1 seconds 2")

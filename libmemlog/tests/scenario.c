@@ -12,9 +12,11 @@
  *   follow --count N [--timeout-ms T]	N records raw as they come (exit 3
  *				on a timeout)
  *   stats | lost | clear | version | set-ring-size BYTES
- *   bench-write --size N --seconds S	"raw W T library W T": batches of
- *				256 writes, by write(2) on the handle's fd and by
- *				memlog_write() in turn, each batch timed
+ *   bench-write --size N --seconds S	"raw W T library W T ratio R":
+ *				batches of 256 writes, by write(2) on the handle's
+ *				fd and by memlog_write() in turn, each timed; R is
+ *				the median over pairs of batches of the library's
+ *				rate over write(2)'s
  *
  * An error: one line "memlog-c-scenario: COMMAND: TEXT (ENAME)", exit 1.
  */
@@ -227,12 +229,20 @@ static int cmd_follow(struct memlog *ml, uint64_t count, uint64_t timeout_ms)
 	return 0;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
 /* Batches of 256 writes in turn by write(2) and memlog_write(), timed apart */
 static int cmd_bench(struct memlog *ml, uint64_t size, double seconds)
 {
 	unsigned char *blob = malloc(size ? size : 1);
 	uint64_t writes[2] = { 0, 0 };
-	double spent[2] = { 0, 0 }, start;
+	double spent[2] = { 0, 0 }, start, *ratios = NULL;
+	size_t pairs = 0, room = 0;
 	int first = 0;
 
 	if (!blob)
@@ -240,6 +250,8 @@ static int cmd_bench(struct memlog *ml, uint64_t size, double seconds)
 	memset(blob, 0x61, size);
 	start = now();
 	do {
+		double took[2];
+
 		for (int pass = 0; pass < 2; pass++) {
 			int lib = first ^ pass;
 			double t0 = now();
@@ -251,13 +263,23 @@ static int cmd_bench(struct memlog *ml, uint64_t size, double seconds)
 				if (n < 0)
 					return fail(lib ? (int)n : -errno);
 			}
-			spent[lib] += now() - t0;
+			took[lib] = now() - t0;
+			spent[lib] += took[lib];
 			writes[lib] += 256;
 		}
+		if (pairs == room) {
+			room = room ? 2 * room : 1024;
+			ratios = realloc(ratios, room * sizeof(*ratios));
+			if (!ratios)
+				return fail(-ENOMEM);
+		}
+		ratios[pairs++] = took[0] / took[1];
 		first ^= 1;
 	} while (now() - start < seconds);
-	printf("raw %" PRIu64 " %.6f library %" PRIu64 " %.6f\n",
-	       writes[0], spent[0], writes[1], spent[1]);
+	qsort(ratios, pairs, sizeof(*ratios), cmp_double);
+	printf("raw %" PRIu64 " %.6f library %" PRIu64 " %.6f ratio %.4f\n",
+	       writes[0], spent[0], writes[1], spent[1], ratios[pairs / 2]);
+	free(ratios);
 	free(blob);
 	return 0;
 }

@@ -349,6 +349,20 @@ def test_library_rounds_take_the_guest_program_s_rounds_and_duration() -> None:
 
 
 def test_a_library_line_gives_both_rates_and_anything_else_is_an_error() -> None:
-    assert bench.parse_library_line("raw 512 0.5 library 256 0.5\n") == (1024.0, 512.0)
+    assert bench.parse_library_line("raw 512 0.5 library 256 0.5 ratio 0.9876\n") == (
+        1024.0,
+        512.0,
+        0.9876,
+    )
     with pytest.raises(InfraError, match="printed 'writes 1 seconds 2'"):
         bench.parse_library_line("writes 1 seconds 2")
+
+
+def test_the_library_targets_use_the_pair_ratios_when_the_programs_give_them() -> None:
+    """The medians over pairs of batches (per round) decide, not the ratio of the sums."""
+    raw = _with_libraries([500.0] * 3, [1000.0, 2000.0, 1000.0])
+    raw["libraries"]["pair_ratios"] = {"libmemlog": [0.99, 0.98, 0.5], "rust": [0.9, 0.96, 1.0]}
+    targets = _targets(bench.summarize(raw, MACHINE))
+    assert targets["libmemlog_vs_raw_64"]["value"] == pytest.approx(0.98)
+    assert targets["libmemlog_vs_raw_64"]["met"] is True
+    assert targets["rust_vs_raw_64"]["met"] is False

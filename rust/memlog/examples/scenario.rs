@@ -13,9 +13,11 @@
 //!   follow --count N [--timeout-ms T]   N records raw as they come (exit 3
 //!                              after T ms, default 10000, without one)
 //!   stats | lost | clear | version | set-ring-size BYTES
-//!   bench-write --size N --seconds S   "raw W T library W T": batches of
-//!                              256 writes by write(2) on the fd and by
-//!                              Device::write in turn, each batch timed
+//!   bench-write --size N --seconds S   "raw W T library W T ratio R":
+//!                              batches of 256 writes by write(2) on the fd
+//!                              and by Device::write in turn, each timed; R
+//!                              is the median over pairs of batches of the
+//!                              crate's rate over write(2)'s
 //! ```
 //!
 //! An error: one line `memlog-rs-scenario: COMMAND: TEXT (ENAME)`, exit 1;
@@ -454,7 +456,8 @@ fn follow(dev: &mut Device, count: u64, timeout_ms: u64, out: &mut dyn Write) ->
 }
 
 /// Batches of 256 writes in turn by write(2) on the fd and by
-/// `Device::write`, each batch timed: "raw W T library W T".
+/// `Device::write`, each batch timed: "raw W T library W T ratio R", R the
+/// median over pairs of batches of the crate's rate over write(2)'s.
 fn bench_write(dev: &Device, size: u64, seconds: f64, out: &mut dyn Write) -> Result<(), Exit> {
     let enomem = || Exit::Fail(io::Error::from_raw_os_error(libc::ENOMEM));
     let size = usize::try_from(size).map_err(|_| enomem())?;
@@ -466,8 +469,10 @@ fn bench_write(dev: &Device, size: u64, seconds: f64, out: &mut dyn Write) -> Re
     let mut writes = [0u64; 2];
     let mut spent = [0f64; 2];
     let mut first = 0;
+    let mut ratios = Vec::new();
     let start = Instant::now();
     loop {
+        let mut took = [0f64; 2];
         for pass in 0..2 {
             let lib = first ^ pass;
             let t0 = Instant::now();
@@ -483,18 +488,25 @@ fn bench_write(dev: &Device, size: u64, seconds: f64, out: &mut dyn Write) -> Re
                     }
                 }
             }
-            spent[lib] += t0.elapsed().as_secs_f64();
+            took[lib] = t0.elapsed().as_secs_f64();
+            spent[lib] += took[lib];
             writes[lib] += 256;
         }
+        ratios.push(took[0] / took[1]);
         first ^= 1;
         if start.elapsed().as_secs_f64() >= seconds {
             break;
         }
     }
+    ratios.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     writeln!(
         out,
-        "raw {} {:.6} library {} {:.6}",
-        writes[0], spent[0], writes[1], spent[1]
+        "raw {} {:.6} library {} {:.6} ratio {:.4}",
+        writes[0],
+        spent[0],
+        writes[1],
+        spent[1],
+        ratios[ratios.len() / 2]
     )
     .map_err(output_error)
 }
@@ -668,7 +680,9 @@ mod tests {
         assert_eq!((code, err.as_str()), (0, ""));
         let out = String::from_utf8(out).unwrap();
         let words: Vec<&str> = out.trim_end().split(' ').collect();
-        assert_eq!((words.len(), words[0], words[3]), (6, "raw", "library"), "{}", out);
+        assert_eq!((words.len(), words[0], words[3], words[6]), (8, "raw", "library", "ratio"), "{}", out);
+        let ratio: f64 = words[7].parse().unwrap();
+        assert!(ratio > 0.0 && ratio.is_finite(), "{}", out);
         let (raw, library): (u64, u64) = (words[1].parse().unwrap(), words[4].parse().unwrap());
         // the two ways take turns, a batch of 256 each
         assert!(raw >= 256 && raw == library && raw % 256 == 0, "{}", out);

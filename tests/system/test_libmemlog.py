@@ -233,3 +233,28 @@ def test_a_non_member_reads_as_the_node_s_mode_says_and_only_its_own_ring(
         assert (result.rc, result.stdout, result.stderr) == (0, "", "lost 0\n")
     else:
         assert result.rc == 1 and "(EACCES)" in result.stderr, result.stderr
+
+
+def test_memlog_c_tail_prints_a_new_record_as_memlog_show_does(lib_host: Any) -> None:
+    """libmemlog-dev's example memlog-c-tail, compiled in the guest and following another
+    uid as root, prints a record written after it started as `memlog show` prints it."""
+    host = lib_host
+    uid = host.user(OTHER).uid
+    exe = "/usr/local/bin/memlog-c-tail"
+    source = "/usr/share/doc/libmemlog-dev/examples/memlog-c-tail.c"
+    flags = "$(pkg-config --cflags --libs memlog)"
+    host.check_output(f"cc -O2 -Wall -Werror -o {exe} {source} {flags}")
+    host.check_output(f"memlog clear --uid {uid}")
+    host.check_output("rm -f /root/tail.out")
+    host.check_output(
+        f"setsid sh -c 'timeout 120 {exe} --uid {uid} > /root/tail.out 2>&1' > /dev/null 2>&1 &"
+    )
+    _wait_until_open(host, exe, f"--uid {uid}")
+    assert _as(host, OTHER, "printf 'hello from a tail' | memlog write").rc == 0
+    host.check_output(
+        "for i in $(seq 300); do [ -s /root/tail.out ] && exit 0; sleep 0.1; done; exit 1"
+    )
+    host.run(f"pkill -f '^{exe}'")
+    shown = host.check_output(f"memlog show --uid {uid}")
+    assert host.check_output("head -n 1 /root/tail.out") == shown
+    assert shown.endswith("17 B: hello from a tail")

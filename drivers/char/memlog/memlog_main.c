@@ -381,11 +381,14 @@ static struct memlog_user *memlog_user_biggest(void)
  * CLEAR does), the oldest dropped as needed (counted as evictions if
  * @evict); @ring->move_lock held. Nothing is copied under a spinlock: the
  * ring's writers wait meanwhile, its readers read on, and the records keep
- * their logical offsets (readers' positions stay valid).
+ * their logical offsets (readers' positions stay valid). The @freed bytes
+ * the ring gives back are uncharged in the step that switches buffers:
+ * a writer let go never sees the new size beside the old charge (a false
+ * ENOSPC for a first buffer right after a CLEAR).
  * Return: the old buffer, for the caller to free.
  */
 static void *memlog_ring_move(struct memlog_ring *ring, void *buf, u32 size,
-			      bool evict)
+			      bool evict, u32 freed)
 {
 	u32 span, done, len;
 	bool fits;
@@ -410,6 +413,8 @@ static void *memlog_ring_move(struct memlog_ring *ring, void *buf, u32 size,
 
 	spin_lock(&ring->lock);
 	old = memlog_ring_switch(ring, buf, size);
+	/* Before the (slow) free of the old buffer: the room is free already */
+	memlog_uncharge(ring->user, freed);
 	WRITE_ONCE(ring->moving, false);
 	spin_unlock(&ring->lock);
 	/* Orders the store before wake_up_var()'s look at the queue */
@@ -455,15 +460,12 @@ static int memlog_user_shrink(struct memlog_user *user)
 		kvfree(buf);
 		return -EINTR;
 	}
-	if (largest->size == size) {
-		old = memlog_ring_move(largest, buf, target, true);
-	} else {
+	if (largest->size == size)
+		old = memlog_ring_move(largest, buf, target, true,
+				       size - target);
+	else
 		old = buf;
-		size = target;
-	}
 	mutex_unlock(&largest->move_lock);
-	/* Uncharged first: the ring's size says the room is free already */
-	memlog_uncharge(user, size - target);
 	kvfree(old);
 	return 0;
 }
@@ -691,7 +693,7 @@ static int memlog_ring_grow(struct memlog_ring *ring, u32 size, u32 span,
 		goto out;
 	}
 	if (ring->size == size) {
-		old = memlog_ring_move(ring, buf, target, true);
+		old = memlog_ring_move(ring, buf, target, true, 0);
 	} else {
 		old = buf;
 		memlog_uncharge(ring->user, target - size);
@@ -1429,18 +1431,14 @@ static int memlog_ioctl_stats(struct memlog_file *mf,
 static void memlog_ring_empty(struct memlog_ring *ring)
 {
 	void *old;
-	u32 size;
 
 	mutex_lock(&ring->move_lock);
-	/* Its writers wait meanwhile, so that CLEAR ends */
-	size = ring->size;
-	old = memlog_ring_move(ring, NULL, 0, false);
-	mutex_unlock(&ring->move_lock);
 	/*
-	 * Uncharged before the (slow) free: the ring's size is 0 already, and
-	 * its uid's next write must find the room it freed
+	 * Its writers wait meanwhile, so that CLEAR ends; its uid's next write
+	 * finds the room it freed
 	 */
-	memlog_uncharge(ring->user, size);
+	old = memlog_ring_move(ring, NULL, 0, false, ring->size);
+	mutex_unlock(&ring->move_lock);
 	kvfree(old);
 }
 
@@ -1502,21 +1500,17 @@ static int memlog_resize(u32 capacity)
 	}
 	for (id = 0; id < nr; id++) {
 		void *old = bufs[id];
-		u32 size = 0;
 
 		if (!old)
 			continue;
 		ring = memlog_ring_by_id(id);
 		mutex_lock(&ring->move_lock);
 		/* Sizes only shrink meanwhile (CLEAR): growth waits for us */
-		if (ring->size > usable) {
-			size = ring->size;
-			old = memlog_ring_move(ring, bufs[id], usable, true);
-		}
+		if (ring->size > usable)
+			old = memlog_ring_move(ring, bufs[id], usable, true,
+					       ring->size - usable);
 		mutex_unlock(&ring->move_lock);
 		bufs[id] = NULL;
-		if (size)
-			memlog_uncharge(ring->user, size - usable);
 		kvfree(old);
 		cond_resched();
 	}

@@ -235,13 +235,15 @@ def test_a_non_member_reads_as_the_node_s_mode_says_and_only_its_own_ring(
         assert result.rc == 1 and "(EACCES)" in result.stderr, result.stderr
 
 
-def test_memlog_c_tail_prints_a_new_record_as_memlog_show_does(lib_host: Any) -> None:
-    """libmemlog-dev's example memlog-c-tail, compiled in the guest and following another
-    uid as root, prints a record written after it started as `memlog show` prints it."""
+def test_memlog_c_tail_prints_a_new_record_as_memlog_show_does(lib_host: Any, guest: Any) -> None:
+    """The example memlog-c-tail (libmemlog-dev ships it; the image excludes
+    /usr/share/doc, so it is copied in), compiled in the guest and following another uid as
+    root, prints a record written after it started as `memlog show` prints it."""
     host = lib_host
     uid = host.user(OTHER).uid
     exe = "/usr/local/bin/memlog-c-tail"
-    source = "/usr/share/doc/libmemlog-dev/examples/memlog-c-tail.c"
+    source = "/root/memlog-c-tail.c"
+    guest.vm.put(REPO / "libmemlog" / "examples" / "memlog-c-tail.c", source)
     flags = "$(pkg-config --cflags --libs memlog)"
     host.check_output(f"cc -O2 -Wall -Werror -o {exe} {source} {flags}")
     host.check_output(f"memlog clear --uid {uid}")

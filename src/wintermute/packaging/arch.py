@@ -1,4 +1,4 @@
-"""Arch Linux: PKGBUILDs for memlog-dkms and memlog-tools, built with the real makepkg.
+"""Arch Linux: PKGBUILDs for memlog-dkms, memlog-tools and libmemlog, built with the real makepkg.
 
 ``render`` writes one directory per package under ``out/render/arch/``: the
 PKGBUILD (from ``templates/arch/<package>/PKGBUILD.j2``, with the sources'
@@ -8,9 +8,12 @@ sha256sums) and its local source files.
 (makepkg refuses root; ``scripts/setup-host`` creates the user, the build only
 checks that it exists), writes each ``.SRCINFO`` with makepkg's own
 ``--printsrcinfo``, and puts the ``.pkg.tar.zst`` files in ``out/arch/``.
-``--nodeps``: the packages' dependencies (dkms, python, systemd) are Arch
-packages, absent on the Debian build machine; nothing is compiled, so nothing
-from them is needed to build.  It then installs both packages with the real
+``--nodeps``: the packages' dependencies (dkms, python, systemd, meson,
+libabigail) are Arch packages, absent on the Debian build machine.
+memlog-dkms and memlog-tools compile nothing; libmemlog is compiled by
+Debian's gcc and meson, its ``arch-meson`` being ``templates/arch/arch-meson``
+(put on makepkg's PATH), and its tarball is made from what git knows of
+``libmemlog/`` and the UAPI header.  It then installs both packages with the real
 ``pacman`` into a scratch root under a temporary directory and checks them
 there with ``pacman -Qkk`` and ``pacman -Qo`` (:func:`verify_in_scratch_root`).
 

@@ -184,6 +184,30 @@ def arch(c: Context) -> None:
         print(path)
 
 
+@task(
+    help={
+        "dest": "directory to publish into (default: out/repository; its key is kept)",
+        "url": "where DEST is served (default: kernel.yaml's repository.url)",
+    }
+)
+@_edge
+def repository(c: Context, dest: str | None = None, url: str | None = None) -> None:
+    """Publish out/'s packages into signed APT and pacman repositories (out/repository/).
+
+    Takes what invoke deb, arch and build-kernel left in out/; signs with the
+    repository's archive key ($WINTERMUTE_ARCHIVE_KEY, kernel.yaml's
+    repository.signing_key, or one made once for DEST and kept in
+    ~/.local/share/wintermute/keys). Serve DEST/apt and DEST/arch.
+    """
+    from pathlib import Path
+
+    from wintermute.repository import publish
+
+    result = publish.publish(Path(dest) if dest else None, url)
+    print(f"{result.dest}: {len(result.debs)} .deb, {len(result.arch_packages)} Arch packages, "
+          f"signed by {result.fingerprint} ({result.key_origin})")  # fmt: skip
+
+
 @task(help={"debs": "install the .debs in this directory instead of building them"})
 @_edge
 def dkms_install(c: Context, debs: str | None = None) -> None:

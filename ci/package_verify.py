@@ -3,10 +3,13 @@
 :func:`installed_guest` builds what the checks need — the packages from one
 kernel.yaml, the same packages one version newer (the upgrade), and a second
 kernel with its headers from bookworm-backports (the kernel upgrade) — then
-boots the VM, serves the packages from local flat APT repositories (made with
-``apt-ftparchive``; the guest has no network and no other APT source), runs
-``apt-get install memlog-dkms`` (DKMS builds the module in the guest, against
-the guest's own headers) and reboots, so the checks see what a user sees.
+boots the VM and adds the project's signed APT repository the way a user
+does (:mod:`wintermute.repository.apt`, copied into the guest, which has no
+network: install the keyring package, drop the published ``.sources`` file),
+runs ``apt-get install memlog-dkms`` (DKMS builds the module in the guest,
+against the guest's own headers) and reboots, so the checks see what a user
+sees.  The upgrade is the same repository with the newer build published into
+it; the second kernel comes from a flat repository (``apt-ftparchive``).
 
 How long each step took, from "packages built" to "checks done", goes to
 ``out/vm-verify-timings.json`` (see :class:`Timings`).
@@ -29,17 +32,23 @@ import yaml
 
 from ci.guest_debs import Request
 from wintermute import config
-from wintermute.paths import log_dir, out_dir
+from wintermute.paths import cache_dir, log_dir, out_dir
+from wintermute.repository import apt, keys
 from wintermute.run import capture, say
 
 APT = "DEBIAN_FRONTEND=noninteractive apt-get -y -q"
 SOURCES = "/etc/apt/sources.list.d"
 # guest directory of each local repository
 GUEST_REPOS = {
-    "current": "/srv/apt/memlog",
-    "upgrade": "/srv/apt/memlog-next",
+    "current": "/srv/apt/memlog",  # the .debs only (invoke dkms-install --debs)
     "kernel": "/srv/apt/kernel",
 }
+# the signed repository as served (DEST/apt of wintermute.repository.apt) ...
+GUEST_SIGNED = "/srv/wintermute/apt"
+SIGNED_URL = "file:///srv/wintermute"  # kernel.yaml's repository.url, for the guest
+# ... and the same packages signed by another key, which apt must refuse
+GUEST_OTHER_KEY = "/srv/other-key/apt"
+GUEST_SOURCES = f"{SOURCES}/wintermute.sources"
 # A second kernel for the kernel upgrade: bookworm-backports' cloud flavour
 # (virtio built in, a third of the generic flavour's size).
 SECOND_KERNEL = Request(
@@ -117,6 +126,8 @@ class Guest:
     second_kernel_debs: list[Path]
     stock_release: str  # the image's own kernel
     repos: dict[str, Path] = field(default_factory=dict)  # name -> the repository on the host
+    # "current", "upgrade", "other-key" -> DEST/apt of each signed repository state
+    signed: dict[str, Path] = field(default_factory=dict)
 
     def apt(self, args: str, timeout: float = 1200) -> str:
         return self.vm.run(f"{APT} {args}", timeout=timeout, log=self.log).stdout
@@ -127,6 +138,48 @@ class Guest:
         line = f"deb [trusted=yes] file:{GUEST_REPOS[name]} ./"
         self.vm.run(f"echo {shlex.quote(line)} > {SOURCES}/{name}.list", log=self.log)
         self.apt("update")
+
+    def add_signed_repo(self) -> None:
+        """The user's two steps: install the keyring package, drop the .sources file."""
+        root = GUEST_SIGNED
+        self.vm.put(self.signed["current"], root)
+        keyring = f"{root}/{apt.keyring_name(self.cfg)}.deb"
+        self.apt(f"install {keyring}")
+        suite = self.vm.run(". /etc/os-release && echo $VERSION_CODENAME", log=self.log)
+        self.vm.run(f"cp {root}/{suite.stdout.strip()}.sources {GUEST_SOURCES}", log=self.log)
+        self.apt("update")
+
+    def publish_signed(self, state: str) -> None:
+        """Serve ``state`` ("upgrade": the newer build published) at the same place."""
+        self.vm.run(f"rm -rf {GUEST_SIGNED}", log=self.log)
+        self.vm.put(self.signed[state], GUEST_SIGNED)
+        self.apt("update")
+
+
+def signed_repositories(cfg: config.Config, current: list[Path], upgrade: list[Path],
+                        work: Path) -> dict[str, Path]:  # fmt: skip
+    """The signed repository with ``current``, then with ``upgrade`` published into it.
+
+    Each state is copied aside (``work/signed-<state>``) as it is served; the
+    keys are made once per repository directory and kept under the cache.
+    """
+    states: dict[str, Path] = {}
+    keys_dir = os.environ.get("WINTERMUTE_KEYS", str(cache_dir() / "archive-keys"))
+    with environment(WINTERMUTE_KEYS=keys_dir):
+        for name, dest, debs in (
+            ("current", work / "signed", current),
+            ("upgrade", work / "signed", upgrade),
+            ("other-key", work / "signed-other-key", current),
+        ):
+            if name != "upgrade" and dest.exists():
+                shutil.rmtree(dest)  # a fresh repository; its key is kept
+            with keys.archive_key(dest) as key:
+                published = apt.publish(debs, dest, key, cfg, url=SIGNED_URL)
+            states[name] = work / f"signed-{name}-served"
+            if states[name].exists():
+                shutil.rmtree(states[name])
+            shutil.copytree(published.root, states[name])
+    return states
 
 
 def apt_repository(debs: list[Path], dest: Path) -> Path:
@@ -205,12 +258,11 @@ def installed_guest(kernel_yaml: Path, *, keep: bool = False) -> Iterator[Guest]
     upgrade_cfg = config.load(upgrade_yaml)
     say(f"building the packages from {kernel_yaml} and, for the upgrade, version "
         f"{upgrade_cfg.memlog.version}")  # fmt: skip
-    repos = {
-        "current": apt_repository(build_debs(kernel_yaml, work / "current"), work / "repo-current"),
-        "upgrade": apt_repository(
-            build_debs(upgrade_yaml, work / "upgrade"), work / "repo-upgrade"
-        ),
-    }
+    current = build_debs(kernel_yaml, work / "current")
+    upgrade = build_debs(upgrade_yaml, work / "upgrade")
+    say("publishing them in signed APT repositories (and one signed by another key)")
+    signed = signed_repositories(cfg, current, upgrade, work)
+    repos = {"current": apt_repository(current, work / "repo-current")}
     image = rootfs.ensure_image()
     second_kernel = guest_debs.fetch(image, SECOND_KERNEL)
     repos["kernel"] = apt_repository(second_kernel, work / "repo-kernel")
@@ -222,12 +274,15 @@ def installed_guest(kernel_yaml: Path, *, keep: bool = False) -> Iterator[Guest]
         timings.accelerator = guest_vm.accelerator
         timings.add("boot (QEMU start to ssh)", time.monotonic() - started)
         guest = Guest(
-            guest_vm, cfg, upgrade_cfg, timings, log, second_kernel, image.kernel_release, repos
-        )
+            guest_vm, cfg, upgrade_cfg, timings, log, second_kernel, image.kernel_release, repos,
+            signed,
+        )  # fmt: skip
         guest_vm.run(f"rm -f /etc/apt/sources.list {SOURCES}/*.list {SOURCES}/*.sources", log=log)
-        say(f"installing {cfg.packages.dkms} in the guest with apt-get (log: {log})")
+        guest_vm.put(repos["current"], GUEST_REPOS["current"])
+        say(f"adding the signed repository and installing {cfg.packages.dkms} in the guest "
+            f"with apt-get (log: {log})")  # fmt: skip
         with timings.step("apt-get install (DKMS build included)"):
-            guest.enable_repo("current")
+            guest.add_signed_repo()
             guest.apt(f"install {cfg.packages.dkms}")
         timings.add(
             "of which DKMS's make",

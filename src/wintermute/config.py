@@ -112,6 +112,16 @@ class Kernel:
 
 
 @dataclass(frozen=True)
+class Repository:
+    """The signed APT and pacman repositories ``invoke repository`` publishes."""
+
+    name: str = "wintermute"  # pacman's [section]; the keyring package is NAME-archive-keyring
+    url: str = "https://wintermute.invalid/packages"  # where out/repository/ is served
+    suites: tuple[str, ...] = ("bookworm", "trixie")  # the APT repository's suites
+    signing_key: Path | None = None  # an exported secret key; None: one made per directory
+
+
+@dataclass(frozen=True)
 class Config:
     maintainer: str
     homepage: str
@@ -119,6 +129,7 @@ class Config:
     packages: Packages
     kernel: Kernel
     source: Path
+    repository: Repository = Repository()
 
     def as_dict(self) -> dict[str, Any]:
         """The values templates see, as plain nested dicts."""
@@ -161,6 +172,7 @@ def load(path: Path | None = None) -> Config:
         packages=Packages(**data["packages"]),
         kernel=_kernel(data["kernel"], path.parent),
         source=path,
+        repository=_repository(data.get("repository", {}), path.parent),
     )
     _check_packageable(cfg.kernel.source, path)
     _check_debian_base(cfg.kernel, path)
@@ -202,6 +214,17 @@ def _check_packageable(source: KernelSource, path: Path) -> None:
         f"{_shown(path)}: kernel.source.debian.package: {row.source_package} (Linux {row.series}) "
         "cannot be packaged (its tree has no scripts/package/install-extmod-build); use "
         f"{' or '.join(usable)} ({_shown(SERIES_YAML)})"
+    )
+
+
+def _repository(data: dict[str, Any], base: Path) -> Repository:
+    default = Repository()
+    key = data.get("signing_key")
+    return Repository(
+        name=data.get("name", default.name),
+        url=data.get("url", default.url),
+        suites=tuple(data.get("suites", default.suites)),
+        signing_key=_relative_to(base, key) if key else None,
     )
 
 

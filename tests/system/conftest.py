@@ -2,8 +2,9 @@
 
 The guest: packages built from ``tests/system/kernel.yaml`` (every system value
 differs from the driver's and the default kernel.yaml's, so a template or rule
-that ignores kernel.yaml fails here), served from a local APT repository,
-``apt-get install memlog-dkms`` exactly as a user would, then a reboot (see
+that ignores kernel.yaml fails here), published in a signed APT repository
+that the guest adds as a user would (the keyring package, the ``.sources``
+file), ``apt-get install memlog-dkms``, then a reboot (see
 ``ci/package_verify.py``).  ``invoke vm-verify`` hands over a guest of its own
 (built from the default kernel.yaml) through ``ci.pytest_support.AttachedGuest``.
 
@@ -32,6 +33,7 @@ PHASES = (
     "test_installed_system.py[stock-kernel]",
     "test_kernel_upgrade.py",
     "test_installed_system.py[second-kernel]",
+    "test_signed_repository.py",
     "test_agent_episodes.py",
     "test_claude_code_cli.py",
     "test_libmemlog.py",

@@ -1,7 +1,8 @@
 """Facts about upgrading memlog's packages to the next version with apt-get.
 
-The guest has version N installed; the next repository holds N+1 (built from
-the same kernel.yaml with memlog.version one step newer).  An upgrade replaces
+The guest has version N installed from the signed repository; then N+1 (built
+from the same kernel.yaml with memlog.version one step newer) is published into
+that repository, as a new release would be.  An upgrade replaces
 the packages and has DKMS build the new module for the running kernel (and the
 newest installed one, DKMS's default), but does not unload the running
 module: records stay readable until the module is reloaded (or the machine
@@ -38,7 +39,7 @@ def upgraded(final_host: Any, guest: Any, cfg: Any) -> dict[str, Any]:
     host.check_output(f"printf {RECORD} | runuser -u {WRITER} -- memlog write")
     before = {"versions": _versions(host, cfg), "srcversion": _srcversion(host)}
     with guest.timings.step("package upgrade: apt-get install (DKMS builds)"):
-        guest.enable_repo("upgrade")
+        guest.publish_signed("upgrade")
         guest.apt(f"install {cfg.packages.dkms}")
     return before
 

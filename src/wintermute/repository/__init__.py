@@ -1,0 +1,1 @@
+"""Signed package repositories: the archive key, APT (reprepro) and pacman (repo-add)."""

@@ -208,6 +208,27 @@ def repository(c: Context, dest: str | None = None, url: str | None = None) -> N
           f"signed by {result.fingerprint} ({result.key_origin})")  # fmt: skip
 
 
+@task(help={"allow_dirty": "release HEAD although the working tree has uncommitted changes"})
+@_edge
+def release(c: Context, allow_dirty: bool = False) -> None:
+    """Release HEAD: wintermute-VERSION.tar.gz, its signature and notes, into out/release/.
+
+    The tarball is git archive of HEAD with the source date stored in it
+    (a build from the unpacked tree needs no git), the same bytes for the same
+    commit; .asc: its signature by the release directory's archive key (made
+    once, kept in ~/.local/share/wintermute/keys), whose public key is written
+    beside it (gpgv --keyring ./wintermute-release-key.pgp X.tar.gz.asc X.tar.gz);
+    .md: the version's entry of README.md's Changes and the commits since the
+    previous tag v*.  Refuses uncommitted changes unless --allow-dirty.
+    """
+    from wintermute import release as releasing
+
+    made = releasing.make_release(allow_dirty=allow_dirty)
+    for path in made.files:
+        print(path)
+    print(f"signed by {made.fingerprint} ({made.key_origin})", file=sys.stderr)
+
+
 @task(help={"debs": "install the .debs in this directory instead of building them"})
 @_edge
 def dkms_install(c: Context, debs: str | None = None) -> None:

@@ -360,10 +360,26 @@ def test_upstream_files_are_what_git_knows_without_build_artefacts(tmp_path: Pat
     ]
 
 
-def test_upstream_files_outside_a_git_checkout_is_a_user_error(tmp_path: Path) -> None:
-    """Without git's list there is no tarball: one line saying so."""
-    with pytest.raises(UserError, match="not a git checkout"):
-        debian.upstream_files(tmp_path)
+@pytest.mark.parametrize("inside", [False, True], ids=["alone", "inside-a-checkout"])
+def test_upstream_files_of_a_tree_without_git_are_its_files_not_ignored(
+    tmp_path: Path, inside: bool
+) -> None:
+    """An unpacked release (no .git): its files that its .gitignore keeps; never the git of a
+    checkout it was unpacked into (which ignores it, as a clone ignores out/)."""
+    if inside:
+        _write(tmp_path, {".gitignore": "/wintermute-0.2.0/\n"})
+        _git(tmp_path, "init", "-q")
+    tree = tmp_path / "wintermute-0.2.0"
+    _write(tree, {
+        ".gitignore": "__pycache__/\n*.o\n", "README.md": "", "tasks.py": "",
+        "drivers/char/memlog/Kbuild": "", "drivers/char/memlog/memlog_main.o": "",
+        "src/memlog/cli.py": "", "src/memlog/__pycache__/cli.cpython-311.pyc": "",
+    })  # fmt: skip
+    assert debian.upstream_files(tree) == [
+        "README.md",
+        "drivers/char/memlog/Kbuild",
+        "src/memlog/cli.py",
+    ]
 
 
 def test_tarball_bytes_do_not_depend_on_modes_umask_or_place(tmp_path: Path) -> None:

@@ -98,6 +98,10 @@ def repository_date(paths: Iterable[Path]) -> int:
     env = os.environ.get("SOURCE_DATE_EPOCH")
     if env and not env.isdigit():
         raise UserError(f"SOURCE_DATE_EPOCH={env!r} is not a whole number of seconds")
+    if not (REPO / ".git").exists():
+        # a release tarball (perhaps unpacked inside another checkout, whose git
+        # must not answer): every file by its modification time
+        return max(int(env) if env else 0, newest_mtime(paths))
     try:
         committed = capture(["git", "log", "-1", "--format=%ct", "--", *relative], cwd=REPO)
         changed = capture(

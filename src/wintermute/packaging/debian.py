@@ -162,20 +162,21 @@ def upstream_files(repo: Path = REPO) -> list[str]:
     """The files of the upstream tarball, relative to ``repo``, sorted.
 
     What git knows in the working tree (tracked or not ignored; uncommitted
-    edits count) under :data:`UPSTREAM_PATHS`; of the driver directory, only
-    source files (no build artefacts).
+    edits count) under :data:`UPSTREAM_PATHS`; in a tree without ``.git`` (an
+    unpacked release), every file there that its ``.gitignore`` files do not
+    ignore, as git lists them against an empty repository.  Of the driver
+    directory, only source files (no build artefacts).
     """
-    try:
+    with tempfile.TemporaryDirectory(prefix="wintermute-git-") as empty:
+        git = ["git"]
+        if not (repo / ".git").exists():  # never the git of a checkout around the tree
+            capture(["git", "init", "-q", "--bare", empty])
+            git = ["git", f"--git-dir={empty}", f"--work-tree={repo}"]
         listing = capture(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--",
+            [*git, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--",
              *UPSTREAM_PATHS],
             cwd=repo,
         )  # fmt: skip
-    except InfraError as exc:
-        raise UserError(
-            f"the upstream tarball is made from the files git knows, and {repo} is not a git "
-            f"checkout: {exc}"
-        ) from None
     known = {p for p in listing.split("\0") if p and (repo / p).is_file()}
     driver_sources = {p.relative_to(repo).as_posix() for p in driver_files(repo / DRIVER)}
     return sorted(p for p in known if not p.startswith(f"{DRIVER}/") or p in driver_sources)

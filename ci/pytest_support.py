@@ -19,6 +19,24 @@ def live_output(config: pytest.Config) -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def setup_step(config: pytest.Config) -> Iterator[None]:
+    """A fixture's build, boot or install: progress shown, and its failure one line.
+
+    A toolkit error there (a bad kernel.yaml, a failed build or boot) stops
+    the session with ``E: <its one line>`` and its exit code, where pytest
+    would report it again as an error with a traceback for every test that
+    needs the fixture.
+    """
+    from wintermute.errors import WintermuteError
+
+    try:
+        with live_output(config):
+            yield
+    except WintermuteError as exc:
+        pytest.exit(f"E: {str(exc).splitlines()[0]}", returncode=exc.exit_code)
+
+
 def order_by_phase(session: pytest.Session, tier: str, phase: Callable[[pytest.Item], int]) -> None:
     """Run the selected tests under ``tests/<tier>/`` together, ordered by ``phase``.
 

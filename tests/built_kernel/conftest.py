@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import testinfra
 
-from ci.pytest_support import live_output, order_by_phase
+from ci.pytest_support import live_output, order_by_phase, setup_step
 from wintermute import config
 from wintermute.kernel.build import KernelBuild, build_kernel
 from wintermute.paths import out_dir
@@ -50,7 +50,7 @@ def kernel_build(pytestconfig: pytest.Config, description: Path) -> KernelBuild:
     Under the suite runner (ci/suite.py), the other lane's VM tiers may start now."""
     from ci import suite
 
-    with live_output(pytestconfig):
+    with setup_step(pytestconfig):
         built = build_kernel(kernel_yaml=description)
     suite.open_gate()
     return built
@@ -66,7 +66,7 @@ def memlog_debs(pytestconfig: pytest.Config, description: Path) -> list[Path]:
     """memlog-tools and memlog-dkms, built from the same description."""
     from ci import package_verify
 
-    with live_output(pytestconfig):
+    with setup_step(pytestconfig):
         return package_verify.build_debs(description, out_dir() / "vm-built-kernel" / "memlog")
 
 
@@ -79,7 +79,7 @@ def guest(
 
     debs = [p for p in kernel_build.packages["debian"] if p.suffix == ".deb"]
     with contextlib.ExitStack() as stack:
-        with live_output(pytestconfig):
+        with setup_step(pytestconfig):
             found = stack.enter_context(
                 built_kernel.installed_guest(kernel_build.names, debs, memlog_debs, cfg)
             )

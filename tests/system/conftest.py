@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import testinfra
 
-from ci.pytest_support import attached_guest, live_output, order_by_phase
+from ci.pytest_support import attached_guest, live_output, order_by_phase, setup_step
 
 VM_KERNEL_YAML = Path(__file__).with_name("kernel.yaml")
 KERNELS = ("stock-kernel", "second-kernel")
@@ -54,7 +54,7 @@ def guest(pytestconfig: pytest.Config) -> Iterator[Any]:
         else:
             from ci import package_verify
 
-            with live_output(pytestconfig):  # building, booting, installing: show progress
+            with setup_step(pytestconfig):  # building, booting, installing: show progress
                 found = stack.enter_context(package_verify.installed_guest(VM_KERNEL_YAML))
         found.timings.start_checks()
         yield found

@@ -78,8 +78,9 @@ def keys_dir() -> Path:
 def home_for(repository: Path) -> Path:
     """The GnuPG home holding the key made for ``repository`` (one per resolved path)."""
     resolved = str(repository.resolve())
-    digest = hashlib.sha256(resolved.encode()).hexdigest()[:16]
-    return keys_dir() / f"{repository.resolve().name}-{digest}"
+    # a short name: gpg-agent's socket lives in the home, and a socket path
+    # longer than 107 bytes fails ("No agent running")
+    return keys_dir() / hashlib.sha256(resolved.encode()).hexdigest()[:16]
 
 
 @contextlib.contextmanager
@@ -132,6 +133,8 @@ def _make(home: Path, uid: str, repository: Path) -> None:
             )  # fmt: skip
             fingerprint = _secret_fingerprint(tmp, "the new key")
             (tmp / "fingerprint").write_text(fingerprint + "\n")
+            # the directory it signs, for whoever looks into keys_dir()
+            (tmp / "repository").write_text(f"{repository.resolve()}\n")
             _stop_agent(tmp)
     finally:
         os.umask(old)

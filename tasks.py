@@ -388,7 +388,9 @@ def verify(c: Context) -> None:
     """The main job: build for every kernel, package for Debian and Arch, verify them in VMs.
 
     build-matrix, patch-series (memlog as an upstream series, each patch
-    checked), vm-test, deb, arch, vm-verify (memlog-dkms on Debian's kernel),
+    checked), vm-test, deb, arch, repository (them, signed, in
+    out/repository), vm-verify (memlog-dkms on Debian's kernel, installed
+    from a signed repository),
     then vm-verify --kernel built (build-kernel: linux-wintermute with that
     series applied, for Debian and Arch, booted in the VM).
     """
@@ -398,6 +400,7 @@ def verify(c: Context) -> None:
         ("vm-test", lambda: vm_test(c)),
         ("deb", lambda: deb(c)),
         ("arch", lambda: arch(c)),
+        ("repository", lambda: repository(c)),
         ("vm-verify", lambda: vm_verify(c)),
         ("vm-verify --kernel built", lambda: vm_verify(c, kernel="built")),
     ]
@@ -411,7 +414,8 @@ def verify(c: Context) -> None:
         f"verified: memlog builds warning-free in and out of tree on {series}; "
         "its patch series (out/patches) applies to the newest, each patch checkpatch-clean "
         "and building with W=1; "
-        "its functional suite passes in the VM; out/debian and out/arch hold the packages; "
+        "its functional suite passes in the VM; out/debian and out/arch hold the packages, "
+        "out/repository the signed APT and pacman repositories; "
         "apt-get install memlog-dkms in the VM passes the testinfra suite; "
         "linux-wintermute is packaged in out/kernel and, installed with apt-get, boots in the VM "
         "and passes its checks (reports: out/junit-functional.xml, out/junit-system.xml, "

@@ -253,16 +253,25 @@ def dkms_install(c: Context, debs: str | None = None) -> None:
         "k": "only checks matching this pytest -k expression",
         "kernel": "stock: memlog-dkms on Debian's kernel (default); "
         "built: the linux-wintermute kernel from build-kernel",
+        "suite": "the guest's Debian suite for --kernel stock: bookworm (default) or trixie",
     }
 )
 @_edge
-def vm_verify(c: Context, keep: bool = False, k: str | None = None, kernel: str = "stock") -> None:
+def vm_verify(
+    c: Context,
+    keep: bool = False,
+    k: str | None = None,
+    kernel: str = "stock",
+    suite: str | None = None,
+) -> None:
     """Install the packages in the VM with apt-get as a user would, boot, run the testinfra suite.
 
     --kernel stock (default): build memlog-dkms and memlog-tools, install them
     on the image's Debian kernel, reboot, check; then install a second kernel,
     upgrade, remove and purge the packages, and run dkms-install in the guest
-    (tests/system; timings: out/vm-verify-timings.json).
+    (tests/system; timings: out/vm-verify-timings.json). --suite trixie: the
+    same on a Debian 13 guest, without the second kernel (it comes from
+    bookworm-backports); report out/junit-system-trixie.xml.
 
     --kernel built: build linux-wintermute from kernel.yaml (as build-kernel does),
     install linux-image, linux-headers with apt-get, boot that kernel, run the
@@ -275,29 +284,36 @@ def vm_verify(c: Context, keep: bool = False, k: str | None = None, kernel: str 
     if kernel == "built":
         from wintermute import config
 
+        if suite is not None:
+            raise Exit("E: --suite goes with --kernel stock (the built kernel's guest is bookworm)")
+
         os.environ["WINTERMUTE_BUILT_KERNEL_YAML"] = str(config.default_path())
         _pytest("tests/built_kernel", "--junitxml=out/junit-built-kernel.xml",
                 *(["-k", k] if k else []))  # fmt: skip
         return
     if kernel != "stock":
         raise Exit(f"E: --kernel {kernel!r}: choose stock or built", code=1)
-    from ci import package_verify
+    from ci import package_verify, rootfs
     from wintermute import config
 
+    if suite is not None and suite not in rootfs.SUITES:
+        raise Exit(f"E: --suite {suite!r}: choose {' or '.join(rootfs.SUITES)}", code=1)
     code = package_verify.verify(
-        config.default_path(), keep=keep, pytest_args=("-k", k) if k else ()
+        config.default_path(), keep=keep, pytest_args=("-k", k) if k else (), suite=suite
     )
     if code:
         raise Exit(code=1)
 
 
-@task
+@task(help={"suite": "bookworm (default) or trixie"})
 @_edge
-def image(c: Context) -> None:
-    """Build (or reuse) the cached Debian bookworm root filesystem image for the VM."""
+def image(c: Context, suite: str = "bookworm") -> None:
+    """Build (or reuse) the cached Debian root filesystem image for the VM (bookworm or trixie)."""
     from ci import rootfs
 
-    img = rootfs.ensure_image()
+    if suite not in rootfs.SUITES:
+        raise Exit(f"E: --suite {suite!r}: choose {' or '.join(rootfs.SUITES)}", code=1)
+    img = rootfs.ensure_image(suite)
     print(f"{img.path} (kernel {img.kernel_release})")
 
 
@@ -390,7 +406,7 @@ def verify(c: Context) -> None:
     build-matrix, patch-series (memlog as an upstream series, each patch
     checked), vm-test, deb, arch, repository (them, signed, in
     out/repository), vm-verify (memlog-dkms on Debian's kernel, installed
-    from a signed repository),
+    from a signed repository; on a bookworm guest, then on a trixie one),
     then vm-verify --kernel built (build-kernel: linux-wintermute with that
     series applied, for Debian and Arch, booted in the VM).
     """
@@ -402,6 +418,7 @@ def verify(c: Context) -> None:
         ("arch", lambda: arch(c)),
         ("repository", lambda: repository(c)),
         ("vm-verify", lambda: vm_verify(c)),
+        ("vm-verify --suite trixie", lambda: vm_verify(c, suite="trixie")),
         ("vm-verify --kernel built", lambda: vm_verify(c, kernel="built")),
     ]
     for name, step in steps:
@@ -416,7 +433,7 @@ def verify(c: Context) -> None:
         "and building with W=1; "
         "its functional suite passes in the VM; out/debian and out/arch hold the packages, "
         "out/repository the signed APT and pacman repositories; "
-        "apt-get install memlog-dkms in the VM passes the testinfra suite; "
+        "apt-get install memlog-dkms in the VM passes the testinfra suite on Debian 12 and 13; "
         "linux-wintermute is packaged in out/kernel and, installed with apt-get, boots in the VM "
         "and passes its checks (reports: out/junit-functional.xml, out/junit-system.xml, "
         "out/junit-built-kernel.xml; timings: out/vm-verify-timings.json, "

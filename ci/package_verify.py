@@ -125,6 +125,7 @@ class Guest:
     log: Path
     second_kernel_debs: list[Path]
     stock_release: str  # the image's own kernel
+    suite: str  # the guest's Debian suite
     repos: dict[str, Path] = field(default_factory=dict)  # name -> the repository on the host
     # "current", "upgrade", "other-key" -> DEST/apt of each signed repository state
     signed: dict[str, Path] = field(default_factory=dict)
@@ -248,9 +249,18 @@ def _dkms_build_seconds(guest: Any, version: str, release: str, log: Path) -> fl
 
 
 @contextlib.contextmanager
-def installed_guest(kernel_yaml: Path, *, keep: bool = False) -> Iterator[Guest]:
-    """Build, boot, ``apt-get install memlog-dkms``, reboot; yield the :class:`Guest`."""
+def installed_guest(
+    kernel_yaml: Path, *, keep: bool = False, suite: str | None = None
+) -> Iterator[Guest]:
+    """Build, boot, ``apt-get install memlog-dkms``, reboot; yield the :class:`Guest`.
+
+    ``suite``: the guest's Debian suite (default ``$WINTERMUTE_GUEST_SUITE``,
+    else bookworm).  Only a bookworm guest gets the second kernel (from
+    bookworm-backports) for the kernel upgrade.
+    """
     from ci import guest_debs, rootfs, vm
+
+    suite = suite or rootfs.guest_suite()
 
     cfg = config.load(kernel_yaml)
     work = out_dir() / "vm-verify"
@@ -263,9 +273,11 @@ def installed_guest(kernel_yaml: Path, *, keep: bool = False) -> Iterator[Guest]
     say("publishing them in signed APT repositories (and one signed by another key)")
     signed = signed_repositories(cfg, current, upgrade, work)
     repos = {"current": apt_repository(current, work / "repo-current")}
-    image = rootfs.ensure_image()
-    second_kernel = guest_debs.fetch(image, SECOND_KERNEL)
-    repos["kernel"] = apt_repository(second_kernel, work / "repo-kernel")
+    image = rootfs.ensure_image(suite)
+    second_kernel: list[Path] = []
+    if suite == rootfs.HOST_SUITE:
+        second_kernel = guest_debs.fetch(image, SECOND_KERNEL)
+        repos["kernel"] = apt_repository(second_kernel, work / "repo-kernel")
     log = log_dir() / "vm-install.log"
     log.unlink(missing_ok=True)
     timings = Timings(out_dir() / TIMINGS_FILE)
@@ -274,8 +286,8 @@ def installed_guest(kernel_yaml: Path, *, keep: bool = False) -> Iterator[Guest]
         timings.accelerator = guest_vm.accelerator
         timings.add("boot (QEMU start to ssh)", time.monotonic() - started)
         guest = Guest(
-            guest_vm, cfg, upgrade_cfg, timings, log, second_kernel, image.kernel_release, repos,
-            signed,
+            guest_vm, cfg, upgrade_cfg, timings, log, second_kernel, image.kernel_release, suite,
+            repos, signed,
         )  # fmt: skip
         guest_vm.run(f"rm -f /etc/apt/sources.list {SOURCES}/*.list {SOURCES}/*.sources", log=log)
         guest_vm.put(repos["current"], GUEST_REPOS["current"])
@@ -293,8 +305,19 @@ def installed_guest(kernel_yaml: Path, *, keep: bool = False) -> Iterator[Guest]
         yield guest
 
 
-def verify(kernel_yaml: Path, *, keep: bool = False, pytest_args: tuple[str, ...] = ()) -> int:
+def verify(
+    kernel_yaml: Path,
+    *,
+    keep: bool = False,
+    pytest_args: tuple[str, ...] = (),
+    suite: str | None = None,
+) -> int:
     """``invoke vm-verify``: prepare the guest once, then run tests/system against it.
+
+    ``suite`` (default ``$WINTERMUTE_GUEST_SUITE``, else bookworm) is the
+    guest's; on trixie the checks that need bookworm-backports' second kernel
+    are deselected (tests/system/conftest.py) and the report is
+    ``out/junit-system-trixie.xml``.
 
     Returns pytest's exit status (0: every check passed, 1: a check failed).  A
     failure before the checks (build, boot, ssh, apt in the guest) raises
@@ -302,14 +325,20 @@ def verify(kernel_yaml: Path, *, keep: bool = False, pytest_args: tuple[str, ...
     """
     import pytest
 
+    from ci import rootfs
     from ci.pytest_support import AttachedGuest
     from wintermute.paths import REPO
 
-    with installed_guest(kernel_yaml, keep=keep) as guest:
+    suite = suite or rootfs.guest_suite()
+    report = "junit-system.xml" if suite == rootfs.HOST_SUITE else f"junit-system-{suite}.xml"
+    with (
+        environment(**{rootfs.SUITE_ENV: suite}),
+        installed_guest(kernel_yaml, keep=keep, suite=suite) as guest,
+    ):
         code = pytest.main(
             [
                 str(REPO / "tests" / "system"),
-                f"--junitxml={out_dir() / 'junit-system.xml'}",
+                f"--junitxml={out_dir() / report}",
                 *pytest_args,
             ],
             plugins=[AttachedGuest(guest)],

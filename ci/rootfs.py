@@ -1,7 +1,8 @@
-"""The VM's Debian bookworm root filesystem image, built once and cached.
+"""The VM's Debian root filesystem image (bookworm or trixie), built once and cached.
 
-mmdebstrap builds the tree from ``ci/rootfs/packages.txt`` and
-``ci/rootfs/sources.list`` (never the host's own APT sources), the files of
+mmdebstrap builds the tree of a suite (:data:`SUITES`; ``WINTERMUTE_GUEST_SUITE``
+chooses for the DKMS tier, bookworm by default) from ``ci/rootfs/packages.txt`` and
+``ci/rootfs/sources/<suite>.list`` (never the host's own APT sources), the files of
 ``ci/rootfs/overlay/`` are laid over it, and ``mkfs.ext4 -d`` turns it into the
 one partition of a raw disk image (an MBR label written by ``sfdisk``, the file
 system at 1 MiB as a partitioning tool leaves it) without mounting anything.
@@ -10,9 +11,11 @@ the image, with QEMU's ``-kernel``.  GRUB is in the image but not yet on the
 disk: a scenario that boots through a boot loader runs ``grub-install`` in its
 guest first, as Debian's installer does (``ci/built_kernel.py``).
 
-The cache entry is keyed by every input, including the candidate version of
-``linux-image-amd64``, so the guest kernel always matches the linux-headers
-the host builds memlog against.  Runs never write to the image: each boot
+The cache entry is keyed by every input, the suite among them, including the
+candidate version of ``linux-image-amd64`` (for bookworm the host's, so the
+guest kernel always matches the linux-headers the host builds memlog against;
+for trixie that of a private index of trixie: such a guest runs only the
+tiers where the guest builds memlog itself, with DKMS).  Runs never write to the image: each boot
 goes through its own copy-on-write overlay (see ``ci/qemu.py``).
 """
 
@@ -35,9 +38,12 @@ from wintermute.run import capture, run
 
 ROOTFS_DIR = CI_DIR / "rootfs"
 PACKAGES_FILE = ROOTFS_DIR / "packages.txt"
-SOURCES_FILE = ROOTFS_DIR / "sources.list"
+SOURCES_DIR = ROOTFS_DIR / "sources"
 OVERLAY_DIR = ROOTFS_DIR / "overlay"
-SUITE = "bookworm"
+# the suites a guest can run; the host's own (bookworm) is the default
+SUITES = ("bookworm", "trixie")
+HOST_SUITE = "bookworm"
+SUITE_ENV = "WINTERMUTE_GUEST_SUITE"
 IMAGE_SIZE = "4G"  # the root file system's; sparse; the tree is about 900 MB
 # Where the partition starts: 1 MiB, as fdisk and Debian's installer align it,
 # leaving GRUB's core image room between the MBR and the file system.
@@ -90,13 +96,37 @@ class Image:
     key: str
 
 
+def guest_suite() -> str:
+    """The suite the guest runs: ``$WINTERMUTE_GUEST_SUITE``, else bookworm."""
+    suite = os.environ.get(SUITE_ENV, HOST_SUITE)
+    if suite not in SUITES:
+        raise UserError(f"{SUITE_ENV}={suite!r}: the VM image can be one of {', '.join(SUITES)}")
+    return suite
+
+
+def sources_file(suite: str) -> Path:
+    return SOURCES_DIR / f"{suite}.list"
+
+
 def packages() -> list[str]:
     lines = PACKAGES_FILE.read_text().splitlines()
     return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
 
 
-def kernel_candidate() -> str:
-    """The version of linux-image-amd64 apt would install here (the guest gets the same)."""
+def kernel_candidate(suite: str = HOST_SUITE) -> str:
+    """The version of linux-image-amd64 the guest of ``suite`` gets.
+
+    For the host's suite, what apt would install here (so the host has its
+    headers); for another, what a private index of that suite offers.
+    """
+    if suite != HOST_SUITE:
+        from wintermute import kernel_trees
+
+        kernel_trees.refresh_index(suite)
+        found = kernel_trees.policy_candidate(suite, "linux-image-amd64")
+        if not found:
+            raise InfraError(f"the {suite} index has no linux-image-amd64; see out/logs")
+        return found
     for line in capture(["apt-cache", "policy", "linux-image-amd64"]).splitlines():
         key, _, value = line.strip().partition(":")
         if key == "Candidate" and value.strip() not in ("", "(none)"):
@@ -113,15 +143,15 @@ def _guest_mode(path: Path) -> int:
     return 0o755 if path.stat().st_mode & 0o100 else 0o644
 
 
-def cache_key(kernel_version: str) -> str:
+def cache_key(kernel_version: str, suite: str = HOST_SUITE) -> str:
     """A hash of every input of the image."""
     h = hashlib.sha256()
-    h.update(f"recipe {RECIPE}\nsuite {SUITE}\nkernel {kernel_version}\n".encode())
+    h.update(f"recipe {RECIPE}\nsuite {suite}\nkernel {kernel_version}\n".encode())
     h.update(f"enabled {UNITS_ENABLED}\nmasked {UNITS_MASKED}\n".encode())
     h.update(f"excludes {DPKG_EXCLUDES}\n".encode())
     h.update(f"disk {PARTITION_TABLE}".encode())
     h.update(PACKAGES_FILE.read_bytes())
-    h.update(SOURCES_FILE.read_bytes())
+    h.update(sources_file(suite).read_bytes())
     for path in _overlay_files():
         rel = path.relative_to(OVERLAY_DIR).as_posix()
         h.update(f"{rel} {_guest_mode(path):o}\n".encode())
@@ -141,16 +171,16 @@ def _customize(root: Path) -> None:
     (root / "etc" / "machine-id").write_text("")  # a fresh one each boot
 
 
-def _mmdebstrap_argv(root: Path) -> list[str]:
+def _mmdebstrap_argv(root: Path, suite: str = HOST_SUITE) -> list[str]:
     return [
         "mmdebstrap",
         "--mode=root",
         "--variant=apt",
         *(f"--dpkgopt=path-exclude={pattern}" for pattern in DPKG_EXCLUDES),
         f"--include={','.join(packages())}",
-        SUITE,
+        suite,
         str(root),
-        str(SOURCES_FILE),
+        str(sources_file(suite)),
     ]
 
 
@@ -161,13 +191,14 @@ def _package_versions(root: Path) -> dict[str, str]:
     return dict(line.split("\t", 1) for line in out.splitlines() if "\t" in line)
 
 
-def _build(entry: Path, key: str, kernel_version: str) -> None:
+def _build(entry: Path, key: str, kernel_version: str, suite: str = HOST_SUITE) -> None:
     started = time.monotonic()
     root = entry / "root"
     run(
-        _mmdebstrap_argv(root),
+        _mmdebstrap_argv(root, suite),
         log="rootfs.log",
-        step=f"building the VM root filesystem (linux-image-amd64 {kernel_version}; a few minutes)",
+        step=f"building the VM root filesystem ({suite}, linux-image-amd64 {kernel_version}; "
+        "a few minutes)",
     )
     _customize(root)
     kernels = sorted((root / "boot").glob("vmlinuz-*"))
@@ -186,6 +217,7 @@ def _build(entry: Path, key: str, kernel_version: str) -> None:
     shutil.rmtree(root)
     meta = {
         "key": key,
+        "suite": suite,
         "kernel_release": release,
         "linux_image_amd64": kernel_version,
         "build_seconds": round(time.monotonic() - started, 1),
@@ -215,14 +247,26 @@ def _bytes(size: str) -> int:
     return int(size[:-1]) * units[size[-1]] if size[-1] in units else int(size)
 
 
-def _prune(keep: Path) -> None:
-    """Remove unfinished builds (we hold the lock) and entries nobody used for a while."""
+def _suite_of(entry: Path) -> str:
+    try:
+        return str(json.loads((entry / "meta.json").read_text()).get("suite", HOST_SUITE))
+    except (OSError, ValueError):
+        return ""
+
+
+def _prune(keep: Path, suite: str = HOST_SUITE) -> None:
+    """Remove unfinished builds (we hold the lock) and entries of ``suite`` unused for a while.
+
+    Another suite's image is left alone: it is not an older version of this one.
+    """
     now = time.time()
     for old in keep.parent.iterdir():
         if old == keep or not old.is_dir():
             continue
         if old.name.startswith("."):
             shutil.rmtree(old, ignore_errors=True)  # an interrupted build
+            continue
+        if _suite_of(old) not in ("", suite):
             continue
         stamp = old / LAST_USED
         used = stamp.stat().st_mtime if stamp.exists() else old.stat().st_mtime
@@ -264,19 +308,24 @@ def entry_dir(key: str) -> Path:
     return cache_dir() / "rootfs" / key
 
 
-def ensure_image() -> Image:
-    """The cached image for the current inputs, built first if there is none."""
-    kernel_version = kernel_candidate()
-    key = cache_key(kernel_version)
+def ensure_image(suite: str = HOST_SUITE) -> Image:
+    """The cached image of ``suite``, built first if there is none.
+
+    Only the host's suite gets its kernel's headers checked on the host: the
+    tiers that build memlog on the host for the guest (functional, bench,
+    stress) run on it; another suite's guest builds memlog itself (DKMS).
+    """
+    kernel_version = kernel_candidate(suite)
+    key = cache_key(kernel_version, suite)
     entry = entry_dir(key)
     with _build_lock(entry.parent):
         if not (entry / "meta.json").exists():
             if os.geteuid() != 0:
                 raise UserError("building the VM image needs root (mmdebstrap --mode=root)")
             with atomic_dir(entry) as tmp:
-                _build(tmp, key, kernel_version)
+                _build(tmp, key, kernel_version, suite)
         (entry / LAST_USED).touch()
-        _prune(entry)
+        _prune(entry, suite)
     meta = json.loads((entry / "meta.json").read_text())
     image = Image(
         path=entry / "image.raw",
@@ -285,7 +334,8 @@ def ensure_image() -> Image:
         kernel_release=meta["kernel_release"],
         key=key,
     )
-    ensure_host_headers(image.kernel_release)
+    if suite == HOST_SUITE:
+        ensure_host_headers(image.kernel_release)
     return image
 
 

@@ -16,7 +16,7 @@ def rootfs_inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     copy = tmp_path / "rootfs"
     shutil.copytree(rootfs.ROOTFS_DIR, copy)
     monkeypatch.setattr(rootfs, "PACKAGES_FILE", copy / "packages.txt")
-    monkeypatch.setattr(rootfs, "SOURCES_FILE", copy / "sources.list")
+    monkeypatch.setattr(rootfs, "SOURCES_DIR", copy / "sources")
     monkeypatch.setattr(rootfs, "OVERLAY_DIR", copy / "overlay")
     return copy
 
@@ -74,7 +74,7 @@ def test_image_key_changes_when_a_guest_file_becomes_executable(rootfs_inputs: P
 def test_image_key_changes_when_the_apt_sources_change(rootfs_inputs: Path) -> None:
     """Another mirror or suite makes a new image."""
     before = rootfs.cache_key("6.1.1-1")
-    with (rootfs_inputs / "sources.list").open("a") as fh:
+    with (rootfs_inputs / "sources" / "bookworm.list").open("a") as fh:
         fh.write("deb http://deb.debian.org/debian bookworm-backports main\n")
     assert rootfs.cache_key("6.1.1-1") != before
 
@@ -88,22 +88,56 @@ def test_image_key_changes_with_the_recipe_version(
     assert rootfs.cache_key("6.1.1-1") != before
 
 
-def test_apt_sources_are_the_three_bookworm_main_lines() -> None:
-    """The image is built from Debian's own mirrors only, never the host's sources."""
-    lines = [line for line in rootfs.SOURCES_FILE.read_text().splitlines() if line.strip()]
+@pytest.mark.parametrize("suite", rootfs.SUITES)
+def test_apt_sources_are_the_three_main_lines_of_the_suite(suite: str) -> None:
+    """Each image is built from Debian's own mirrors only, never the host's sources."""
+    lines = [line for line in rootfs.sources_file(suite).read_text().splitlines() if line.strip()]
     assert lines == [
-        "deb http://deb.debian.org/debian bookworm main",
-        "deb http://deb.debian.org/debian bookworm-updates main",
-        "deb http://deb.debian.org/debian-security bookworm-security main",
+        f"deb http://deb.debian.org/debian {suite} main",
+        f"deb http://deb.debian.org/debian {suite}-updates main",
+        f"deb http://deb.debian.org/debian-security {suite}-security main",
     ]
 
 
-def test_mmdebstrap_is_given_the_sources_file_explicitly(tmp_path: Path) -> None:
-    """mmdebstrap reads ci/rootfs/sources.list, as root, with the package list."""
-    argv = rootfs._mmdebstrap_argv(tmp_path / "root")
+@pytest.mark.parametrize("suite", rootfs.SUITES)
+def test_mmdebstrap_is_given_the_suite_and_its_sources_file_explicitly(
+    suite: str, tmp_path: Path
+) -> None:
+    """mmdebstrap reads ci/rootfs/sources/<suite>.list, as root, with the package list."""
+    argv = rootfs._mmdebstrap_argv(tmp_path / "root", suite)
     assert argv[0] == "mmdebstrap" and "--mode=root" in argv
-    assert argv[-3:] == ["bookworm", str(tmp_path / "root"), str(rootfs.SOURCES_FILE)]
+    assert argv[-3:] == [suite, str(tmp_path / "root"), str(rootfs.sources_file(suite))]
     assert any(a.startswith("--include=") and "openssh-server" in a for a in argv)
+
+
+def test_the_suite_is_part_of_the_image_key(rootfs_inputs: Path) -> None:
+    """The same kernel version in another suite is another image."""
+    assert rootfs.cache_key("6.12.1-1", "bookworm") != rootfs.cache_key("6.12.1-1", "trixie")
+
+
+def test_an_unknown_guest_suite_is_one_line_naming_the_suites(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """WINTERMUTE_GUEST_SUITE=buster is refused before anything is built."""
+    from wintermute.errors import UserError
+
+    monkeypatch.setenv(rootfs.SUITE_ENV, "buster")
+    with pytest.raises(UserError, match="bookworm, trixie"):
+        rootfs.guest_suite()
+
+
+def test_pruning_leaves_another_suites_image_alone(tmp_path: Path) -> None:
+    """An old trixie entry is not an older bookworm image: only same-suite entries go."""
+    import json
+    import os
+
+    keep = tmp_path / "keep"
+    for name, suite in (("keep", "bookworm"), ("old-bookworm", "bookworm"), ("trixie", "trixie")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "meta.json").write_text(json.dumps({"suite": suite}))
+        os.utime(tmp_path / name, (0, 0))
+    rootfs._prune(keep, "bookworm")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep", "trixie"]
 
 
 def test_public_key_unit_runs_before_sshd_and_only_with_a_key() -> None:

@@ -28,13 +28,25 @@ from ci import rootfs
 from ci.pytest_support import attached_guest, live_output, order_by_phase, setup_step
 
 VM_KERNEL_YAML = Path(__file__).with_name("kernel.yaml")
-# The guest's suite ($WINTERMUTE_GUEST_SUITE, else bookworm).  The second
-# kernel comes from bookworm-backports: on another suite its phases are
-# deselected (pytest reports them as deselected, not as passed).
-GUEST_SUITE = rootfs.guest_suite()
-ON_HOST_SUITE = GUEST_SUITE == rootfs.HOST_SUITE
-KERNELS = ("stock-kernel", "second-kernel") if ON_HOST_SUITE else ("stock-kernel",)
+KERNELS = ("stock-kernel", "second-kernel")
+# The second kernel comes from bookworm-backports: on a guest of another suite
+# ($WINTERMUTE_GUEST_SUITE) its phases are deselected (pytest reports them as
+# deselected, not as passed).
 NEEDS_SECOND_KERNEL = ("test_kernel_upgrade.py",)
+
+
+def _on_host_suite() -> bool:
+    """Asked at each session's hooks, not at import: invoke verify runs pytest.main
+    once per suite in one process, and a conftest is imported only once."""
+    return rootfs.guest_suite() == rootfs.HOST_SUITE
+
+
+def _needs_second_kernel(item: pytest.Item) -> bool:
+    callspec = getattr(item, "callspec", None)
+    kernel = callspec.params.get("booted_kernel") if callspec is not None else None
+    return item.path.name in NEEDS_SECOND_KERNEL or kernel == "second-kernel"
+
+
 # run order of the files; within a file, the order it is written in
 PHASES = (
     "test_installed_system.py[stock-kernel]",
@@ -107,7 +119,7 @@ def final_host(guest: Any, request: pytest.FixtureRequest) -> Any:
 
     (On a guest of another suite than bookworm, on its stock kernel.)
     """
-    if ON_HOST_SUITE:
+    if _on_host_suite():
         request.getfixturevalue("second_kernel")
     return _testinfra_host(guest)
 
@@ -132,8 +144,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """
     for item in _mine(items):
         item.add_marker("vm")
-    if not ON_HOST_SUITE:
-        dropped = [item for item in _mine(items) if item.path.name in NEEDS_SECOND_KERNEL]
+    if not _on_host_suite():
+        dropped = [item for item in _mine(items) if _needs_second_kernel(item)]
         if dropped:
             config.hook.pytest_deselected(items=dropped)
             items[:] = [item for item in items if item not in dropped]

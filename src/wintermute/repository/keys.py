@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from wintermute.errors import UserError
+from wintermute.errors import InfraError, UserError
 from wintermute.paths import atomic_dir
 from wintermute.run import capture, run
 
@@ -52,11 +52,13 @@ class ArchiveKey:
 
     def export_public(self, dest: Path) -> Path:
         """Write the public key as a binary keyring (``Signed-By``, ``pacman-key --add``)."""
-        data = _gpg_bytes(self.home, ["--export", "--export-options", "export-minimal",
-                                      self.fingerprint])  # fmt: skip
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.tmp")
-        tmp.write_bytes(data)
+        tmp.unlink(missing_ok=True)
+        run(_gpg(self.home, ["--export", "--export-options", "export-minimal",
+                             "--output", str(tmp), self.fingerprint]), log=LOG)  # fmt: skip
+        if not tmp.is_file() or tmp.stat().st_size == 0:  # gpg exports nothing, exit 0
+            raise InfraError(f"gpg exported no public key {self.fingerprint} from {self.home}")
         tmp.chmod(0o644)
         tmp.replace(dest)
         return dest
@@ -158,18 +160,6 @@ def _write_conf(home: Path) -> None:
 def _gpg(home: Path, args: list[str]) -> list[str]:
     return ["gpg", "--homedir", str(home), "--batch", "--no-tty", "--pinentry-mode", "loopback",
             "--passphrase", "", *args]  # fmt: skip
-
-
-def _gpg_bytes(home: Path, args: list[str]) -> bytes:
-    import subprocess
-
-    done = subprocess.run(_gpg(home, args), capture_output=True, check=False)
-    if done.returncode != 0 or not done.stdout:
-        raise UserError(
-            f"gpg {' '.join(args)} failed in {home}: "
-            f"{done.stderr.decode(errors='replace').strip()[-300:]}"
-        )
-    return done.stdout
 
 
 def _secret_fingerprint(home: Path, what: str) -> str:
